@@ -1,0 +1,166 @@
+//! Set-up shared by the commands: resolving the workload (with a seed override), building or
+//! loading its graph (timed), parsing seed lists, and the progress bar.
+
+use super::WorkloadArgs;
+use crate::engine::Seed;
+use crate::graph::csv_io::{self, CsvImport};
+use crate::graph::{generate, sbg, Graph};
+use crate::workload::Workload;
+use crate::{bad_input, InputError};
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A workload with its graph, ready to spread on.
+pub struct Prepared {
+    pub workload: Workload,
+    pub graph: Graph,
+    /// Time to generate or load the graph.
+    pub build_time: Duration,
+    /// The graph file, when one was given.
+    pub graph_file: Option<PathBuf>,
+}
+
+impl Prepared {
+    /// "barabasi-albert", or "file" for a loaded graph.
+    pub fn generator(&self) -> &str {
+        if self.graph_file.is_some() {
+            "file"
+        } else {
+            self.workload.graph.topology.name()
+        }
+    }
+}
+
+/// Resolves a workload name or path and applies a seed override.
+pub fn load_workload(name: &str, seed: Option<u64>) -> Result<Workload> {
+    let mut w = Workload::load(name)?;
+    if let Some(s) = seed {
+        w.seed = s;
+        w.graph.seed = s;
+    }
+    Ok(w)
+}
+
+/// Resolves the workload and generates or loads its graph.
+pub fn prepare(args: &WorkloadArgs) -> Result<Prepared> {
+    let workload = load_workload(&args.workload, args.seed)?;
+    let start = Instant::now();
+    let graph = match &args.graph {
+        Some(path) => load_graph_file(path, args.undirected, &workload)?,
+        None => generate::generate(&workload.graph)?,
+    };
+    let build_time = start.elapsed();
+    if graph.node_count() == 0 {
+        return Err(bad_input!("the graph has no nodes"));
+    }
+    Ok(Prepared {
+        workload,
+        graph,
+        build_time,
+        graph_file: args.graph.clone(),
+    })
+}
+
+/// Loads a `.sbg` file (recognised by its magic bytes or extension) or a CSV edge list.
+fn load_graph_file(path: &Path, undirected: bool, workload: &Workload) -> Result<Graph> {
+    let name = path.display();
+    let mut head = [0u8; 8];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| InputError::new(format!("{name}: cannot read: {e}")))?;
+    let is_sbg_ext = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("sbg"));
+    if sbg::is_sbg(&head[..n]) || is_sbg_ext {
+        if undirected {
+            return Err(bad_input!("{name}: --undirected applies to CSV edge lists, not .sbg files"));
+        }
+        return sbg::read_file(path);
+    }
+    csv_io::read_edge_list(
+        path,
+        &CsvImport {
+            undirected,
+            tier_shares: workload.graph.tier_shares,
+            seed: workload.seed,
+        },
+    )
+}
+
+/// Parses `12,40:0.5`: node ids, each with an optional activation (default `activation`).
+pub fn parse_seeds(list: &str, activation: f64, nodes: usize) -> Result<Vec<Seed>, InputError> {
+    let mut seeds = Vec::new();
+    for item in list.split(',').map(str::trim) {
+        if item.is_empty() {
+            return Err(InputError::new(format!("--seeds: empty entry in '{list}'")));
+        }
+        let (id_text, act_text) = match item.split_once(':') {
+            Some((i, a)) => (i.trim(), Some(a.trim())),
+            None => (item, None),
+        };
+        let node: u32 = id_text
+            .parse()
+            .map_err(|_| InputError::new(format!("--seeds: '{id_text}' is not a node id")))?;
+        if node as usize >= nodes {
+            return Err(InputError::new(format!(
+                "--seeds: node {node} is outside the graph (nodes 0..{nodes})"
+            )));
+        }
+        let a = match act_text {
+            None => activation,
+            Some(t) => t
+                .parse::<f64>()
+                .map_err(|_| InputError::new(format!("--seeds: activation '{t}' of node {node} is not a number")))?,
+        };
+        if !(a > 0.0 && a <= 1.0) {
+            return Err(InputError::new(format!(
+                "--seeds: activation {a} of node {node} must be in (0, 1]"
+            )));
+        }
+        seeds.push(Seed::new(node, a));
+    }
+    Ok(seeds)
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal or `quiet` is set.
+pub fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+    {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb
+}
+
+/// Formats a duration in the unit that keeps it readable.
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 1.0 {
+        format!("{s:.2} s")
+    } else if s >= 1e-3 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{:.1} µs", s * 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_parse_and_validate() {
+        let s = parse_seeds("12, 40:0.5", 1.0, 100).unwrap();
+        assert_eq!(s, vec![Seed::new(12, 1.0), Seed::new(40, 0.5)]);
+        assert!(parse_seeds("12,", 1.0, 100).unwrap_err().0.contains("empty"));
+        assert!(parse_seeds("x", 1.0, 100).unwrap_err().0.contains("'x'"));
+        assert!(parse_seeds("100", 1.0, 100).unwrap_err().0.contains("outside"));
+        assert!(parse_seeds("1:0", 1.0, 100).unwrap_err().0.contains("(0, 1]"));
+        assert!(parse_seeds("1:abc", 1.0, 100).unwrap_err().0.contains("not a number"));
+    }
+}

@@ -1,0 +1,158 @@
+//! The command line: clap definitions here, one module per command, shared set-up in
+//! [`common`]. This is the only layer that parses flags, prints, or decides exit codes'
+//! meaning; the work itself is in the library modules it calls.
+
+pub mod common;
+pub mod gen;
+pub mod run;
+pub mod spread;
+pub mod workloads;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  runtime failure (I/O error, an internal error)
+  2  bad usage or bad input (flags, workload file, graph file, seeds)";
+
+/// Benchmarks and soak-tests spreading activation over memory graphs.
+#[derive(Debug, Parser)]
+#[command(name = "spreadbench", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Benchmark spread latency on a workload and write a results directory.
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// Run one spread and print the ranked activated nodes and the work counters.
+    #[command(after_help = EXIT_CODES)]
+    Spread(SpreadArgs),
+    /// Generate a workload's graph and write it as .sbg (binary) or CSV.
+    #[command(after_help = EXIT_CODES)]
+    Gen(GenArgs),
+    /// List the built-in workloads, or print one as TOML to start your own from.
+    #[command(after_help = EXIT_CODES)]
+    Workloads(WorkloadsArgs),
+}
+
+/// Which workload, and optionally which graph file, to use.
+#[derive(Debug, Args)]
+pub struct WorkloadArgs {
+    /// A built-in workload name (see `spreadbench workloads`) or a path to a workload TOML file.
+    #[arg(short = 'w', long, default_value = crate::workload::DEFAULT_WORKLOAD, value_name = "WORKLOAD")]
+    pub workload: String,
+
+    /// Use this graph instead of generating the workload's: a .sbg file or a CSV edge list
+    /// (`src,dst[,weight[,type]]`, with an optional FILE.nodes.csv of `id,tier`).
+    #[arg(long, value_name = "FILE")]
+    pub graph: Option<PathBuf>,
+
+    /// With a CSV --graph: store each row as two directed edges.
+    #[arg(long, requires = "graph")]
+    pub undirected: bool,
+
+    /// Override the workload's seed (graph, tiers and request stream).
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+
+    /// Spread requests to measure [default: the workload's, 20000 for warm-10k].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub spreads: Option<u64>,
+
+    /// Requests to run first and discard [default: the workload's, 2000 for warm-10k].
+    #[arg(long, value_name = "N")]
+    pub warmup: Option<u64>,
+
+    /// Prefetch this many items ahead while spreading; 0 turns prefetch off.
+    #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PREFETCH_DISTANCE)]
+    pub prefetch_distance: usize,
+
+    /// Results root: the run's directory and runs.csv go here.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+
+    /// Print the snapshot JSON on stdout instead of the summary table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress bar and no informational lines on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SpreadArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+
+    /// Seed nodes, comma-separated; each `ID` (at the workload's seed activation) or
+    /// `ID:ACTIVATION`, e.g. `12,40:0.5`.
+    #[arg(long, value_name = "LIST", required = true)]
+    pub seeds: String,
+
+    /// Maximum depth H [default: the workload's].
+    #[arg(long, value_name = "H", value_parser = clap::value_parser!(u32).range(1..=250))]
+    pub depth: Option<u32>,
+
+    /// Keep only the K highest-ranked nodes [default: the workload's, or all].
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub top: Option<u64>,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    Sbg,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// A built-in workload name or a path to a workload TOML file.
+    #[arg(short = 'w', long, default_value = crate::workload::DEFAULT_WORKLOAD, value_name = "WORKLOAD")]
+    pub workload: String,
+
+    /// Override the workload's seed.
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+
+    /// Where to write the graph.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub out: PathBuf,
+
+    /// File format [default: csv if FILE ends in .csv, else sbg]. CSV also writes FILE.nodes.csv.
+    #[arg(long, value_enum)]
+    pub format: Option<GraphFormat>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkloadsArgs {
+    /// Print this workload's TOML.
+    #[arg(long, value_name = "NAME")]
+    pub show: Option<String>,
+}
+
+/// Runs the parsed command.
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(a) => run::execute(&a),
+        Command::Spread(a) => spread::execute(&a),
+        Command::Gen(a) => gen::execute(&a),
+        Command::Workloads(a) => workloads::execute(&a),
+    }
+}

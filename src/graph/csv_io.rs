@@ -1,0 +1,805 @@
+//! CSV edge lists: import (any integer or string ids) and export (which imports back to the
+//! identical [`Graph`]).
+//!
+//! Edge file, one directed edge per row: `src,dst[,weight[,type]]`. An optional header row is
+//! recognised by its first field (`src`, `source`, `from`, `u`, `id1` or `node1`, any case).
+//! Weight defaults to 1 and must lie in (0, 1]; type defaults to excitatory and is read with
+//! [`EdgeKind::parse`]. Blank lines and lines starting with `#` are skipped; fields are
+//! trimmed.
+//!
+//! Nodes file, next to it at [`nodes_path`] (`g.csv` → `g.csv.nodes.csv`), optional:
+//! `id[,tier]` with a header row. It gives tiers, and lists nodes that have no edges. Nodes
+//! it does not list, or all nodes when there is no such file, get tiers from
+//! [`assign_tiers`] with the import's shares and seed.
+//!
+//! Ids become dense `0..n`: in ascending numeric order if every id is an integer, otherwise
+//! in order of first appearance (nodes file first, then each edge row's src and dst). The
+//! original ids are kept as labels unless they are exactly `0`..`n-1` already.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::generate::assign_tiers;
+use crate::atomic_file::write_atomic;
+use super::{EdgeKind, EdgeSpec, Graph, Tier};
+use crate::InputError;
+
+/// How to read a CSV edge list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvImport {
+    /// Store each row as u→v and v→u.
+    pub undirected: bool,
+    /// Tier shares [hot, warm, cold] and seed used (via generate::assign_tiers) for nodes when
+    /// no nodes file exists (or it does not list them).
+    pub tier_shares: [f64; 3],
+    pub seed: u64,
+}
+
+/// First fields that mark the first row of an edge file as a header.
+const EDGE_HEADER_WORDS: [&str; 6] = ["src", "source", "from", "u", "id1", "node1"];
+/// First fields that mark the first row of a nodes file as a header.
+const NODE_HEADER_WORDS: [&str; 5] = ["id", "node", "node_id", "nodeid", "name"];
+const EDGE_FIELDS: [&str; 4] = ["src", "dst", "weight", "type"];
+const NODE_FIELDS: [&str; 2] = ["id", "tier"];
+
+/// `<path>.nodes.csv`, e.g. `g.csv` → `g.csv.nodes.csv`: where node tiers are read from and
+/// written to.
+pub fn nodes_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".nodes.csv");
+    PathBuf::from(s)
+}
+
+/// Reads a CSV edge list (and its nodes file, if there is one) into a graph. Every problem
+/// with the files' content, or a file that cannot be read, is an [`InputError`] naming the
+/// file, the line and the field.
+pub fn read_edge_list(path: &Path, opts: &CsvImport) -> anyhow::Result<Graph> {
+    let name = path.display().to_string();
+    let edge_file =
+        File::open(path).map_err(|e| InputError::new(format!("{name}: cannot read: {e}")))?;
+
+    let mut ids = Ids::default();
+
+    // Nodes file first: its ids come first in first-appearance order.
+    let npath = nodes_path(path);
+    let nname = npath.display().to_string();
+    let mut listed_tiers: Vec<Option<Tier>> = Vec::new();
+    match File::open(&npath) {
+        Ok(f) => read_nodes(f, &nname, &mut ids, &mut listed_tiers)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(InputError::new(format!("{nname}: cannot read: {e}")).into()),
+    }
+
+    // Edges, with ids in first-appearance numbering for now.
+    let mut rows: Vec<EdgeSpec> = Vec::new();
+    let mut rdr = reader(edge_file);
+    let mut rec = csv::StringRecord::new();
+    let mut first = true;
+    while let Some(line) = next_record(&mut rdr, &mut rec, &name, &EDGE_FIELDS)? {
+        let at = |field: &str, msg: String| {
+            InputError::new(format!("{name}:{line}: field '{field}': {msg}"))
+        };
+        let src_text = field_text(&rec, 0, first);
+        if first {
+            first = false;
+            if EDGE_HEADER_WORDS
+                .iter()
+                .any(|w| src_text.eq_ignore_ascii_case(w))
+            {
+                continue;
+            }
+        }
+        if !(2..=4).contains(&rec.len()) {
+            return Err(InputError::new(format!(
+                "{name}:{line}: expected 2 to 4 fields (src,dst[,weight[,type]]), found {}",
+                rec.len()
+            ))
+            .into());
+        }
+        let dst_text = &rec[1];
+        if src_text.is_empty() {
+            return Err(at("src", "is empty".into()).into());
+        }
+        if dst_text.is_empty() {
+            return Err(at("dst", "is empty".into()).into());
+        }
+        let weight = match rec.get(2) {
+            None | Some("") => 1.0,
+            Some(w) => parse_weight(w).map_err(|msg| at("weight", msg))?,
+        };
+        let kind = match rec.get(3) {
+            None | Some("") => EdgeKind::Excitatory,
+            Some(t) => EdgeKind::parse(t).ok_or_else(|| {
+                at(
+                    "type",
+                    format!("'{t}' is not one of excitatory, inhibitory, modulatory"),
+                )
+            })?,
+        };
+        let src = ids
+            .intern(src_text)
+            .map_err(|msg| InputError::new(format!("{name}:{line}: {msg}")))?;
+        let dst = ids
+            .intern(dst_text)
+            .map_err(|msg| InputError::new(format!("{name}:{line}: {msg}")))?;
+        rows.push(EdgeSpec {
+            src,
+            dst,
+            weight,
+            kind,
+        });
+    }
+
+    let n = ids.names.len();
+    if rows.is_empty() && n == 0 {
+        return Err(InputError::new(format!("{name}: no edges")).into());
+    }
+
+    // Dense ids: ascending numeric order if every id is an integer (ties between spellings of
+    // the same number, like "7" and "07", keep first-appearance order), else first appearance.
+    let numeric: Option<Vec<i64>> = ids.names.iter().map(|s| s.parse::<i64>().ok()).collect();
+    let dense_of: Vec<u32> = match numeric {
+        Some(values) => {
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            order.sort_by_key(|&i| (values[i as usize], i));
+            let mut dense_of = vec![0u32; n];
+            for (dense, &old) in order.iter().enumerate() {
+                dense_of[old as usize] = dense as u32;
+            }
+            dense_of
+        }
+        None => (0..n as u32).collect(),
+    };
+
+    let mut labels = vec![String::new(); n];
+    for (old, label) in ids.names.into_iter().enumerate() {
+        labels[dense_of[old] as usize] = label;
+    }
+    let labels_are_dense = labels.iter().enumerate().all(|(i, s)| *s == i.to_string());
+
+    let assigned = assign_tiers(n, opts.tier_shares, opts.seed);
+    let mut tiers = assigned;
+    for (old, t) in listed_tiers.iter().enumerate() {
+        if let Some(t) = t {
+            tiers[dense_of[old] as usize] = *t;
+        }
+    }
+
+    let mut edges = Vec::with_capacity(if opts.undirected {
+        2 * rows.len()
+    } else {
+        rows.len()
+    });
+    for e in rows {
+        let src = dense_of[e.src as usize];
+        let dst = dense_of[e.dst as usize];
+        edges.push(EdgeSpec { src, dst, ..e });
+        // A self-loop is one edge either way.
+        if opts.undirected && src != dst {
+            edges.push(EdgeSpec {
+                src: dst,
+                dst: src,
+                ..e
+            });
+        }
+    }
+
+    let g = Graph::from_edges(&tiers, edges)
+        .map_err(|e| InputError::new(format!("{name}: {}", e.0)))?;
+    Ok(if labels_are_dense {
+        g
+    } else {
+        g.with_labels(labels)
+    })
+}
+
+/// Reads the nodes file into `ids` (in file order) and `tiers` (indexed like `ids`).
+fn read_nodes(
+    file: File,
+    name: &str,
+    ids: &mut Ids,
+    tiers: &mut Vec<Option<Tier>>,
+) -> anyhow::Result<()> {
+    let mut rdr = reader(file);
+    let mut rec = csv::StringRecord::new();
+    let mut first = true;
+    let mut listed_on: HashMap<u32, u64> = HashMap::new();
+    while let Some(line) = next_record(&mut rdr, &mut rec, name, &NODE_FIELDS)? {
+        let id = field_text(&rec, 0, first);
+        if first {
+            first = false;
+            if NODE_HEADER_WORDS.iter().any(|w| id.eq_ignore_ascii_case(w)) {
+                continue;
+            }
+        }
+        if !(1..=2).contains(&rec.len()) {
+            return Err(InputError::new(format!(
+                "{name}:{line}: expected 1 or 2 fields (id[,tier]), found {}",
+                rec.len()
+            ))
+            .into());
+        }
+        if id.is_empty() {
+            return Err(InputError::new(format!("{name}:{line}: field 'id': is empty")).into());
+        }
+        let tier = match rec.get(1) {
+            None | Some("") => None,
+            Some(t) => Some(Tier::parse(t).ok_or_else(|| {
+                InputError::new(format!(
+                    "{name}:{line}: field 'tier': '{t}' is not one of hot, warm, cold"
+                ))
+            })?),
+        };
+        let idx = ids
+            .intern(id)
+            .map_err(|msg| InputError::new(format!("{name}:{line}: {msg}")))?;
+        if let Some(prev) = listed_on.insert(idx, line) {
+            return Err(InputError::new(format!(
+                "{name}:{line}: field 'id': node '{id}' is listed twice (first on line {prev})"
+            ))
+            .into());
+        }
+        if tiers.len() <= idx as usize {
+            tiers.resize(idx as usize + 1, None);
+        }
+        tiers[idx as usize] = tier;
+    }
+    Ok(())
+}
+
+/// Distinct ids in order of first appearance.
+#[derive(Default)]
+struct Ids {
+    index: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Ids {
+    fn intern(&mut self, id: &str) -> Result<u32, String> {
+        if let Some(&i) = self.index.get(id) {
+            return Ok(i);
+        }
+        if self.names.len() >= u32::MAX as usize {
+            return Err(format!("more than {} distinct node ids", u32::MAX));
+        }
+        let i = self.names.len() as u32;
+        self.index.insert(id.to_owned(), i);
+        self.names.push(id.to_owned());
+        Ok(i)
+    }
+}
+
+fn reader<R: io::Read>(r: R) -> csv::Reader<LineTracked<R>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .trim(csv::Trim::All)
+        .from_reader(LineTracked::new(r))
+}
+
+/// Field `i` of `rec`; on the file's first record, without a leading UTF-8 byte order mark.
+fn field_text(rec: &csv::StringRecord, i: usize, first: bool) -> &str {
+    let s = rec.get(i).unwrap_or("");
+    if first {
+        s.strip_prefix('\u{feff}').map_or(s, str::trim)
+    } else {
+        s
+    }
+}
+
+/// Reads the next record that is not blank; returns its 1-based physical line, or `None` at
+/// the end.
+fn next_record<R: io::Read>(
+    rdr: &mut csv::Reader<LineTracked<R>>,
+    rec: &mut csv::StringRecord,
+    name: &str,
+    fields: &[&str],
+) -> anyhow::Result<Option<u64>> {
+    loop {
+        match rdr.read_record(rec) {
+            Ok(false) => return Ok(None),
+            Ok(true) => {
+                let line = rdr
+                    .get_mut()
+                    .line_of_record(rec.position().map(|p| p.byte()));
+                // A line of only whitespace is a single empty field after trimming.
+                if rec.len() == 1 && rec[0].is_empty() {
+                    continue;
+                }
+                return Ok(Some(line));
+            }
+            Err(e) => {
+                let line = match e.kind() {
+                    csv::ErrorKind::Io(_) => None,
+                    _ => Some(rdr.get_mut().line_of_record(e.position().map(|p| p.byte()))),
+                };
+                return Err(csv_error(e, line, name, fields).into());
+            }
+        }
+    }
+}
+
+/// One line naming the file (and the line, when known) for a CSV-level failure.
+fn csv_error(e: csv::Error, line: Option<u64>, name: &str, fields: &[&str]) -> InputError {
+    let at = match line {
+        Some(l) => format!("{name}:{l}"),
+        None => name.to_owned(),
+    };
+    match e.kind() {
+        csv::ErrorKind::Io(io) => InputError::new(format!("{name}: cannot read: {io}")),
+        csv::ErrorKind::Utf8 { err, .. } => {
+            let field = match fields.get(err.field()) {
+                Some(f) => format!("'{f}'"),
+                None => format!("{}", err.field() + 1),
+            };
+            InputError::new(format!("{at}: field {field}: not valid UTF-8"))
+        }
+        _ => {
+            let msg = e.to_string().replace(['\n', '\r'], " ");
+            InputError::new(format!("{at}: {msg}"))
+        }
+    }
+}
+
+/// A reader that remembers the bytes the CSV parser has not finished with, so that the
+/// physical line of each record can be found. (`csv::Position::line()` does not count blank
+/// lines, counts CRLF blank lines as nothing, and its byte offset points at the first skipped
+/// blank or comment line before a record rather than at the record.)
+struct LineTracked<R> {
+    inner: R,
+    /// The bytes read from `inner`, from offset `base` on.
+    window: VecDeque<u8>,
+    base: u64,
+    /// Line terminators counted in the bytes before `base`.
+    terminators: u64,
+}
+
+impl<R> LineTracked<R> {
+    fn new(inner: R) -> Self {
+        LineTracked {
+            inner,
+            window: VecDeque::new(),
+            base: 0,
+            terminators: 0,
+        }
+    }
+
+    fn byte(&self, offset: u64) -> Option<u8> {
+        let i = offset.checked_sub(self.base)?;
+        self.window.get(usize::try_from(i).ok()?).copied()
+    }
+
+    /// The 1-based line of the record the parser began reading at byte `from` (where the
+    /// previous record ended): skips blank and comment lines the way the parser does, counts
+    /// `\n`, `\r\n` and lone `\r` as one terminator each, and forgets the bytes before the
+    /// record. Records must be asked about in order.
+    fn line_of_record(&mut self, from: Option<u64>) -> u64 {
+        let mut at = from.unwrap_or(self.base).max(self.base);
+        loop {
+            match self.byte(at) {
+                Some(b'\r' | b'\n') => at += 1,
+                Some(b'#') => {
+                    while let Some(b) = self.byte(at) {
+                        at += 1;
+                        if b == b'\n' || b == b'\r' {
+                            break;
+                        }
+                    }
+                }
+                _ => break,
+            }
+        }
+        let end = usize::try_from(at - self.base)
+            .unwrap_or(usize::MAX)
+            .min(self.window.len());
+        for i in 0..end {
+            match self.window[i] {
+                b'\n' => self.terminators += 1,
+                b'\r' if self.window.get(i + 1) != Some(&b'\n') => self.terminators += 1,
+                _ => {}
+            }
+        }
+        self.window.drain(..end);
+        self.base += end as u64;
+        self.terminators + 1
+    }
+}
+
+impl<R: io::Read> io::Read for LineTracked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.window.extend(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// A weight in (0, 1], or the reason it is not one.
+fn parse_weight(text: &str) -> Result<f32, String> {
+    let Ok(wide) = text.parse::<f64>() else {
+        return Err(format!("'{text}' is not a number"));
+    };
+    if !(wide > 0.0 && wide <= 1.0) {
+        return Err(format!("{text} is outside (0, 1]"));
+    }
+    // Parsed again directly as f32, so the value is correctly rounded once (what `{}` wrote
+    // comes back bit for bit).
+    let w = text
+        .parse::<f32>()
+        .map_err(|_| format!("'{text}' is not a number"))?;
+    if w <= 0.0 {
+        return Err(format!(
+            "{text} is too small to store (the smallest weight is {})",
+            f32::from_bits(1)
+        ));
+    }
+    Ok(w.min(1.0))
+}
+
+/// A CSV writer that quotes fields starting with `#`, so ids like `#tag` do not read back as
+/// comments.
+fn writer<W: io::Write>(w: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new().comment(Some(b'#')).from_writer(w)
+}
+
+/// Writes `src,dst,weight,type` (header row, one row per directed edge in CSR order, type as
+/// its full name, weight as the shortest decimal that reads back to the same f32) to `path`
+/// and `id,tier` (every node, in id order, tier by name) to [`nodes_path`]`(path)`. Ids are
+/// the graph's labels if it has them, else `0..n-1`. Each file is written atomically (temp
+/// name + rename); the nodes file first.
+pub fn write_edge_list(g: &Graph, path: &Path) -> anyhow::Result<()> {
+    let labels = g.labels();
+    let id = |i: u32| -> String {
+        match labels {
+            Some(l) => l[i as usize].clone(),
+            None => i.to_string(),
+        }
+    };
+    let npath = nodes_path(path);
+    write_atomic(&npath, |w| {
+        let mut wtr = writer(w);
+        wtr.write_record(["id", "tier"])?;
+        for (i, r) in g.nodes().iter().enumerate() {
+            wtr.write_record([id(i as u32).as_str(), r.tier().name()])?;
+        }
+        wtr.flush()
+    })
+    .with_context(|| format!("cannot write nodes file {}", npath.display()))?;
+
+    write_atomic(path, |w| {
+        let mut wtr = writer(w);
+        wtr.write_record(["src", "dst", "weight", "type"])?;
+        for e in g.edge_specs() {
+            let weight = e.weight.to_string();
+            wtr.write_record([
+                id(e.src).as_str(),
+                id(e.dst).as_str(),
+                weight.as_str(),
+                e.kind.name(),
+            ])?;
+        }
+        wtr.flush()
+    })
+    .with_context(|| format!("cannot write edge list {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::generate::{generate, GraphParams, Topology};
+    use std::fs;
+
+    fn opts() -> CsvImport {
+        CsvImport {
+            undirected: false,
+            tier_shares: [0.0, 1.0, 0.0],
+            seed: 1,
+        }
+    }
+
+    /// Writes `content` to `name` in a fresh temp dir and returns (dir, path).
+    fn file(name: &str, content: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        fs::write(&path, content).unwrap();
+        (dir, path)
+    }
+
+    fn input_error(r: anyhow::Result<Graph>) -> String {
+        let e = r.unwrap_err();
+        e.downcast_ref::<InputError>()
+            .unwrap_or_else(|| panic!("not an InputError: {e:#}"))
+            .0
+            .clone()
+    }
+
+    #[test]
+    fn nodes_path_appends() {
+        assert_eq!(
+            nodes_path(Path::new("d/g.csv")),
+            PathBuf::from("d/g.csv.nodes.csv")
+        );
+    }
+
+    #[test]
+    fn generated_graph_round_trips() {
+        let p = GraphParams {
+            topology: Topology::BarabasiAlbert { m: 3 },
+            nodes: 200,
+            directed: false,
+            weight_min: 0.01,
+            weight_max: 1.0,
+            inhibitory_share: 0.2,
+            modulatory_share: 0.15,
+            tier_shares: [0.2, 0.5, 0.3],
+            seed: 11,
+        };
+        let g = generate(&p).unwrap();
+        assert!(g.kind_counts().iter().all(|&k| k > 0));
+        assert!(g.tier_counts().iter().all(|&k| k > 0));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.csv");
+        write_edge_list(&g, &path).unwrap();
+        // Different import shares and seed: the nodes file decides every tier.
+        let back = read_edge_list(
+            &path,
+            &CsvImport {
+                undirected: false,
+                tier_shares: [1.0, 0.0, 0.0],
+                seed: 99,
+            },
+        )
+        .unwrap();
+        assert_eq!(back, g);
+        assert!(back.labels().is_none());
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+    }
+
+    #[test]
+    fn isolated_nodes_labels_and_odd_ids_round_trip() {
+        let tiers = [Tier::Cold, Tier::Hot, Tier::Warm, Tier::Hot];
+        let spec = |src, dst, weight, kind| EdgeSpec {
+            src,
+            dst,
+            weight,
+            kind,
+        };
+        let g = Graph::from_edges(
+            &tiers,
+            vec![
+                spec(0, 1, 0.1, EdgeKind::Inhibitory),
+                spec(1, 0, 1.0, EdgeKind::Modulatory),
+                spec(0, 0, 1e-40, EdgeKind::Excitatory),
+            ],
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.csv");
+        write_edge_list(&g, &path).unwrap();
+        assert_eq!(read_edge_list(&path, &opts()).unwrap(), g);
+
+        let labelled = g.with_labels(vec![
+            "#tag".into(),
+            "a,b".into(),
+            "say \"hi\"".into(),
+            "ünï".into(),
+        ]);
+        write_edge_list(&labelled, &path).unwrap();
+        let back = read_edge_list(&path, &opts()).unwrap();
+        assert_eq!(back, labelled);
+    }
+
+    #[test]
+    fn string_ids_in_first_appearance_order_with_labels() {
+        let (_d, path) = file(
+            "g.csv",
+            "carol,alice,0.5\nalice,bob\nbob,carol,1,inhibitory\n",
+        );
+        let g = read_edge_list(&path, &opts()).unwrap();
+        assert_eq!(g.labels().unwrap(), ["carol", "alice", "bob"]);
+        assert_eq!(g.node_count(), 3);
+        assert_eq!(g.out_edges(0)[0].target, 1);
+        assert_eq!(g.out_edges(0)[0].weight, 0.5);
+        assert_eq!(g.out_edges(2)[0].weight, -1.0);
+        assert_eq!(g.tier_counts(), [0, 3, 0]);
+    }
+
+    #[test]
+    fn integer_ids_are_sorted_and_kept_as_labels_unless_dense() {
+        let (_d, path) = file("g.csv", "30,10\n-5,30\n");
+        let g = read_edge_list(&path, &opts()).unwrap();
+        assert_eq!(g.labels().unwrap(), ["-5", "10", "30"]);
+        assert_eq!(g.out_edges(2)[0].target, 1);
+
+        let (_d, path) = file("g.csv", "2,0\n1,2\n");
+        let g = read_edge_list(&path, &opts()).unwrap();
+        assert!(g.labels().is_none());
+        assert_eq!(g.out_edges(2)[0].target, 0);
+    }
+
+    #[test]
+    fn header_comments_blanks_and_whitespace() {
+        let text =
+            "\u{feff}Source , Target,Weight,Type\n# a comment\n\n  a ,  b , 0.25 , m \n   \nb,a\n";
+        let (_d, path) = file("g.csv", text);
+        let g = read_edge_list(&path, &opts()).unwrap();
+        assert_eq!(g.edge_count(), 2);
+        assert_eq!(g.labels().unwrap(), ["a", "b"]);
+        assert_eq!(g.edge_kinds()[0], EdgeKind::Modulatory);
+        assert_eq!(g.out_edges(0)[0].weight, 0.125);
+    }
+
+    #[test]
+    fn undirected_doubles_edges() {
+        let (_d, path) = file("g.csv", "0,1,0.5,i\n1,2\n2,2\n");
+        let mut o = opts();
+        o.undirected = true;
+        let g = read_edge_list(&path, &o).unwrap();
+        assert_eq!(g.edge_count(), 5, "self-loop stored once");
+        assert_eq!(g.out_edges(1).len(), 2);
+        assert_eq!(g.out_edges(1)[0].weight, -0.5);
+        o.undirected = false;
+        assert_eq!(read_edge_list(&path, &o).unwrap().edge_count(), 3);
+    }
+
+    #[test]
+    fn bad_weight_names_line_and_field() {
+        let (_d, path) = file("g.csv", "src,dst,weight\n0,1,0.5\n1,2,abc\n");
+        let e = input_error(read_edge_list(&path, &opts()));
+        assert!(e.contains(":3:") && e.contains("weight"), "{e}");
+        assert!(e.ends_with("field 'weight': 'abc' is not a number"), "{e}");
+        assert!(e.starts_with(&path.display().to_string()));
+
+        let (_d, path) = file("g.csv", "# comment\n0,1,0.5\n1,2,1.5\n");
+        let e = input_error(read_edge_list(&path, &opts()));
+        assert!(
+            e.ends_with(":3: field 'weight': 1.5 is outside (0, 1]"),
+            "{e}"
+        );
+
+        for w in ["0", "-0.1", "NaN", "inf"] {
+            let (_d, path) = file("g.csv", &format!("0,1,{w}\n"));
+            let e = input_error(read_edge_list(&path, &opts()));
+            assert!(e.contains(":1: field 'weight'"), "{e}");
+        }
+    }
+
+    #[test]
+    fn line_numbers_are_physical_lines() {
+        let cases = [
+            ("0,1\n\n0,1,x\n", 3),
+            ("\n\n\n0,1,x\n", 4),
+            ("0,1\r\n\r\n0,1,x\r\n", 3),
+            ("# c\n\n# c\n0,1,x\n", 4),
+            ("0,1\n  \n0,1,x\n", 3),
+            ("0,\"a\nb\"\n0,1,x\n", 3),
+            ("0,1\r\r0,1,x\n", 3),
+            ("src,dst\n0,1\n\n\n\n0,1\n0,1,x\n", 7),
+            ("#\n#\r\n0,1,0.5\n#x\n\n0,1,x", 6),
+        ];
+        for (text, line) in cases {
+            let (_d, path) = file("g.csv", text);
+            let e = input_error(read_edge_list(&path, &opts()));
+            assert!(
+                e.contains(&format!(":{line}: field 'weight'")),
+                "{text:?}: {e}"
+            );
+        }
+        // Many records: the tracked window stays correct across buffer refills.
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&format!("{i},{}\r\n", i + 1));
+            if i % 7 == 0 {
+                text.push_str("# comment\n\n");
+            }
+        }
+        let lines = text.lines().count();
+        text.push_str("1,2,3\n");
+        let (_d, path) = file("g.csv", &text);
+        let e = input_error(read_edge_list(&path, &opts()));
+        assert!(
+            e.contains(&format!(":{}: field 'weight'", lines + 1)),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_type_is_refused() {
+        let (_d, path) = file("g.csv", "0,1\n\n0,1,0.5,x\n");
+        let e = input_error(read_edge_list(&path, &opts()));
+        assert!(
+            e.ends_with(":3: field 'type': 'x' is not one of excitatory, inhibitory, modulatory"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wrong_column_counts_and_empty_ids() {
+        let (_d, path) = file("g.csv", "0,1\n0,1,0.5,e,extra\n");
+        let e = input_error(read_edge_list(&path, &opts()));
+        assert!(
+            e.contains(":2: expected 2 to 4 fields") && e.contains("found 5"),
+            "{e}"
+        );
+
+        let (_d, path) = file("g.csv", "0,1\n7\n");
+        let e = input_error(read_edge_list(&path, &opts()));
+        assert!(
+            e.contains(":2: expected 2 to 4 fields") && e.contains("found 1"),
+            "{e}"
+        );
+
+        let (_d, path) = file("g.csv", "0,1\n , 2\n");
+        assert!(input_error(read_edge_list(&path, &opts())).ends_with(":2: field 'src': is empty"));
+        let (_d, path) = file("g.csv", "0,\n");
+        assert!(input_error(read_edge_list(&path, &opts())).ends_with(":1: field 'dst': is empty"));
+    }
+
+    #[test]
+    fn nodes_file_gives_tiers_and_isolated_nodes() {
+        let (dir, path) = file("g.csv", "a,b\n");
+        fs::write(nodes_path(&path), "id,tier\nz,cold\nb,hot\na\n").unwrap();
+        let g = read_edge_list(&path, &opts()).unwrap();
+        assert_eq!(g.labels().unwrap(), ["z", "b", "a"]);
+        assert_eq!(g.tier(0), Tier::Cold);
+        assert_eq!(g.tier(1), Tier::Hot);
+        assert_eq!(g.tier(2), Tier::Warm, "unlisted tier comes from the shares");
+        assert_eq!(g.out_edges(2)[0].target, 1);
+
+        // Nodes only, no edges: a graph of isolated nodes.
+        fs::write(&path, "").unwrap();
+        let g = read_edge_list(&path, &opts()).unwrap();
+        assert_eq!((g.node_count(), g.edge_count()), (3, 0));
+        drop(dir);
+    }
+
+    #[test]
+    fn nodes_file_errors() {
+        let (_d, path) = file("g.csv", "0,1\n");
+        fs::write(nodes_path(&path), "id,tier\n0,hot\n1,lukewarm\n").unwrap();
+        let e = input_error(read_edge_list(&path, &opts()));
+        let np = nodes_path(&path).display().to_string();
+        assert_eq!(
+            e,
+            format!("{np}:3: field 'tier': 'lukewarm' is not one of hot, warm, cold")
+        );
+
+        fs::write(nodes_path(&path), "id,tier\n0,hot\n0,cold\n").unwrap();
+        let e = input_error(read_edge_list(&path, &opts()));
+        assert!(
+            e.contains(":3: field 'id'") && e.contains("first on line 2"),
+            "{e}"
+        );
+
+        fs::write(nodes_path(&path), "id,tier\n0,hot,x\n").unwrap();
+        assert!(input_error(read_edge_list(&path, &opts())).contains(":2: expected 1 or 2 fields"));
+    }
+
+    #[test]
+    fn empty_missing_and_non_utf8_files() {
+        let (_d, path) = file("g.csv", "# only a comment\n\nsrc,dst\n");
+        let e = input_error(read_edge_list(&path, &opts()));
+        assert_eq!(e, format!("{}: no edges", path.display()));
+
+        let missing = path.with_file_name("missing.csv");
+        let e = input_error(read_edge_list(&missing, &opts()));
+        assert!(
+            e.starts_with(&format!("{}: cannot read: ", missing.display())),
+            "{e}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.csv");
+        fs::write(&path, b"0,1\n1,2\n2,\xff\xfe\n").unwrap();
+        let e = input_error(read_edge_list(&path, &opts()));
+        assert!(e.ends_with(":3: field 'dst': not valid UTF-8"), "{e}");
+    }
+}

@@ -1,0 +1,724 @@
+//! The binary graph file, `.sbg`: a [`Graph`] saved so that it loads fast and exactly.
+//!
+//! All integers are little-endian. With `n` = node count and `m` = edge count:
+//!
+//! | offset            | size      | field                                                    |
+//! |-------------------|-----------|----------------------------------------------------------|
+//! | 0                 | 8         | magic `b"SPRDGRPH"`                                      |
+//! | 8                 | 4         | format version, u32 (= [`FORMAT_VERSION`])               |
+//! | 12                | 4         | flags, u32: bit 0 = the file has labels; other bits 0    |
+//! | 16                | 8         | node count `n`, u64                                      |
+//! | 24                | 8         | edge count `m`, u64                                      |
+//! | 32                | 12 + n    | section `TIER`: one byte per node, `Tier as u8`           |
+//! | 44 + n            | 12 + 4n   | section `DEGR`: out-degree per node, u32, in node order   |
+//! | 56 + 5n           | 12 + 9m   | section `EDGE`: per edge in CSR order: target u32, raw weight (f32 bits) u32, `EdgeKind as u8` |
+//! | 68 + 5n + 9m      | 12 + L    | section `LABL`, only if flag bit 0: per node, byte length u32 then that many UTF-8 bytes |
+//! | end − 8           | 8         | FNV-1a-64 checksum, u64, of every byte before it          |
+//!
+//! Each section is a 4-byte ASCII tag, a u64 payload length (the 12 bytes counted above) and
+//! the payload. Sections appear in exactly this order and nothing follows the last one but the
+//! checksum. Edges of node `i` are the `DEGR[i]` entries after those of nodes `0..i`; the raw
+//! weight is in (0, 1] and the type factor is applied on load, exactly as
+//! [`Graph::from_edges`] does, so a graph read back equals the graph written.
+//!
+//! Reading checks, in order: the magic, the version, the checksum, then every count, tag,
+//! length and value. Any failure is an [`InputError`] naming the file.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::{EdgeKind, EdgeSpec, Fnv1a64, Graph, NodeRecord, Tier};
+use crate::atomic_file::write_atomic;
+use crate::InputError;
+
+/// The first eight bytes of every `.sbg` file.
+pub const MAGIC: &[u8; 8] = b"SPRDGRPH";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Flag bit 0: a `LABL` section follows the `EDGE` section.
+const FLAG_LABELS: u32 = 1;
+/// Bytes before the first section.
+const HEADER_LEN: usize = 32;
+/// Bytes of the checksum trailer.
+const TRAILER_LEN: usize = 8;
+/// Bytes of a section's tag and length.
+const SECTION_HEAD_LEN: usize = 12;
+/// Bytes of one `EDGE` entry.
+const EDGE_ENTRY_LEN: usize = 9;
+
+const TAG_TIER: &[u8; 4] = b"TIER";
+const TAG_DEGR: &[u8; 4] = b"DEGR";
+const TAG_EDGE: &[u8; 4] = b"EDGE";
+const TAG_LABL: &[u8; 4] = b"LABL";
+
+/// Serialises the graph to bytes.
+pub fn to_bytes(g: &Graph) -> Vec<u8> {
+    let n = g.node_count();
+    let m = g.edge_count();
+    let labels = g.labels();
+    let label_len: usize = labels.map_or(0, |l| l.iter().map(|s| 4 + s.len()).sum());
+    let mut out = Vec::with_capacity(
+        HEADER_LEN
+            + 3 * SECTION_HEAD_LEN
+            + 5 * n
+            + EDGE_ENTRY_LEN * m
+            + labels.map_or(0, |_| SECTION_HEAD_LEN + label_len)
+            + TRAILER_LEN,
+    );
+
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    let flags = if labels.is_some() { FLAG_LABELS } else { 0 };
+    out.extend_from_slice(&flags.to_le_bytes());
+    out.extend_from_slice(&(n as u64).to_le_bytes());
+    out.extend_from_slice(&(m as u64).to_le_bytes());
+
+    section_head(&mut out, TAG_TIER, n);
+    out.extend(g.nodes().iter().map(|r| r.tier() as u8));
+
+    section_head(&mut out, TAG_DEGR, 4 * n);
+    for r in g.nodes() {
+        out.extend_from_slice(&(r.degree() as u32).to_le_bytes());
+    }
+
+    section_head(&mut out, TAG_EDGE, EDGE_ENTRY_LEN * m);
+    for e in g.edge_specs() {
+        out.extend_from_slice(&e.dst.to_le_bytes());
+        out.extend_from_slice(&e.weight.to_bits().to_le_bytes());
+        out.push(e.kind as u8);
+    }
+
+    if let Some(labels) = labels {
+        section_head(&mut out, TAG_LABL, label_len);
+        for s in labels {
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+    }
+
+    let mut h = Fnv1a64::new();
+    h.write(&out);
+    out.extend_from_slice(&h.finish().to_le_bytes());
+    out
+}
+
+fn section_head(out: &mut Vec<u8>, tag: &[u8; 4], len: usize) {
+    out.extend_from_slice(tag);
+    out.extend_from_slice(&(len as u64).to_le_bytes());
+}
+
+/// True if `bytes` start with the `.sbg` magic (the file is meant to be a graph file, whether
+/// or not it is valid).
+pub fn is_sbg(bytes: &[u8]) -> bool {
+    bytes.starts_with(MAGIC)
+}
+
+/// Parses bytes; `source` is the file name used in error messages.
+pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Graph, InputError> {
+    let err = |msg: String| InputError::new(format!("{source}: {msg}"));
+
+    // Magic and version first: they say whether this is our file at all.
+    if bytes.len() < MAGIC.len() {
+        if !bytes.is_empty() && MAGIC.starts_with(bytes) {
+            return Err(err(format!(
+                "truncated: expected {} more bytes in the header",
+                HEADER_LEN - bytes.len()
+            )));
+        }
+        if bytes.is_empty() {
+            return Err(err(
+                "not a spreadbench graph file (the file is empty)".into()
+            ));
+        }
+        return Err(err("not a spreadbench graph file (bad magic)".into()));
+    }
+    if !is_sbg(bytes) {
+        return Err(err("not a spreadbench graph file (bad magic)".into()));
+    }
+    if bytes.len() < 12 {
+        return Err(err(format!(
+            "truncated: expected {} more bytes in the header",
+            HEADER_LEN - bytes.len()
+        )));
+    }
+    let version = le_u32(&bytes[8..12]);
+    if version != FORMAT_VERSION {
+        return Err(err(format!(
+            "format version {version} is not supported (this build reads version {FORMAT_VERSION})"
+        )));
+    }
+    if bytes.len() < HEADER_LEN + TRAILER_LEN {
+        return Err(err(if bytes.len() < HEADER_LEN {
+            format!(
+                "truncated: expected {} more bytes in the header",
+                HEADER_LEN - bytes.len()
+            )
+        } else {
+            format!(
+                "truncated: expected {} more bytes for the checksum",
+                HEADER_LEN + TRAILER_LEN - bytes.len()
+            )
+        }));
+    }
+
+    let flags = le_u32(&bytes[12..16]);
+    let node_count = le_u64(&bytes[16..24]);
+    let edge_count = le_u64(&bytes[24..32]);
+
+    // Checksum next, so that any corruption reads as corruption rather than as whatever
+    // structural error the damaged bytes happen to cause.
+    let body_len = bytes.len() - TRAILER_LEN;
+    let (body, trailer) = bytes.split_at(body_len);
+    let mut h = Fnv1a64::new();
+    h.write(body);
+    if h.finish() != le_u64(trailer) {
+        let min_len = min_file_len(flags, node_count, edge_count);
+        if (bytes.len() as u128) < min_len {
+            return Err(err(format!(
+                "checksum mismatch: file is truncated or corrupt ({} bytes; its header declares at least {min_len})",
+                bytes.len()
+            )));
+        }
+        return Err(err("checksum mismatch: file is corrupt".into()));
+    }
+
+    if flags & !FLAG_LABELS != 0 {
+        return Err(err(format!(
+            "unknown flags {flags:#x} in the header (this build knows only bit 0)"
+        )));
+    }
+    let has_labels = flags & FLAG_LABELS != 0;
+
+    let mut r = Cursor {
+        bytes: body,
+        pos: HEADER_LEN,
+        source,
+    };
+
+    // Every count is checked against the bytes that remain before anything is allocated.
+    if node_count > u32::MAX as u64 {
+        return Err(err(format!(
+            "node count {node_count} exceeds the supported maximum {}",
+            u32::MAX
+        )));
+    }
+    if edge_count > u32::MAX as u64 {
+        return Err(err(format!(
+            "edge count {edge_count} exceeds the supported maximum {}",
+            u32::MAX
+        )));
+    }
+    let n = node_count as usize;
+    let m = edge_count as usize;
+
+    // TIER
+    let tier_bytes = r.section(TAG_TIER, Some(node_count as u128))?;
+    let mut tiers = Vec::with_capacity(n);
+    for (i, &b) in tier_bytes.iter().enumerate() {
+        match Tier::from_u8(b) {
+            Some(t) => tiers.push(t),
+            None => {
+                return Err(err(format!(
+                    "section TIER: node {i} has invalid tier byte {b}"
+                )))
+            }
+        }
+    }
+
+    // DEGR
+    let degr = r.section(TAG_DEGR, Some(4 * node_count as u128))?;
+    let mut sources = Vec::with_capacity(n);
+    let mut degree_sum: u64 = 0;
+    for (i, chunk) in degr.chunks_exact(4).enumerate() {
+        let d = le_u32(chunk);
+        if d > NodeRecord::MAX_DEGREE {
+            return Err(err(format!(
+                "section DEGR: node {i} has out-degree {d}; at most {} is supported",
+                NodeRecord::MAX_DEGREE
+            )));
+        }
+        degree_sum += d as u64;
+        sources.push(d);
+    }
+    if degree_sum != edge_count {
+        return Err(err(format!(
+            "section DEGR: out-degrees sum to {degree_sum} but the header declares {edge_count} edges"
+        )));
+    }
+
+    // EDGE
+    let edge_bytes = r.section(TAG_EDGE, Some(EDGE_ENTRY_LEN as u128 * edge_count as u128))?;
+    let mut edges = Vec::with_capacity(m);
+    let mut entries = edge_bytes.chunks_exact(EDGE_ENTRY_LEN).enumerate();
+    for (src, &degree) in sources.iter().enumerate() {
+        for _ in 0..degree {
+            // The degree sum equals m and the section holds exactly m entries.
+            let Some((i, e)) = entries.next() else {
+                return Err(err(
+                    "section EDGE: fewer entries than the out-degrees declare".into(),
+                ));
+            };
+            let dst = le_u32(&e[0..4]);
+            let weight = f32::from_bits(le_u32(&e[4..8]));
+            let kind_byte = e[8];
+            if dst as u64 >= node_count {
+                return Err(err(format!(
+                    "section EDGE: entry {i} has target {dst}, not below the node count {node_count}"
+                )));
+            }
+            if !(weight > 0.0 && weight <= 1.0) {
+                return Err(err(format!(
+                    "section EDGE: entry {i} has weight {weight}, outside (0, 1]"
+                )));
+            }
+            let Some(kind) = EdgeKind::from_u8(kind_byte) else {
+                return Err(err(format!(
+                    "section EDGE: entry {i} has invalid edge type byte {kind_byte}"
+                )));
+            };
+            edges.push(EdgeSpec {
+                src: src as u32,
+                dst,
+                weight,
+                kind,
+            });
+        }
+    }
+
+    // LABL
+    let labels = if has_labels {
+        let payload = r.section(TAG_LABL, None)?;
+        let mut lr = Cursor {
+            bytes: payload,
+            pos: 0,
+            source,
+        };
+        let mut labels = Vec::with_capacity(n.min(payload.len() / 4));
+        for i in 0..n {
+            let len = le_u32(lr.take(4, "LABL")?) as usize;
+            let raw = lr.take(len, "LABL")?;
+            match std::str::from_utf8(raw) {
+                Ok(s) => labels.push(s.to_owned()),
+                Err(e) => {
+                    return Err(err(format!(
+                        "section LABL: label of node {i} is not valid UTF-8 (at byte {})",
+                        e.valid_up_to()
+                    )))
+                }
+            }
+        }
+        if lr.pos != payload.len() {
+            return Err(err(format!(
+                "section LABL: {} bytes left over after the {n} labels",
+                payload.len() - lr.pos
+            )));
+        }
+        Some(labels)
+    } else {
+        None
+    };
+
+    if r.pos != body.len() {
+        return Err(err(format!(
+            "{} unexpected bytes after the last section (at offset {})",
+            body.len() - r.pos,
+            r.pos
+        )));
+    }
+
+    let g = Graph::from_edges(&tiers, edges).map_err(|e| err(e.0))?;
+    Ok(match labels {
+        Some(l) => g.with_labels(l),
+        None => g,
+    })
+}
+
+/// The smallest file the header's counts allow (u128: the counts may be garbage).
+fn min_file_len(flags: u32, node_count: u64, edge_count: u64) -> u128 {
+    let n = node_count as u128;
+    let m = edge_count as u128;
+    let mut len = (HEADER_LEN + 3 * SECTION_HEAD_LEN + TRAILER_LEN) as u128
+        + 5 * n
+        + EDGE_ENTRY_LEN as u128 * m;
+    if flags & FLAG_LABELS != 0 {
+        len += SECTION_HEAD_LEN as u128 + 4 * n;
+    }
+    len
+}
+
+/// Reads forward through the bytes before the trailer, with bounds checks that become
+/// truncation errors.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    source: &'a str,
+}
+
+impl<'a> Cursor<'a> {
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+
+    /// Takes `len` bytes, or fails naming the section they belong to.
+    fn take(&mut self, len: usize, section: &str) -> Result<&'a [u8], InputError> {
+        if len > self.remaining() {
+            return Err(InputError::new(format!(
+                "{}: truncated: expected {} more bytes in section {section}",
+                self.source,
+                len - self.remaining()
+            )));
+        }
+        let out = &self.bytes[self.pos..self.pos + len];
+        self.pos += len;
+        Ok(out)
+    }
+
+    /// Reads a section head, checks its tag and (if known) its length, and returns its
+    /// payload.
+    fn section(
+        &mut self,
+        tag: &[u8; 4],
+        expected_len: Option<u128>,
+    ) -> Result<&'a [u8], InputError> {
+        let name = String::from_utf8_lossy(tag);
+        let at = self.pos;
+        let head = self.take(SECTION_HEAD_LEN, &name)?;
+        if &head[0..4] != tag {
+            return Err(InputError::new(format!(
+                "{}: expected section {name} at offset {at}, found tag {}",
+                self.source,
+                describe_tag(&head[0..4])
+            )));
+        }
+        let len = le_u64(&head[4..12]);
+        if let Some(expected) = expected_len {
+            if len as u128 != expected {
+                return Err(InputError::new(format!(
+                    "{}: section {name} has length {len}, expected {expected} from the header counts",
+                    self.source
+                )));
+            }
+        }
+        if len > self.remaining() as u64 {
+            return Err(InputError::new(format!(
+                "{}: truncated: expected {} more bytes in section {name}",
+                self.source,
+                len - self.remaining() as u64
+            )));
+        }
+        self.take(len as usize, &name)
+    }
+}
+
+fn describe_tag(tag: &[u8]) -> String {
+    if tag.iter().all(|b| b.is_ascii_graphic()) {
+        format!("'{}'", String::from_utf8_lossy(tag))
+    } else {
+        format!("{tag:02x?}")
+    }
+}
+
+fn le_u32(b: &[u8]) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[..4]);
+    u32::from_le_bytes(a)
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(a)
+}
+
+/// Writes atomically: to `<path>.tmp-<pid>` in the same directory, fsync, rename. On failure
+/// removes the temp file.
+pub fn write_file(g: &Graph, path: &Path) -> anyhow::Result<()> {
+    let bytes = to_bytes(g);
+    write_atomic(path, |w| w.write_all(&bytes))
+        .with_context(|| format!("cannot write graph file {}", path.display()))
+}
+
+/// Reads and parses a `.sbg` file. A file that cannot be read or is not a valid graph file is
+/// an [`InputError`].
+pub fn read_file(path: &Path) -> anyhow::Result<Graph> {
+    let name = path.display().to_string();
+    let bytes = fs::read(path).map_err(|e| InputError::new(format!("{name}: cannot read: {e}")))?;
+    Ok(from_bytes(&bytes, &name)?)
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::atomic_file::temp_path;
+
+    fn spec(src: u32, dst: u32, weight: f32, kind: EdgeKind) -> EdgeSpec {
+        EdgeSpec {
+            src,
+            dst,
+            weight,
+            kind,
+        }
+    }
+
+    fn sample(labels: bool) -> Graph {
+        let tiers = [Tier::Hot, Tier::Warm, Tier::Cold, Tier::Warm, Tier::Hot];
+        let g = Graph::from_edges(
+            &tiers,
+            vec![
+                spec(0, 1, 0.5, EdgeKind::Excitatory),
+                spec(0, 2, 0.3, EdgeKind::Inhibitory),
+                spec(1, 0, 1.0, EdgeKind::Modulatory),
+                spec(2, 3, 0.125, EdgeKind::Excitatory),
+                spec(3, 3, 0.7, EdgeKind::Inhibitory),
+                spec(3, 0, f32::MIN_POSITIVE, EdgeKind::Modulatory),
+                // node 4 is isolated
+            ],
+        )
+        .unwrap();
+        if labels {
+            g.with_labels(vec![
+                "alpha".into(),
+                "β-node".into(),
+                "".into(),
+                "42".into(),
+                "x,y".into(),
+            ])
+        } else {
+            g
+        }
+    }
+
+    fn err_of(bytes: &[u8]) -> String {
+        from_bytes(bytes, "g.sbg").unwrap_err().0
+    }
+
+    /// Recomputes the trailer after a deliberate edit, so that structural checks are reached.
+    fn reseal(mut bytes: Vec<u8>) -> Vec<u8> {
+        let body = bytes.len() - TRAILER_LEN;
+        bytes.truncate(body);
+        let mut h = Fnv1a64::new();
+        h.write(&bytes);
+        bytes.extend_from_slice(&h.finish().to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn round_trip_without_labels() {
+        let g = sample(false);
+        let bytes = to_bytes(&g);
+        assert!(is_sbg(&bytes));
+        assert_eq!(
+            bytes.len(),
+            HEADER_LEN + 3 * SECTION_HEAD_LEN + 5 * 5 + 9 * 6 + TRAILER_LEN
+        );
+        let back = from_bytes(&bytes, "g.sbg").unwrap();
+        assert_eq!(back, g);
+        assert_eq!(back.fingerprint(), g.fingerprint());
+        assert!(back.labels().is_none());
+        assert_eq!(back.kind_counts(), [2, 2, 2]);
+        assert_eq!(back.tier_counts(), [2, 2, 1]);
+    }
+
+    #[test]
+    fn round_trip_with_labels() {
+        let g = sample(true);
+        let back = from_bytes(&to_bytes(&g), "g.sbg").unwrap();
+        assert_eq!(back, g);
+        assert_eq!(back.labels().unwrap()[1], "β-node");
+    }
+
+    #[test]
+    fn round_trip_empty_and_generated() {
+        let empty = Graph::from_edges(&[], vec![]).unwrap();
+        assert_eq!(from_bytes(&to_bytes(&empty), "e.sbg").unwrap(), empty);
+
+        let p = crate::graph::generate::GraphParams {
+            topology: crate::graph::generate::Topology::BarabasiAlbert { m: 3 },
+            nodes: 300,
+            directed: false,
+            weight_min: 0.05,
+            weight_max: 1.0,
+            inhibitory_share: 0.2,
+            modulatory_share: 0.2,
+            tier_shares: [0.2, 0.5, 0.3],
+            seed: 7,
+        };
+        let g = crate::graph::generate::generate(&p).unwrap();
+        let back = from_bytes(&to_bytes(&g), "g.sbg").unwrap();
+        assert_eq!(back, g);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        for labels in [false, true] {
+            let bytes = to_bytes(&sample(labels));
+            for len in 0..bytes.len() {
+                let e = from_bytes(&bytes[..len], "g.sbg");
+                assert!(e.is_err(), "prefix of {len} bytes was accepted");
+                assert!(e.unwrap_err().0.starts_with("g.sbg: "));
+            }
+        }
+    }
+
+    #[test]
+    fn truncation_is_reported_as_such() {
+        let bytes = to_bytes(&sample(false));
+        assert!(
+            err_of(&bytes[..5]).contains("truncated"),
+            "{}",
+            err_of(&bytes[..5])
+        );
+        assert!(err_of(&bytes[..20]).contains("truncated"));
+        let e = err_of(&bytes[..bytes.len() - 20]);
+        assert!(e.contains("truncated or corrupt"), "{e}");
+    }
+
+    #[test]
+    fn flipped_byte_is_a_checksum_error() {
+        let bytes = to_bytes(&sample(true));
+        // Every byte after the magic and version, including the trailer itself.
+        for i in 12..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x10;
+            let e = err_of(&bad);
+            assert!(e.starts_with("g.sbg: checksum mismatch"), "byte {i}: {e}");
+        }
+    }
+
+    #[test]
+    fn other_version_is_refused() {
+        let mut bytes = to_bytes(&sample(false));
+        bytes[8..12].copy_from_slice(&7u32.to_le_bytes());
+        assert_eq!(
+            err_of(&bytes),
+            "g.sbg: format version 7 is not supported (this build reads version 1)"
+        );
+    }
+
+    #[test]
+    fn bad_magic_is_refused() {
+        let mut bytes = to_bytes(&sample(false));
+        bytes[0] = b'X';
+        assert_eq!(
+            err_of(&bytes),
+            "g.sbg: not a spreadbench graph file (bad magic)"
+        );
+        assert!(!is_sbg(&bytes));
+        assert!(err_of(b"src,dst\n0,1\n").contains("bad magic"));
+        assert!(err_of(b"").contains("empty"));
+    }
+
+    #[test]
+    fn structural_errors_behind_a_valid_checksum() {
+        let good = to_bytes(&sample(true));
+        let n = 5usize;
+        let tier_at = HEADER_LEN + SECTION_HEAD_LEN;
+        let degr_at = tier_at + n + SECTION_HEAD_LEN;
+        let edge_at = degr_at + 4 * n + SECTION_HEAD_LEN;
+
+        let mut b = good.clone();
+        b[tier_at + 2] = 9;
+        assert!(err_of(&reseal(b)).contains("invalid tier byte 9"));
+
+        let mut b = good.clone();
+        b[degr_at..degr_at + 4].copy_from_slice(&3u32.to_le_bytes());
+        let e = err_of(&reseal(b));
+        assert!(
+            e.contains("out-degrees sum to 7") && e.contains("6 edges"),
+            "{e}"
+        );
+
+        let mut b = good.clone();
+        b[edge_at..edge_at + 4].copy_from_slice(&5u32.to_le_bytes());
+        assert!(err_of(&reseal(b)).contains("target 5"));
+
+        let mut b = good.clone();
+        b[edge_at + 4..edge_at + 8].copy_from_slice(&1.5f32.to_bits().to_le_bytes());
+        assert!(err_of(&reseal(b)).contains("weight 1.5, outside (0, 1]"));
+
+        let mut b = good.clone();
+        b[edge_at + 4..edge_at + 8].copy_from_slice(&f32::NAN.to_bits().to_le_bytes());
+        assert!(err_of(&reseal(b)).contains("outside (0, 1]"));
+
+        let mut b = good.clone();
+        b[edge_at + 8] = 3;
+        assert!(err_of(&reseal(b)).contains("invalid edge type byte 3"));
+
+        let mut b = good.clone();
+        b[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(b"TIEX");
+        let e = err_of(&reseal(b));
+        assert!(
+            e.contains("expected section TIER") && e.contains("'TIEX'"),
+            "{e}"
+        );
+
+        let mut b = good.clone();
+        b[16..24].copy_from_slice(&6u64.to_le_bytes());
+        assert!(err_of(&reseal(b)).contains("section TIER has length 5, expected 6"));
+
+        // A huge declared count is refused without allocating.
+        let mut b = good.clone();
+        b[24..32].copy_from_slice(&(u32::MAX as u64).to_le_bytes());
+        let e = err_of(&reseal(b));
+        assert!(
+            e.contains("section DEGR") || e.contains("section EDGE"),
+            "{e}"
+        );
+        let mut b = good.clone();
+        b[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(err_of(&reseal(b)).contains("node count"));
+
+        // Bad UTF-8 in a label ("alpha" is the first label, after its u32 length).
+        let labl_payload = edge_at + 9 * 6 + SECTION_HEAD_LEN;
+        let mut b = good.clone();
+        b[labl_payload + 4] = 0xff;
+        assert!(err_of(&reseal(b)).contains("label of node 0 is not valid UTF-8"));
+
+        // A label length running past the section.
+        let mut b = good.clone();
+        b[labl_payload..labl_payload + 4].copy_from_slice(&1000u32.to_le_bytes());
+        assert!(err_of(&reseal(b)).contains("truncated: expected"));
+
+        // Trailing garbage before the checksum.
+        let mut b = good.clone();
+        b.insert(good.len() - TRAILER_LEN, 0);
+        assert!(err_of(&reseal(b)).contains("unexpected bytes after the last section"));
+
+        // Unknown flags.
+        let mut b = good;
+        b[12] |= 0x80;
+        assert!(err_of(&reseal(b)).contains("unknown flags"));
+    }
+
+    #[test]
+    fn file_round_trip_and_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.sbg");
+        let g = sample(true);
+        write_file(&g, &path).unwrap();
+        assert_eq!(read_file(&path).unwrap(), g);
+        assert!(!temp_path(&path).exists());
+        // Overwrite in place.
+        write_file(&sample(false), &path).unwrap();
+        assert_eq!(read_file(&path).unwrap(), sample(false));
+
+        let missing = dir.path().join("nope.sbg");
+        let e = read_file(&missing).unwrap_err();
+        let ie = e.downcast_ref::<InputError>().expect("an InputError");
+        assert!(
+            ie.0.starts_with(&format!("{}: cannot read: ", missing.display())),
+            "{}",
+            ie.0
+        );
+
+        // A failed write leaves no temp file behind.
+        let bad = dir.path().join("no-such-dir").join("g.sbg");
+        assert!(write_file(&g, &bad).is_err());
+        assert!(!temp_path(&bad).exists());
+    }
+}

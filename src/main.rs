@@ -1,0 +1,31 @@
+//! `spreadbench`: parse the command line, run the command, map the outcome to an exit code.
+//! Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input (clap's own usage
+//! errors exit 2 as well).
+
+use clap::Parser;
+use spreadbench::cli::{dispatch, Cli};
+use spreadbench::InputError;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Output cut short by the reader (`| head`) is not a failure.
+            if e
+                .chain()
+                .filter_map(|c| c.downcast_ref::<std::io::Error>())
+                .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("spreadbench: error: {e:#}");
+            if e.chain().any(|c| c.is::<InputError>()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

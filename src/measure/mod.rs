@@ -1,0 +1,10 @@
+//! Measurement: latency histograms and their file formats, the harness's own overhead, and
+//! facts about the host. Knows nothing of the engine's internals.
+
+pub mod bench;
+pub mod histogram;
+pub mod host;
+pub mod timing;
+
+pub use histogram::{LatencyHistogram, LatencySummary};
+pub use host::HostInfo;

@@ -1,0 +1,9 @@
+//! Reports: the snapshot schema, the results directory with its files, and the run history
+//! in `results/runs.csv`. Knows the shape of outputs, not how they were measured.
+
+pub mod results;
+pub mod snapshot;
+pub mod time;
+
+pub use results::ResultsWriter;
+pub use snapshot::{Snapshot, SCHEMA_VERSION};
