@@ -21,7 +21,10 @@ pub const BUILTINS: &[(&str, &str)] = &[
     ("chain-64", include_str!("../workloads/chain-64.toml")),
     ("fan-32", include_str!("../workloads/fan-32.toml")),
     ("mixed-100k", include_str!("../workloads/mixed-100k.toml")),
-    ("scale-free-1m", include_str!("../workloads/scale-free-1m.toml")),
+    (
+        "scale-free-1m",
+        include_str!("../workloads/scale-free-1m.toml"),
+    ),
 ];
 
 /// The workload used when none is named.
@@ -279,8 +282,9 @@ impl Workload {
         }
         let path = Path::new(name_or_path);
         if path.exists() || name_or_path.ends_with(".toml") {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| InputError::new(format!("{name_or_path}: cannot read workload: {e}")))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                InputError::new(format!("{name_or_path}: cannot read workload: {e}"))
+            })?;
             return Workload::parse(&text, name_or_path);
         }
         let names: Vec<&str> = BUILTINS.iter().map(|(n, _)| *n).collect();
@@ -305,7 +309,8 @@ impl Workload {
                 .unwrap_or_default();
             InputError::new(format!("{source}: {msg}{loc}"))
         })?;
-        resolve(spec).map_err(|e| InputError::new(format!("{source}: {e}")))
+        resolve(spec)
+            .map_err(|e| InputError::new(format!("{source}: {e}")))
             .map(|mut w| {
                 w.source = source.to_string();
                 w
@@ -343,12 +348,18 @@ fn resolve(s: SpecFile) -> Result<Workload, String> {
         return Err(format!("graph.nodes: must be at least 1 (got {})", g.nodes));
     }
     if g.nodes > u32::MAX as i64 {
-        return Err(format!("graph.nodes: {} is above the limit of {}", g.nodes, u32::MAX));
+        return Err(format!(
+            "graph.nodes: {} is above the limit of {}",
+            g.nodes,
+            u32::MAX
+        ));
     }
     let nodes = g.nodes as usize;
     let only = |key: &str, v: bool, generator: &str| -> Result<(), String> {
         if v {
-            Err(format!("graph.{key}: does not apply to generator '{generator}'"))
+            Err(format!(
+                "graph.{key}: does not apply to generator '{generator}'"
+            ))
         } else {
             Ok(())
         }
@@ -413,7 +424,9 @@ fn resolve(s: SpecFile) -> Result<Workload, String> {
         return Err(format!("graph.weight_max: must be in (0, 1] (got {wmax})"));
     }
     if wmin > wmax {
-        return Err(format!("graph.weight_min: {wmin} is above graph.weight_max {wmax}"));
+        return Err(format!(
+            "graph.weight_min: {wmin} is above graph.weight_max {wmax}"
+        ));
     }
     for (key, v) in [
         ("inhibitory_share", g.inhibitory_share),
@@ -436,12 +449,18 @@ fn resolve(s: SpecFile) -> Result<Workload, String> {
     }
     let total: f64 = shares.iter().sum();
     if (total - 1.0).abs() > 1e-6 {
-        return Err(format!("tiers.shares: hot + warm + cold must sum to 1 (got {total})"));
+        return Err(format!(
+            "tiers.shares: hot + warm + cold must sum to 1 (got {total})"
+        ));
     }
     let tier_policy = match s.tiers.policy.as_str() {
         "storage" => TierPolicy::Storage,
         "hop-depth" => TierPolicy::HopDepth,
-        other => return Err(format!("tiers.policy: '{other}' is not one of storage, hop-depth")),
+        other => {
+            return Err(format!(
+                "tiers.policy: '{other}' is not one of storage, hop-depth"
+            ))
+        }
     };
     let mut tiers = Tier::ALL.map(TierParams::default_for);
     for (t, o) in [
@@ -459,13 +478,17 @@ fn resolve(s: SpecFile) -> Result<Workload, String> {
         }
         if let Some(v) = o.latency_budget_us {
             if !(v.is_finite() && v > 0.0) {
-                return Err(format!("tiers.{t}.latency_budget_us: must be > 0 (got {v})"));
+                return Err(format!(
+                    "tiers.{t}.latency_budget_us: must be > 0 (got {v})"
+                ));
             }
             p.latency_budget_ns = (v * 1000.0).round() as u64;
         }
         if let Some(v) = o.visit_budget {
             if !(0..=u16::MAX as i64).contains(&v) {
-                return Err(format!("tiers.{t}.visit_budget: must be in 0..=65535 (got {v})"));
+                return Err(format!(
+                    "tiers.{t}.visit_budget: must be in 0..=65535 (got {v})"
+                ));
             }
             p.visit_budget = v as u32;
         }
@@ -473,28 +496,39 @@ fn resolve(s: SpecFile) -> Result<Workload, String> {
 
     let sp = &s.spread;
     if sp.max_depth < 1 {
-        return Err(format!("spread.max_depth: must be at least 1 (got {})", sp.max_depth));
+        return Err(format!(
+            "spread.max_depth: must be at least 1 (got {})",
+            sp.max_depth
+        ));
     }
     let d = &sp.decay;
     let param = |key: &str, v: Option<f64>, kind: &str| -> Result<f64, String> {
         let v = v.ok_or_else(|| format!("spread.decay.{key}: required for decay kind '{kind}'"))?;
         if !(v.is_finite() && v >= 0.0) {
-            return Err(format!("spread.decay.{key}: must be a finite number >= 0 (got {v})"));
+            return Err(format!(
+                "spread.decay.{key}: must be a finite number >= 0 (got {v})"
+            ));
         }
         Ok(v)
     };
     let decay = match d.kind.as_str() {
         "exponential" => {
             only_decay(d, "rate")?;
-            Decay::Exponential { rate: param("rate", d.rate, &d.kind)? }
+            Decay::Exponential {
+                rate: param("rate", d.rate, &d.kind)?,
+            }
         }
         "power-law" => {
             only_decay(d, "exponent")?;
-            Decay::PowerLaw { exponent: param("exponent", d.exponent, &d.kind)? }
+            Decay::PowerLaw {
+                exponent: param("exponent", d.exponent, &d.kind)?,
+            }
         }
         "linear" => {
             only_decay(d, "slope")?;
-            Decay::Linear { slope: param("slope", d.slope, &d.kind)? }
+            Decay::Linear {
+                slope: param("slope", d.slope, &d.kind)?,
+            }
         }
         other => {
             return Err(format!(
@@ -548,7 +582,10 @@ fn resolve(s: SpecFile) -> Result<Workload, String> {
         ));
     }
     if s.run.spreads < 1 {
-        return Err(format!("run.spreads: must be at least 1 (got {})", s.run.spreads));
+        return Err(format!(
+            "run.spreads: must be at least 1 (got {})",
+            s.run.spreads
+        ));
     }
     if s.run.warmup < 0 {
         return Err(format!("run.warmup: must be >= 0 (got {})", s.run.warmup));
@@ -583,9 +620,16 @@ fn resolve(s: SpecFile) -> Result<Workload, String> {
 }
 
 fn only_decay(d: &DecaySection, wanted: &str) -> Result<(), String> {
-    for (key, v) in [("rate", d.rate), ("exponent", d.exponent), ("slope", d.slope)] {
+    for (key, v) in [
+        ("rate", d.rate),
+        ("exponent", d.exponent),
+        ("slope", d.slope),
+    ] {
         if key != wanted && v.is_some() {
-            return Err(format!("spread.decay.{key}: does not apply to decay kind '{}'", d.kind));
+            return Err(format!(
+                "spread.decay.{key}: does not apply to decay kind '{}'",
+                d.kind
+            ));
         }
     }
     Ok(())
@@ -667,7 +711,9 @@ mod tests {
         assert!(e.contains("spread.max_depth"), "{e}");
         let e = err(&format!("{MINIMAL}[tiers.shares]\nhot = 0.5\nwarm = 0.2\n"));
         assert!(e.contains("tiers.shares") && e.contains("sum to 1"), "{e}");
-        let e = err(&format!("{MINIMAL}[spread.decay]\nkind = \"exponential\"\nrate = -1.0\n"));
+        let e = err(&format!(
+            "{MINIMAL}[spread.decay]\nkind = \"exponential\"\nrate = -1.0\n"
+        ));
         assert!(e.contains("spread.decay.rate"), "{e}");
         let e = err("name = \"t\"\n[graph]\ngenerator = \"chain\"\nnodes = 5\nweight_min = 0.0\n");
         assert!(e.contains("graph.weight_min"), "{e}");

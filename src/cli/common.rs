@@ -71,10 +71,14 @@ fn load_graph_file(path: &Path, undirected: bool, workload: &Workload) -> Result
     let n = std::fs::File::open(path)
         .and_then(|mut f| f.read(&mut head))
         .map_err(|e| InputError::new(format!("{name}: cannot read: {e}")))?;
-    let is_sbg_ext = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("sbg"));
+    let is_sbg_ext = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("sbg"));
     if sbg::is_sbg(&head[..n]) || is_sbg_ext {
         if undirected {
-            return Err(bad_input!("{name}: --undirected applies to CSV edge lists, not .sbg files"));
+            return Err(bad_input!(
+                "{name}: --undirected applies to CSV edge lists, not .sbg files"
+            ));
         }
         return sbg::read_file(path);
     }
@@ -109,9 +113,11 @@ pub fn parse_seeds(list: &str, activation: f64, nodes: usize) -> Result<Vec<Seed
         }
         let a = match act_text {
             None => activation,
-            Some(t) => t
-                .parse::<f64>()
-                .map_err(|_| InputError::new(format!("--seeds: activation '{t}' of node {node} is not a number")))?,
+            Some(t) => t.parse::<f64>().map_err(|_| {
+                InputError::new(format!(
+                    "--seeds: activation '{t}' of node {node} is not a number"
+                ))
+            })?,
         };
         if !(a > 0.0 && a <= 1.0) {
             return Err(InputError::new(format!(
@@ -157,10 +163,22 @@ mod tests {
     fn seeds_parse_and_validate() {
         let s = parse_seeds("12, 40:0.5", 1.0, 100).unwrap();
         assert_eq!(s, vec![Seed::new(12, 1.0), Seed::new(40, 0.5)]);
-        assert!(parse_seeds("12,", 1.0, 100).unwrap_err().0.contains("empty"));
+        assert!(parse_seeds("12,", 1.0, 100)
+            .unwrap_err()
+            .0
+            .contains("empty"));
         assert!(parse_seeds("x", 1.0, 100).unwrap_err().0.contains("'x'"));
-        assert!(parse_seeds("100", 1.0, 100).unwrap_err().0.contains("outside"));
-        assert!(parse_seeds("1:0", 1.0, 100).unwrap_err().0.contains("(0, 1]"));
-        assert!(parse_seeds("1:abc", 1.0, 100).unwrap_err().0.contains("not a number"));
+        assert!(parse_seeds("100", 1.0, 100)
+            .unwrap_err()
+            .0
+            .contains("outside"));
+        assert!(parse_seeds("1:0", 1.0, 100)
+            .unwrap_err()
+            .0
+            .contains("(0, 1]"));
+        assert!(parse_seeds("1:abc", 1.0, 100)
+            .unwrap_err()
+            .0
+            .contains("not a number"));
     }
 }

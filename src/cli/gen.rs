@@ -10,7 +10,10 @@ use std::time::Instant;
 pub fn execute(args: &GenArgs) -> Result<()> {
     let w = load_workload(&args.workload, args.seed)?;
     let format = args.format.unwrap_or_else(|| {
-        let is_csv = args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        let is_csv = args
+            .out
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         if is_csv {
             GraphFormat::Csv
         } else {

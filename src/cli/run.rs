@@ -29,7 +29,11 @@ pub fn execute(args: &RunArgs) -> Result<()> {
             "graph: {} nodes, {} edges, {} in {}",
             p.graph.node_count(),
             p.graph.edge_count(),
-            if p.graph_file.is_some() { "loaded" } else { "generated" },
+            if p.graph_file.is_some() {
+                "loaded"
+            } else {
+                "generated"
+            },
             human_duration(p.build_time)
         );
     }
@@ -38,9 +42,14 @@ pub fn execute(args: &RunArgs) -> Result<()> {
     let pb = progress_bar(warmup + spreads, args.quiet);
     pb.set_prefix("run");
     let mut requests = p.workload.requests(p.graph.node_count());
-    let outcome = run_closed_loop(&p.graph, &spreader, &mut requests, warmup, spreads, |done| {
-        pb.set_position(done)
-    });
+    let outcome = run_closed_loop(
+        &p.graph,
+        &spreader,
+        &mut requests,
+        warmup,
+        spreads,
+        |done| pb.set_position(done),
+    );
     pb.finish_and_clear();
 
     let snapshot = build_snapshot(&p, &spreader, &outcome, started, overhead);
@@ -95,7 +104,13 @@ pub fn workload_info(p: &Prepared) -> WorkloadInfo {
     }
 }
 
-fn build_snapshot(p: &Prepared, spreader: &Spreader, o: &BenchOutcome, started: UtcTime, overhead: u64) -> Snapshot {
+fn build_snapshot(
+    p: &Prepared,
+    spreader: &Spreader,
+    o: &BenchOutcome,
+    started: UtcTime,
+    overhead: u64,
+) -> Snapshot {
     let n = o.measured.max(1) as f64;
     let wall = o.wall.as_secs_f64();
     Snapshot {
@@ -115,7 +130,11 @@ fn build_snapshot(p: &Prepared, spreader: &Spreader, o: &BenchOutcome, started: 
         spreads: o.measured,
         warmup: o.warmup,
         latency_ns: o.latency.summary(),
-        throughput_per_s: if wall > 0.0 { o.measured as f64 / wall } else { 0.0 },
+        throughput_per_s: if wall > 0.0 {
+            o.measured as f64 / wall
+        } else {
+            0.0
+        },
         work: WorkSummary {
             nodes_activated_mean: o.work.nodes_activated.mean(),
             nodes_activated_p95: o.work.nodes_activated.value_at_quantile(0.95),
@@ -161,7 +180,12 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
         us(l.p999),
         us(l.max)
     )?;
-    writeln!(out, "              mean {:.2} µs, stdev {:.2} µs", l.mean / 1000.0, l.stdev / 1000.0)?;
+    writeln!(
+        out,
+        "              mean {:.2} µs, stdev {:.2} µs",
+        l.mean / 1000.0,
+        l.stdev / 1000.0
+    )?;
     writeln!(out, "throughput    {:.0} spreads/s", s.throughput_per_s)?;
     writeln!(
         out,

@@ -17,7 +17,11 @@ pub fn execute(args: &SpreadArgs) -> Result<()> {
     if let Some(k) = args.top {
         config.top_k = Some(k as usize);
     }
-    let seeds = parse_seeds(&args.seeds, p.workload.requests.seed_activation, p.graph.node_count())?;
+    let seeds = parse_seeds(
+        &args.seeds,
+        p.workload.requests.seed_activation,
+        p.graph.node_count(),
+    )?;
     let spreader = Spreader::new(config).map_err(|e| InputError::new(e.to_string()))?;
     let mut scratch = SpreadScratch::new(p.graph.node_count());
     let result = spreader
@@ -46,7 +50,11 @@ pub fn execute(args: &SpreadArgs) -> Result<()> {
 }
 
 fn print_table(out: &mut impl Write, r: &SpreadResult, labels: Option<&[String]>) -> Result<()> {
-    write!(out, "{:>5}  {:>8}  {:>10}  {:>10}  {:>3}  {:<4}", "rank", "id", "activation", "confidence", "hop", "tier")?;
+    write!(
+        out,
+        "{:>5}  {:>8}  {:>10}  {:>10}  {:>3}  {:<4}",
+        "rank", "id", "activation", "confidence", "hop", "tier"
+    )?;
     if labels.is_some() {
         write!(out, "  label")?;
     }

@@ -11,7 +11,10 @@ pub fn execute(args: &WorkloadsArgs) -> Result<()> {
     if let Some(name) = &args.show {
         let (_, text) = BUILTINS.iter().find(|(n, _)| n == name).ok_or_else(|| {
             let names: Vec<&str> = BUILTINS.iter().map(|(n, _)| *n).collect();
-            InputError::new(format!("--show: no built-in workload '{name}' (built-ins: {})", names.join(", ")))
+            InputError::new(format!(
+                "--show: no built-in workload '{name}' (built-ins: {})",
+                names.join(", ")
+            ))
         })?;
         out.write_all(text.as_bytes())?;
         return Ok(());

@@ -150,7 +150,10 @@ impl SpreadConfig {
             return Err("max_depth: must be at least 1".into());
         }
         if self.max_depth > 250 {
-            return Err(format!("max_depth: {} is above the limit of 250", self.max_depth));
+            return Err(format!(
+                "max_depth: {} is above the limit of 250",
+                self.max_depth
+            ));
         }
         let (name, v) = match self.decay {
             Decay::Exponential { rate } => ("decay.rate", rate),
@@ -161,15 +164,24 @@ impl SpreadConfig {
             return Err(format!("{name}: must be a finite number >= 0 (got {v})"));
         }
         if !(self.cycle_penalty.is_finite() && (0.0..=1.0).contains(&self.cycle_penalty)) {
-            return Err(format!("cycle_penalty: must be in [0, 1] (got {})", self.cycle_penalty));
+            return Err(format!(
+                "cycle_penalty: must be in [0, 1] (got {})",
+                self.cycle_penalty
+            ));
         }
         for t in Tier::ALL {
             let p = self.tier(t);
             if !(p.threshold.is_finite() && p.threshold > 0.0 && p.threshold <= 1.0) {
-                return Err(format!("tiers.{t}.threshold: must be in (0, 1] (got {})", p.threshold));
+                return Err(format!(
+                    "tiers.{t}.threshold: must be in (0, 1] (got {})",
+                    p.threshold
+                ));
             }
             if !(p.confidence.is_finite() && (0.0..=1.0).contains(&p.confidence)) {
-                return Err(format!("tiers.{t}.confidence: must be in [0, 1] (got {})", p.confidence));
+                return Err(format!(
+                    "tiers.{t}.confidence: must be in [0, 1] (got {})",
+                    p.confidence
+                ));
             }
         }
         if self.top_k == Some(0) {
@@ -193,9 +205,15 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let c = SpreadConfig { max_depth: 0, ..Default::default() };
+        let c = SpreadConfig {
+            max_depth: 0,
+            ..Default::default()
+        };
         assert!(c.validate().unwrap_err().contains("max_depth"));
-        let c = SpreadConfig { decay: Decay::Exponential { rate: -1.0 }, ..Default::default() };
+        let c = SpreadConfig {
+            decay: Decay::Exponential { rate: -1.0 },
+            ..Default::default()
+        };
         assert!(c.validate().unwrap_err().contains("decay.rate"));
         assert!(SpreadConfig::default().validate().is_ok());
     }

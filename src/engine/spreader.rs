@@ -14,6 +14,7 @@ use super::prefetch::prefetch;
 use super::result::{ActivatedNode, SpreadResult};
 use super::scratch::SpreadScratch;
 use crate::graph::{Graph, Tier};
+use std::hint::select_unpredictable;
 
 /// A seed of a spread: a node and its initial activation a₀ ∈ (0, 1].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,7 +95,12 @@ impl Spreader {
 
     /// Runs one spread and returns a fresh result. Convenient; allocates. Use
     /// [`Spreader::spread_into`] in loops.
-    pub fn spread(&self, graph: &Graph, seeds: &[Seed], scratch: &mut SpreadScratch) -> Result<SpreadResult, SpreadError> {
+    pub fn spread(
+        &self,
+        graph: &Graph,
+        seeds: &[Seed],
+        scratch: &mut SpreadScratch,
+    ) -> Result<SpreadResult, SpreadError> {
         let mut out = SpreadResult::default();
         self.spread_into(graph, seeds, scratch, &mut out)?;
         Ok(out)
@@ -114,7 +120,10 @@ impl Spreader {
         }
         for s in seeds {
             if s.node as usize >= n {
-                return Err(SpreadError::SeedOutOfRange { node: s.node, nodes: n });
+                return Err(SpreadError::SeedOutOfRange {
+                    node: s.node,
+                    nodes: n,
+                });
             }
             if !(s.activation > 0.0 && s.activation <= 1.0) {
                 return Err(SpreadError::SeedActivation {
@@ -123,12 +132,10 @@ impl Spreader {
                 });
             }
         }
-        if scratch.node_count() != n {
-            *scratch = SpreadScratch::new(n);
-        }
+        scratch.bind(graph);
         out.clear();
         scratch.begin_spread();
-        self.seed(graph, seeds, scratch);
+        self.seed(seeds, scratch);
         out.work.frontier_sizes.push(scratch.frontier.len() as u32);
 
         let max_depth = self.config.max_depth;
@@ -142,7 +149,7 @@ impl Spreader {
             out.work.hops += 1;
             scratch.begin_hop();
             out.work.edges_relaxed += self.push_hop(graph, d, scratch);
-            self.apply_hop(graph, d, scratch, out);
+            self.apply_hop(d, scratch, out);
             std::mem::swap(&mut scratch.frontier, &mut scratch.next);
             scratch.next.clear();
         }
@@ -150,16 +157,17 @@ impl Spreader {
         Ok(())
     }
 
-    fn tier_for(&self, graph: &Graph, node: u32, hop: u32) -> Tier {
+    /// The tier whose parameters apply to a node of `storage_tier` first activated at `hop`.
+    fn tier_for(&self, storage_tier: u8, hop: u32) -> u8 {
         match self.config.tier_policy {
-            TierPolicy::Storage => graph.tier(node),
-            TierPolicy::HopDepth => SpreadConfig::hop_depth_tier(hop),
+            TierPolicy::Storage => storage_tier,
+            TierPolicy::HopDepth => SpreadConfig::hop_depth_tier(hop) as u8,
         }
     }
 
     /// Hop 0: each seed's activation is min(1, Σ a₀) over its entries; distinct seeds form the
     /// first frontier, in order of first appearance.
-    fn seed(&self, graph: &Graph, seeds: &[Seed], s: &mut SpreadScratch) {
+    fn seed(&self, seeds: &[Seed], s: &mut SpreadScratch) {
         let epoch = s.spread_epoch;
         for seed in seeds {
             let st = &mut s.states[seed.node as usize];
@@ -168,7 +176,7 @@ impl Spreader {
                 st.activation = 0;
                 st.visits = 0;
                 st.first_hop = 0;
-                st.tier = self.tier_for(graph, seed.node, 0) as u8;
+                st.tier = self.tier_for(st.storage_tier, 0);
                 s.activated.push(seed.node);
             }
             st.activation = (st.activation + fixed::to_fixed(seed.activation)).min(ONE);
@@ -207,7 +215,11 @@ impl Spreader {
             let rec = graph.node(u);
             if pd > 0 {
                 if let Some(&(ahead, _)) = frontier.get(i + pd) {
-                    prefetch(all_edges.as_ptr().wrapping_add(graph.node(ahead).first_edge()));
+                    prefetch(
+                        all_edges
+                            .as_ptr()
+                            .wrapping_add(graph.node(ahead).first_edge()),
+                    );
                 }
             }
             let (first, degree) = (rec.first_edge(), rec.degree());
@@ -233,10 +245,10 @@ impl Spreader {
                 let c = fixed::round_scaled(scaled * e.weight as f64);
                 // SAFETY: see the function comment (target < node_count == states.len()).
                 let st = unsafe { &mut *states_ptr.add(e.target as usize) };
-                // Masks, not branches: whether this is the target's first touch in the hop is
-                // a coin flip the branch predictor would lose.
+                // A select, not a branch: whether this is the target's first touch in the hop
+                // is a coin flip the branch predictor would lose.
                 let fresh = st.hop_epoch != hop_epoch;
-                st.pending = c + (st.pending & ((fresh as i64) - 1));
+                st.pending = c + select_unpredictable(fresh, 0, st.pending);
                 st.hop_epoch = hop_epoch;
                 // SAFETY: see the function comment (each target kept at most once per hop).
                 unsafe { touched.push_if_unchecked(e.target, fresh) };
@@ -250,7 +262,7 @@ impl Spreader {
     /// Two passes: the first filters out, without branches, the sums rejected at first contact
     /// (most targets in a typical spread); the second applies the rest.
     #[inline(never)]
-    fn apply_hop(&self, graph: &Graph, d: u32, s: &mut SpreadScratch, out: &mut SpreadResult) {
+    fn apply_hop(&self, d: u32, s: &mut SpreadScratch, out: &mut SpreadResult) {
         let epoch = s.spread_epoch;
         let last_hop = d >= self.config.max_depth;
         let SpreadScratch {
@@ -263,22 +275,20 @@ impl Spreader {
         } = s;
         let hop_tier = SpreadConfig::hop_depth_tier(d) as usize;
         let by_storage = self.config.tier_policy == TierPolicy::Storage;
-        let nodes = graph.nodes();
         let mut rejected = 0u64;
         for &v in touched.as_slice() {
             // SAFETY: touched holds targets of this graph's edges: v < node_count ==
-            // states.len() == nodes.len(); and each appears once, so `accepted` cannot overflow.
+            // states.len(); and each appears once, so `accepted` cannot overflow.
             let st = unsafe { states.get_unchecked(v as usize) };
-            // Masks, not branches: whether a target is already active is unpredictable.
-            let active_mask = -((st.spread_epoch == epoch) as i64);
-            let old = st.activation & active_mask;
+            // Selects, not branches: whether a target is already active is unpredictable.
+            let active = st.spread_epoch == epoch;
+            let old = select_unpredictable(active, st.activation, 0);
             let fresh_tier = if by_storage {
-                unsafe { nodes.get_unchecked(v as usize) }.tier() as usize
+                st.storage_tier as usize
             } else {
                 hop_tier
             };
-            let tier_mask = active_mask as usize;
-            let tier = (st.tier as usize & tier_mask) | (fresh_tier & !tier_mask);
+            let tier = select_unpredictable(active, st.tier as usize, fresh_tier);
             let reject = (old == 0) & (st.pending < self.threshold[tier & 3]);
             rejected += reject as u64;
             unsafe { accepted.push_if_unchecked(v, !reject) };
@@ -291,7 +301,7 @@ impl Spreader {
                 st.activation = 0;
                 st.visits = 0;
                 st.first_hop = d as u8;
-                st.tier = self.tier_for(graph, v, d) as u8;
+                st.tier = self.tier_for(st.storage_tier, d);
                 activated.push(v);
             }
             let old = st.activation;

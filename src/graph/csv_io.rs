@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::generate::assign_tiers;
-use crate::atomic_file::write_atomic;
 use super::{EdgeKind, EdgeSpec, Graph, Tier};
+use crate::atomic_file::write_atomic;
 use crate::InputError;
 
 /// How to read a CSV edge list.

@@ -80,9 +80,19 @@ pub fn generate(p: &GraphParams) -> Result<Graph, crate::InputError> {
         } else {
             EdgeKind::Excitatory
         };
-        edges.push(EdgeSpec { src: u, dst: v, weight, kind });
+        edges.push(EdgeSpec {
+            src: u,
+            dst: v,
+            weight,
+            kind,
+        });
         if !p.directed {
-            edges.push(EdgeSpec { src: v, dst: u, weight, kind });
+            edges.push(EdgeSpec {
+                src: v,
+                dst: u,
+                weight,
+                kind,
+            });
         }
     }
     Graph::from_edges(&tiers, edges)
@@ -204,7 +214,11 @@ fn erdos_renyi(n: usize, mean_degree: f64, rng: &mut SeededRng) -> Vec<(u32, u32
     let (mut v, mut w) = (1i64, -1i64);
     while (v as usize) < n {
         let r = 1.0 - rng.unit(); // in (0, 1]
-        let skip = if p >= 1.0 { 0 } else { (r.ln() / lp).floor() as i64 };
+        let skip = if p >= 1.0 {
+            0
+        } else {
+            (r.ln() / lp).floor() as i64
+        };
         w += 1 + skip;
         while w >= v && (v as usize) < n {
             w -= v;
@@ -243,7 +257,10 @@ mod tests {
         for u in 0..1000u32 {
             let out = g.out_edges(u);
             assert!(out.iter().all(|e| e.target != u));
-            assert!(out.windows(2).all(|w| w[0].target < w[1].target), "no multi-edges");
+            assert!(
+                out.windows(2).all(|w| w[0].target < w[1].target),
+                "no multi-edges"
+            );
         }
     }
 

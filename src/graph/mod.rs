@@ -172,13 +172,28 @@ pub struct EdgeSpec {
 }
 
 /// A directed, weighted, typed graph in CSR form. Immutable once built.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Graph {
     nodes: Vec<NodeRecord>,
     edges: Vec<Edge>,
     edge_kinds: Vec<EdgeKind>,
     labels: Option<Vec<String>>,
+    /// Unique per built graph (clones share it, as they share content): lets per-graph caches
+    /// such as a spread scratch's copy of the tiers know when they must be refreshed.
+    instance: u64,
 }
+
+/// Equality is by content; the instance id is not content.
+impl PartialEq for Graph {
+    fn eq(&self, other: &Self) -> bool {
+        self.nodes == other.nodes
+            && self.edges == other.edges
+            && self.edge_kinds == other.edge_kinds
+            && self.labels == other.labels
+    }
+}
+
+static NEXT_GRAPH_INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Graph {
     /// Builds the CSR form from a list of directed edges. Adjacency lists are sorted by
@@ -186,10 +201,16 @@ impl Graph {
     ///
     /// Fails (as bad input) if an edge names a node outside `0..tiers.len()`, a weight is
     /// outside (0, 1], or the graph is larger than the u32 layout can hold.
-    pub fn from_edges(tiers: &[Tier], mut edges: Vec<EdgeSpec>) -> Result<Graph, crate::InputError> {
+    pub fn from_edges(
+        tiers: &[Tier],
+        mut edges: Vec<EdgeSpec>,
+    ) -> Result<Graph, crate::InputError> {
         let n = tiers.len();
         if n > u32::MAX as usize {
-            return Err(crate::InputError::new(format!("graph has {n} nodes; at most {} are supported", u32::MAX)));
+            return Err(crate::InputError::new(format!(
+                "graph has {n} nodes; at most {} are supported",
+                u32::MAX
+            )));
         }
         if edges.len() > u32::MAX as usize {
             return Err(crate::InputError::new(format!(
@@ -246,7 +267,14 @@ impl Graph {
             edges,
             edge_kinds,
             labels: None,
+            instance: NEXT_GRAPH_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
+    }
+
+    /// Identifies this built graph (and its clones) among all graphs built in the process.
+    #[inline]
+    pub fn instance(&self) -> u64 {
+        self.instance
     }
 
     /// Attaches the original ids of an imported graph (cold metadata, one per node).
@@ -432,8 +460,18 @@ mod tests {
         let g = Graph::from_edges(
             &tiers,
             vec![
-                EdgeSpec { src: 0, dst: 1, weight: 0.3, kind: EdgeKind::Inhibitory },
-                EdgeSpec { src: 1, dst: 0, weight: 0.3, kind: EdgeKind::Modulatory },
+                EdgeSpec {
+                    src: 0,
+                    dst: 1,
+                    weight: 0.3,
+                    kind: EdgeKind::Inhibitory,
+                },
+                EdgeSpec {
+                    src: 1,
+                    dst: 0,
+                    weight: 0.3,
+                    kind: EdgeKind::Modulatory,
+                },
             ],
         )
         .unwrap();
@@ -448,9 +486,19 @@ mod tests {
     #[test]
     fn bad_edges_are_refused() {
         let tiers = [Tier::Hot; 2];
-        let bad = EdgeSpec { src: 0, dst: 2, weight: 0.5, kind: EdgeKind::Excitatory };
+        let bad = EdgeSpec {
+            src: 0,
+            dst: 2,
+            weight: 0.5,
+            kind: EdgeKind::Excitatory,
+        };
         assert!(Graph::from_edges(&tiers, vec![bad]).is_err());
-        let bad = EdgeSpec { src: 0, dst: 1, weight: 0.0, kind: EdgeKind::Excitatory };
+        let bad = EdgeSpec {
+            src: 0,
+            dst: 1,
+            weight: 0.0,
+            kind: EdgeKind::Excitatory,
+        };
         assert!(Graph::from_edges(&tiers, vec![bad]).is_err());
     }
 }

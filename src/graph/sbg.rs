@@ -450,7 +450,6 @@ pub fn read_file(path: &Path) -> anyhow::Result<Graph> {
     Ok(from_bytes(&bytes, &name)?)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

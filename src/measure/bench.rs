@@ -38,7 +38,8 @@ pub struct WorkTotals {
 impl WorkTotals {
     fn new() -> Self {
         WorkTotals {
-            nodes_activated: Histogram::new(3).unwrap_or_else(|_| unreachable!("3 sigfig is valid")),
+            nodes_activated: Histogram::new(3)
+                .unwrap_or_else(|_| unreachable!("3 sigfig is valid")),
             edges_relaxed: 0,
             hops: 0,
             rejected: 0,
@@ -47,7 +48,9 @@ impl WorkTotals {
     }
 
     fn add(&mut self, r: &SpreadResult) {
-        let _ = self.nodes_activated.record(u64::from(r.work.nodes_activated));
+        let _ = self
+            .nodes_activated
+            .record(u64::from(r.work.nodes_activated));
         self.edges_relaxed += r.work.edges_relaxed;
         self.hops += u64::from(r.work.hops);
         self.rejected += r.work.rejected;

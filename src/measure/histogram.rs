@@ -101,7 +101,10 @@ impl LatencyHistogram {
         let mut bytes = Vec::new();
         // Serialising into a Vec cannot fail for I/O reasons; an encoding failure would be a
         // bug in the crate, and leaves the field empty rather than aborting a measurement.
-        if V2DeflateSerializer::new().serialize(&self.h, &mut bytes).is_err() {
+        if V2DeflateSerializer::new()
+            .serialize(&self.h, &mut bytes)
+            .is_err()
+        {
             return String::new();
         }
         base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -137,7 +140,14 @@ impl LatencyHistogram {
                 let value = v.value_iterated_to() as f64 / scale;
                 let q = v.quantile_iterated_to();
                 if q < 1.0 {
-                    writeln!(out, "{:12.3} {:2.12} {:10} {:14.2}", value, q, total, 1.0 / (1.0 - q))?;
+                    writeln!(
+                        out,
+                        "{:12.3} {:2.12} {:10} {:14.2}",
+                        value,
+                        q,
+                        total,
+                        1.0 / (1.0 - q)
+                    )?;
                 } else {
                     writeln!(out, "{:12.3} {:2.12} {:10}", value, q, total)?;
                 }
@@ -156,7 +166,12 @@ impl LatencyHistogram {
             h.max() as f64 / scale,
             h.len()
         )?;
-        writeln!(out, "#[Buckets = {:12}, SubBuckets     = {:12}]", h.buckets(), sub_buckets)?;
+        writeln!(
+            out,
+            "#[Buckets = {:12}, SubBuckets     = {:12}]",
+            h.buckets(),
+            sub_buckets
+        )?;
         Ok(())
     }
 }
@@ -202,7 +217,11 @@ mod tests {
         h.write_percentiles(&mut buf, 1000.0).unwrap();
         let text = String::from_utf8(buf).unwrap();
         let mut last = 0u64;
-        let rows: Vec<&str> = text.lines().skip(2).filter(|l| !l.starts_with('#')).collect();
+        let rows: Vec<&str> = text
+            .lines()
+            .skip(2)
+            .filter(|l| !l.starts_with('#'))
+            .collect();
         assert!(rows.len() > 10);
         for row in &rows {
             let total: u64 = row.split_whitespace().nth(2).unwrap().parse().unwrap();

@@ -39,7 +39,9 @@ impl HostInfo {
         };
         HostInfo {
             cpu,
-            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             os,
             kernel: read("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())

@@ -49,7 +49,12 @@ impl ResultsWriter {
 
     /// Creates `<root>/<time>-<command>-<workload>/` holding `files` (name, bytes), all at
     /// once, appends a row to `<root>/runs.csv`, and returns the directory's path.
-    pub fn write_run(&self, snapshot: &Snapshot, started: UtcTime, files: &[(&str, Vec<u8>)]) -> Result<PathBuf> {
+    pub fn write_run(
+        &self,
+        snapshot: &Snapshot,
+        started: UtcTime,
+        files: &[(&str, Vec<u8>)],
+    ) -> Result<PathBuf> {
         fs::create_dir_all(&self.root)
             .with_context(|| format!("cannot create results directory {}", self.root.display()))?;
         let base = format!(
@@ -58,14 +63,19 @@ impl ResultsWriter {
             sanitize(&snapshot.command),
             sanitize(&snapshot.workload.name)
         );
-        let tmp = self.root.join(format!(".{base}.tmp-{}", std::process::id()));
+        let tmp = self
+            .root
+            .join(format!(".{base}.tmp-{}", std::process::id()));
         let filled = (|| -> Result<()> {
             fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
             for (name, bytes) in files {
                 let path = tmp.join(name);
-                let mut f = fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-                f.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))?;
-                f.sync_all().with_context(|| format!("cannot sync {}", path.display()))?;
+                let mut f = fs::File::create(&path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                f.write_all(bytes)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                f.sync_all()
+                    .with_context(|| format!("cannot sync {}", path.display()))?;
             }
             Ok(())
         })();
@@ -81,7 +91,11 @@ impl ResultsWriter {
     /// Renames the finished temporary directory to the first free `base`, `base-2`, ….
     fn place(&self, tmp: &Path, base: &str) -> Result<PathBuf> {
         for n in 1..1000 {
-            let name = if n == 1 { base.to_string() } else { format!("{base}-{n}") };
+            let name = if n == 1 {
+                base.to_string()
+            } else {
+                format!("{base}-{n}")
+            };
             let dir = self.root.join(name);
             if dir.exists() {
                 continue;
@@ -137,7 +151,8 @@ impl ResultsWriter {
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        f.write_all(&buf).with_context(|| format!("cannot append to {}", path.display()))?;
+        f.write_all(&buf)
+            .with_context(|| format!("cannot append to {}", path.display()))?;
         Ok(())
     }
 }
@@ -146,7 +161,13 @@ impl ResultsWriter {
 fn sanitize(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.is_empty() || s.starts_with('.') {
         format!("w{s}")

@@ -52,7 +52,9 @@ impl ToolInfo {
         ToolInfo {
             name: env!("CARGO_PKG_NAME").to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
-            git_rev: option_env!("SPREADBENCH_GIT_REV").unwrap_or("unknown").to_string(),
+            git_rev: option_env!("SPREADBENCH_GIT_REV")
+                .unwrap_or("unknown")
+                .to_string(),
         }
     }
 }

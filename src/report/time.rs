@@ -72,9 +72,18 @@ mod tests {
 
     #[test]
     fn known_instants() {
-        assert_eq!(UtcTime::from_unix(0, 0).rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            UtcTime::from_unix(0, 0).rfc3339(),
+            "1970-01-01T00:00:00.000Z"
+        );
         // 2000-02-29 (leap day) 12:34:56
-        assert_eq!(UtcTime::from_unix(951_827_696, 7).rfc3339(), "2000-02-29T12:34:56.007Z");
-        assert_eq!(UtcTime::from_unix(1_795_721_817, 0).compact(), "20261126T193657Z");
+        assert_eq!(
+            UtcTime::from_unix(951_827_696, 7).rfc3339(),
+            "2000-02-29T12:34:56.007Z"
+        );
+        assert_eq!(
+            UtcTime::from_unix(1_795_721_817, 0).compact(),
+            "20261126T193657Z"
+        );
     }
 }
