@@ -19,7 +19,9 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("spreadbench: error: {e:#}");
+            // One line, always: messages may quote user input, which may hold line breaks.
+            let msg = format!("{e:#}").replace('\r', "\\r").replace('\n', "\\n");
+            eprintln!("spreadbench: error: {msg}");
             if e.chain().any(|c| c.is::<InputError>()) {
                 ExitCode::from(2)
             } else {

@@ -325,11 +325,12 @@ fn check_invariants(case: &Case, g: &Graph, r: &SpreadResult) -> Result<(), Test
     };
     prop_assert_eq!(work.frontier_sizes[0], distinct_seeds);
     prop_assert!(work.frontier_sizes.iter().all(|&f| f > 0));
-    if c.top_k.is_none() {
-        prop_assert_eq!(work.nodes_activated as usize, r.nodes.len());
-    } else {
-        prop_assert!(r.nodes.len() <= c.top_k.unwrap());
-        prop_assert!(r.nodes.len() <= work.nodes_activated as usize);
+    match c.top_k {
+        None => prop_assert_eq!(work.nodes_activated as usize, r.nodes.len()),
+        Some(k) => {
+            prop_assert!(r.nodes.len() <= k);
+            prop_assert!(r.nodes.len() <= work.nodes_activated as usize);
+        }
     }
     Ok(())
 }

@@ -41,7 +41,10 @@ pub fn execute(args: &SpreadArgs) -> Result<()> {
             })).collect::<Vec<_>>(),
             "work": result.work,
         });
-        serde_json::to_writer_pretty(&mut out, &doc)?;
+        // Serialised first, then written: an I/O error (a closed pipe) then surfaces as an
+        // io::Error that `main` recognises, not hidden inside serde_json's error.
+        let text = serde_json::to_vec_pretty(&doc)?;
+        out.write_all(&text)?;
         writeln!(out)?;
     } else {
         print_table(&mut out, &result, p.graph.labels())?;

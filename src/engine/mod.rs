@@ -8,6 +8,7 @@
 pub mod fixed;
 pub mod model;
 pub mod prefetch;
+pub mod rank;
 pub mod result;
 pub mod scratch;
 pub mod spreader;

@@ -64,8 +64,9 @@ pub struct SpreadScratch {
     pub(crate) accepted: NodeList,
     /// Nodes activated (stamped) in the current spread.
     pub(crate) activated: Vec<u32>,
-    /// Sort keys used to rank the result.
+    /// Sort keys used to rank the result, and the radix sort's buffer.
     pub(crate) rank_keys: Vec<u64>,
+    pub(crate) rank_buf: Vec<u64>,
 }
 
 impl SpreadScratch {
@@ -82,6 +83,7 @@ impl SpreadScratch {
             accepted: NodeList::for_nodes(node_count),
             activated: Vec::new(),
             rank_keys: Vec::new(),
+            rank_buf: Vec::new(),
         }
     }
 

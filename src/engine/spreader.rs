@@ -11,6 +11,7 @@
 use super::fixed::{self, ONE};
 use super::model::{FanEffect, SpreadConfig, TierPolicy};
 use super::prefetch::prefetch;
+use super::rank;
 use super::result::{ActivatedNode, SpreadResult};
 use super::scratch::SpreadScratch;
 use crate::graph::{Graph, Tier};
@@ -325,22 +326,24 @@ impl Spreader {
     /// Gathers the nodes with activation > 0, ranks them (activation descending, then id
     /// ascending) and cuts to top-k.
     ///
-    /// Ranking sorts one u64 key per node — `(ONE − activation) << 32 | id` — rather than the
-    /// 32-byte result records: activation is in (0, ONE], so `ONE − activation` fits in 32
+    /// Ranking sorts one u64 key per node — `(ONE − activation) << id_bits | id` — rather than
+    /// the 32-byte result records: activation is in (0, ONE], so `ONE − activation` fits in 32
     /// bits and the key's natural order is the rank order.
     #[inline(never)]
     fn collect(&self, s: &mut SpreadScratch, out: &mut SpreadResult) {
+        let id_bits = u64::BITS - (s.states.len().max(2) as u64 - 1).leading_zeros();
         let SpreadScratch {
             states,
             activated,
             rank_keys,
+            rank_buf,
             ..
         } = s;
         rank_keys.clear();
         for &v in activated.iter() {
             let a = states[v as usize].activation;
             if a > 0 {
-                rank_keys.push(((ONE - a) as u64) << 32 | u64::from(v));
+                rank_keys.push(((ONE - a) as u64) << id_bits | u64::from(v));
             }
         }
         out.work.nodes_activated = rank_keys.len() as u32;
@@ -350,11 +353,12 @@ impl Spreader {
                 rank_keys.truncate(k);
                 rank_keys.sort_unstable();
             }
-            _ => rank_keys.sort_unstable(),
+            _ => rank::sort_keys(rank_keys, rank_buf, 32 + id_bits),
         }
+        let id_mask = (1u64 << id_bits) - 1;
         out.nodes.reserve(rank_keys.len());
         for &key in rank_keys.iter() {
-            let id = key as u32;
+            let id = (key & id_mask) as u32;
             let st = &states[id as usize];
             out.nodes.push(ActivatedNode {
                 id,

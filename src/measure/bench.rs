@@ -78,7 +78,7 @@ pub fn run_closed_loop(
         // The workload's request stream only draws valid seeds, so a spread cannot fail.
         let _ = spreader.spread_into(graph, &seeds, &mut scratch, &mut result);
         done += 1;
-        if done % PROGRESS_EVERY == 0 {
+        if done.is_multiple_of(PROGRESS_EVERY) {
             progress(done);
         }
     }
@@ -93,7 +93,7 @@ pub fn run_closed_loop(
         latency.record(ns);
         work.add(&result);
         done += 1;
-        if done % PROGRESS_EVERY == 0 {
+        if done.is_multiple_of(PROGRESS_EVERY) {
             progress(done);
         }
     }
