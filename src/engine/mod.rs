@@ -5,6 +5,8 @@
 //! resolves a [`SpreadConfig`], builds a [`Spreader`] from it, keeps one [`SpreadScratch`]
 //! per thread, and calls [`Spreader::spread_into`] with a reusable [`SpreadResult`].
 
+pub mod aligned;
+pub mod executor;
 pub mod fixed;
 pub mod model;
 pub mod prefetch;
@@ -13,6 +15,7 @@ pub mod result;
 pub mod scratch;
 pub mod spreader;
 
+pub use executor::HopExecutor;
 pub use model::{Decay, FanEffect, SpreadConfig, TierParams, TierPolicy};
 pub use result::{ActivatedNode, SpreadResult, WorkCounters};
 pub use scratch::SpreadScratch;

@@ -1,13 +1,14 @@
 //! Per-spread working state, sized for a graph and reused across spreads.
 //!
 //! Clearing O(n) state before every spread would cost more than the spread itself on a large
-//! graph, so each entry carries epoch stamps instead: an entry belongs to the current spread
-//! only if its `spread_epoch` matches, and its pending hop sum only if its `hop_epoch` matches.
-//! Starting a spread or a hop is then one increment; a full reset happens only when a 32-bit
+//! graph, so each entry carries an epoch stamp instead: an entry belongs to the current spread
+//! only if its `spread_epoch` matches. A hop's pending sums are reset as they are applied, so
+//! they are all zero between hops; the hop stamp only records which targets a hop has already
+//! listed. Starting a spread or a hop is one increment; a full reset happens only when a 32-bit
 //! epoch wraps.
 //!
-//! Layout of [`NodeState`] (32 bytes, two nodes per 64-byte cache line): everything a hop reads
-//! or writes for one target — pending sum, its stamp, activation, visits — sits in one line.
+//! Layout of [`NodeState`] (32 bytes, two nodes per 64-byte cache line, the array starting on
+//! a line): everything a hop reads or writes for one target sits in one line.
 //!
 //! | field          | type | bytes |
 //! |----------------|------|-------|
@@ -21,44 +22,140 @@
 //! | `storage_tier` | u8   | 1     |
 //! | padding        |      | 3     |
 //!
-//! The node's storage tier is copied into its state when the scratch is bound to a graph, so
-//! the first-contact test reads one cache line per target instead of two.
+//! The fields are atomics so that a parallel hop can share the array between threads; on one
+//! thread, relaxed loads and stores compile to plain moves. The node's storage tier is copied
+//! in when the scratch is bound to a graph, so the first-contact test reads one line per target.
 
+use super::aligned::CacheAligned;
 use crate::graph::Graph;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicI64, AtomicU16, AtomicU32, AtomicU8};
+use std::sync::Mutex;
 
 /// Per-node state of the current spread.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Default)]
 #[repr(C, align(32))]
 pub struct NodeState {
     /// Fixed-point activation; valid when `spread_epoch` is current.
-    pub activation: i64,
-    /// This hop's summed contributions; valid when `hop_epoch` is current.
-    pub pending: i64,
-    pub spread_epoch: u32,
-    pub hop_epoch: u32,
+    pub(crate) activation: AtomicI64,
+    /// This hop's summed contributions; zero between hops.
+    pub(crate) pending: AtomicI64,
+    pub(crate) spread_epoch: AtomicU32,
+    /// The last hop that listed this node as touched.
+    pub(crate) hop_epoch: AtomicU32,
     /// Accepted sums so far in this spread (seeding excluded).
-    pub visits: u16,
-    pub first_hop: u8,
+    pub(crate) visits: AtomicU16,
+    pub(crate) first_hop: AtomicU8,
     /// `Tier as u8` of the parameters that apply to this node in this spread.
-    pub tier: u8,
+    pub(crate) tier: AtomicU8,
     /// `Tier as u8` of the node's storage tier in the bound graph.
-    pub storage_tier: u8,
+    pub(crate) storage_tier: AtomicU8,
 }
 
-/// Reusable state for one spread at a time. Not shared between threads: keep one per thread
-/// (or take one from a pool).
-#[derive(Debug, Clone)]
+/// Relaxed accessors: every cross-thread hand-off of this state goes through the hop
+/// executor's barrier, which orders it.
+impl NodeState {
+    #[inline(always)]
+    pub(crate) fn activation(&self) -> i64 {
+        self.activation.load(Relaxed)
+    }
+    #[inline(always)]
+    pub(crate) fn set_activation(&self, v: i64) {
+        self.activation.store(v, Relaxed)
+    }
+    #[inline(always)]
+    pub(crate) fn pending(&self) -> i64 {
+        self.pending.load(Relaxed)
+    }
+    #[inline(always)]
+    pub(crate) fn set_pending(&self, v: i64) {
+        self.pending.store(v, Relaxed)
+    }
+    #[inline(always)]
+    pub(crate) fn spread_epoch(&self) -> u32 {
+        self.spread_epoch.load(Relaxed)
+    }
+    #[inline(always)]
+    pub(crate) fn hop_epoch(&self) -> u32 {
+        self.hop_epoch.load(Relaxed)
+    }
+    #[inline(always)]
+    pub(crate) fn set_hop_epoch(&self, v: u32) {
+        self.hop_epoch.store(v, Relaxed)
+    }
+    #[inline(always)]
+    pub(crate) fn first_hop(&self) -> u8 {
+        self.first_hop.load(Relaxed)
+    }
+    #[inline(always)]
+    pub(crate) fn tier(&self) -> u8 {
+        self.tier.load(Relaxed)
+    }
+    #[inline(always)]
+    pub(crate) fn storage_tier(&self) -> u8 {
+        self.storage_tier.load(Relaxed)
+    }
+
+    /// Marks the node active in spread `epoch`, first reached at `hop`, under `tier`.
+    #[inline]
+    pub(crate) fn activate(&self, epoch: u32, hop: u8, tier: u8) {
+        self.spread_epoch.store(epoch, Relaxed);
+        self.activation.store(0, Relaxed);
+        self.visits.store(0, Relaxed);
+        self.first_hop.store(hop, Relaxed);
+        self.tier.store(tier, Relaxed);
+    }
+
+    #[inline(always)]
+    pub(crate) fn add_visit(&self) -> u16 {
+        let v = self.visits.load(Relaxed).saturating_add(1);
+        self.visits.store(v, Relaxed);
+        v
+    }
+}
+
+/// Buffers one participant of a parallel hop fills; merged by the calling thread.
+#[derive(Debug, Default)]
+pub(crate) struct ParticipantBuf {
+    pub(crate) touched: Vec<u32>,
+    pub(crate) accepted: Vec<u32>,
+    pub(crate) next: Vec<(u32, i64)>,
+    pub(crate) activated: Vec<u32>,
+    pub(crate) rejected: u64,
+    pub(crate) penalties: u64,
+    pub(crate) next_edges: u64,
+    pub(crate) relaxed: u64,
+}
+
+impl ParticipantBuf {
+    pub(crate) fn clear(&mut self) {
+        self.touched.clear();
+        self.accepted.clear();
+        self.next.clear();
+        self.activated.clear();
+        self.rejected = 0;
+        self.penalties = 0;
+        self.next_edges = 0;
+        self.relaxed = 0;
+    }
+}
+
+/// Reusable state for one spread at a time. Not shared between spreads running at once: keep
+/// one per client (or take one from a pool).
+#[derive(Debug)]
 pub struct SpreadScratch {
-    pub(crate) states: Vec<NodeState>,
+    pub(crate) states: CacheAligned<NodeState>,
     /// [`Graph::instance`] whose storage tiers `states` hold; 0 = none yet.
     pub(crate) bound_graph: u64,
     pub(crate) spread_epoch: u32,
     pub(crate) hop_epoch: u32,
     /// Frontier being expanded: (node, Δ).
     pub(crate) frontier: Vec<(u32, i64)>,
+    /// Out-edges of the frontier: the work of the next hop's push.
+    pub(crate) frontier_edges: u64,
     /// Frontier being built for the next hop.
     pub(crate) next: Vec<(u32, i64)>,
-    /// Targets with a pending sum in the current hop, in first-touch order.
+    /// Targets with a pending sum in the current hop, each once.
     pub(crate) touched: NodeList,
     /// Targets of the current hop whose sum was not rejected at first contact.
     pub(crate) accepted: NodeList,
@@ -67,28 +164,41 @@ pub struct SpreadScratch {
     /// Sort keys used to rank the result, and the radix sort's buffer.
     pub(crate) rank_keys: Vec<u64>,
     pub(crate) rank_buf: Vec<u64>,
+    /// One buffer per participant of a parallel hop (created on first parallel use).
+    pub(crate) participants: Vec<Mutex<ParticipantBuf>>,
 }
 
 impl SpreadScratch {
     /// Scratch for a graph of `node_count` nodes.
     pub fn new(node_count: usize) -> Self {
         SpreadScratch {
-            states: vec![NodeState::default(); node_count],
+            states: CacheAligned::new_default(node_count),
             bound_graph: 0,
             spread_epoch: 0,
             hop_epoch: 0,
             frontier: Vec::new(),
+            frontier_edges: 0,
             next: Vec::new(),
             touched: NodeList::for_nodes(node_count),
             accepted: NodeList::for_nodes(node_count),
             activated: Vec::new(),
             rank_keys: Vec::new(),
             rank_buf: Vec::new(),
+            participants: Vec::new(),
         }
     }
 
     pub fn node_count(&self) -> usize {
         self.states.len()
+    }
+
+    /// Heap bytes this scratch holds (its buffers' capacities), for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.states.len() * size_of::<NodeState>()
+            + (self.frontier.capacity() + self.next.capacity()) * size_of::<(u32, i64)>()
+            + (self.touched.capacity() + self.accepted.capacity() + self.activated.capacity()) * 4
+            + (self.rank_keys.capacity() + self.rank_buf.capacity()) * 8
     }
 
     /// Makes the scratch fit `graph`: resized if the node count differs, storage tiers copied
@@ -98,23 +208,32 @@ impl SpreadScratch {
             *self = SpreadScratch::new(graph.node_count());
         }
         if self.bound_graph != graph.instance() {
-            for (st, rec) in self.states.iter_mut().zip(graph.nodes()) {
-                st.storage_tier = rec.tier() as u8;
+            for (st, rec) in self.states.iter().zip(graph.nodes()) {
+                st.storage_tier.store(rec.tier() as u8, Relaxed);
             }
             self.bound_graph = graph.instance();
+        }
+    }
+
+    /// Makes sure there is one buffer per participant.
+    pub(crate) fn ensure_participants(&mut self, n: usize) {
+        while self.participants.len() < n {
+            self.participants
+                .push(Mutex::new(ParticipantBuf::default()));
         }
     }
 
     /// Starts a new spread: one increment, unless the epoch wraps.
     pub(crate) fn begin_spread(&mut self) {
         if self.spread_epoch == u32::MAX {
-            for s in &mut self.states {
-                s.spread_epoch = 0;
+            for s in self.states.iter() {
+                s.spread_epoch.store(0, Relaxed);
             }
             self.spread_epoch = 0;
         }
         self.spread_epoch += 1;
         self.frontier.clear();
+        self.frontier_edges = 0;
         self.next.clear();
         self.touched.clear();
         self.accepted.clear();
@@ -125,8 +244,8 @@ impl SpreadScratch {
     #[inline]
     pub(crate) fn begin_hop(&mut self) {
         if self.hop_epoch == u32::MAX {
-            for s in &mut self.states {
-                s.hop_epoch = 0;
+            for s in self.states.iter() {
+                s.hop_epoch.store(0, Relaxed);
             }
             self.hop_epoch = 0;
         }
@@ -180,6 +299,12 @@ impl NodeList {
         self.len += keep as usize;
     }
 
+    /// Appends distinct nodes gathered elsewhere (a parallel hop's participants).
+    pub fn extend_from_slice(&mut self, vs: &[u32]) {
+        self.buf[self.len..self.len + vs.len()].copy_from_slice(vs);
+        self.len += vs.len();
+    }
+
     #[inline]
     pub fn as_slice(&self) -> &[u32] {
         &self.buf[..self.len]
@@ -195,6 +320,10 @@ impl NodeList {
         self.len == 0
     }
 
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
     #[inline]
     pub fn clear(&mut self) {
         self.len = 0;
@@ -206,9 +335,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn node_state_is_32_bytes_and_aligned() {
+    fn node_state_is_32_bytes_and_the_array_is_line_aligned() {
         assert_eq!(std::mem::size_of::<NodeState>(), 32);
         assert_eq!(std::mem::align_of::<NodeState>(), 32);
+        let s = SpreadScratch::new(100);
+        assert_eq!(s.states.as_ptr() as usize % 64, 0);
     }
 
     #[test]
@@ -222,5 +353,7 @@ mod tests {
         assert_eq!(l.as_slice(), &[1, 2, 0]);
         l.clear();
         assert!(l.is_empty());
+        l.extend_from_slice(&[4, 5]);
+        assert_eq!(l.as_slice(), &[4, 5]);
     }
 }

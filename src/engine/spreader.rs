@@ -1,21 +1,26 @@
 //! The spread itself: level-synchronous spreading activation over a [`Graph`], exactly as
-//! DESIGN §2 states it.
+//! DESIGN §2 states it, on one thread or — for hops with enough work — on the persistent
+//! threads of a [`HopExecutor`].
 //!
 //! Per hop `d`, every frontier node `u` with increment `Δ` pushes along each out-edge
 //! `c = round((Δ · D(d) [/ fan(u)]) · 2³² · w_signed)` — evaluated left to right in f64 and
-//! rounded once, to nearest with ties to even, to fixed point. Contributions to one target are summed
-//! in integers, then applied once per target: first-contact threshold, clamp to [0, 1],
-//! visit count, and either the next frontier (carrying only the increment) or the cycle
-//! penalty.
+//! rounded once, to nearest with ties to even, to fixed point. Contributions to one target
+//! are summed in integers (atomic adds when the hop is parallel), then applied once per target:
+//! first-contact threshold, clamp to [0, 1], visit count, and either the next frontier
+//! (carrying only the increment) or the cycle penalty. Integer sums and per-target application
+//! make the result independent of the order of work, so every thread count and batch size
+//! gives the same bits.
 
+use super::executor::{BatchCursor, HopExecutor};
 use super::fixed::{self, ONE};
 use super::model::{FanEffect, SpreadConfig, TierPolicy};
 use super::prefetch::prefetch;
 use super::rank;
 use super::result::{ActivatedNode, SpreadResult};
-use super::scratch::SpreadScratch;
-use crate::graph::{Graph, Tier};
+use super::scratch::{NodeState, ParticipantBuf, SpreadScratch};
+use crate::graph::{Edge, Graph, Tier};
 use std::hint::select_unpredictable;
+use std::sync::{Arc, MutexGuard};
 
 /// A seed of a spread: a node and its initial activation a₀ ∈ (0, 1].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,51 +48,102 @@ pub enum SpreadError {
     Config(String),
 }
 
-/// A validated spread configuration with its lookup tables derived once.
+/// Default prefetch distance (items ahead). Chosen from side-by-side measurements; see README.
+pub const DEFAULT_PREFETCH_DISTANCE: usize = 8;
+/// Default frontier nodes per batch of a parallel push.
+pub const DEFAULT_BATCH_SIZE: usize = 64;
+/// A hop goes parallel only when its frontier has at least this many out-edges: below it, the
+/// cost of waking the workers is larger than what they save.
+pub const DEFAULT_PARALLEL_MIN_EDGES: u64 = 32_768;
+/// Touched targets per batch of a parallel apply.
+const APPLY_BATCH: usize = 2048;
+
+/// A validated spread configuration with its lookup tables derived once, and how to execute
+/// it (prefetch distance, hop executor, batch size). Execution settings never change results.
 #[derive(Debug, Clone)]
 pub struct Spreader {
     config: SpreadConfig,
     /// `D(d)` for d = 0..=H (index 0 unused).
     decay: Vec<f64>,
-    /// θ per tier in fixed point.
+    /// θ per tier in fixed point; four entries so `tier & 3` needs no bounds check.
     threshold: [i64; 4],
-    visit_budget: [u32; 3],
-    confidence: [f64; 3],
+    visit_budget: [u32; 4],
+    confidence: [f64; 4],
     /// How many items ahead to prefetch frontier adjacency and target state; 0 = off.
     prefetch_distance: usize,
+    executor: Option<Arc<HopExecutor>>,
+    batch_size: usize,
+    parallel_min_edges: u64,
 }
 
-/// Default prefetch distance (items ahead). Chosen from side-by-side measurements; see README.
-pub const DEFAULT_PREFETCH_DISTANCE: usize = 8;
+/// What one participant computes in one parallel stage.
+#[derive(Clone, Copy)]
+struct HopCtx<'a> {
+    graph: &'a Graph,
+    states: &'a [NodeState],
+    d: u32,
+    spread_epoch: u32,
+}
 
 impl Spreader {
     pub fn new(config: SpreadConfig) -> Result<Self, SpreadError> {
         config.validate().map_err(SpreadError::Config)?;
         let decay = (0..=config.max_depth).map(|d| config.decay.at(d)).collect();
         let t = Tier::ALL.map(|t| fixed::to_fixed(config.tier(t).threshold));
-        // Four entries so that a tier index masked with `& 3` needs no bounds check.
-        let threshold = [t[0], t[1], t[2], t[2]];
-        let visit_budget = Tier::ALL.map(|t| config.tier(t).visit_budget);
-        let confidence = Tier::ALL.map(|t| config.tier(t).confidence);
+        let b = Tier::ALL.map(|t| config.tier(t).visit_budget);
+        let k = Tier::ALL.map(|t| config.tier(t).confidence);
         Ok(Spreader {
             config,
             decay,
-            threshold,
-            visit_budget,
-            confidence,
+            threshold: [t[0], t[1], t[2], t[2]],
+            visit_budget: [b[0], b[1], b[2], b[2]],
+            confidence: [k[0], k[1], k[2], k[2]],
             prefetch_distance: DEFAULT_PREFETCH_DISTANCE,
+            executor: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+            parallel_min_edges: DEFAULT_PARALLEL_MIN_EDGES,
         })
     }
 
-    /// Sets how far ahead the spreading loop prefetches (0 turns prefetch off). Results do not
-    /// depend on it.
+    /// Sets how far ahead the spreading loop prefetches (0 turns prefetch off).
     pub fn with_prefetch_distance(mut self, distance: usize) -> Self {
         self.prefetch_distance = distance;
         self
     }
 
+    /// Runs hops with enough work on `executor`'s threads (`None`, or one thread: all inline).
+    pub fn with_executor(mut self, executor: Option<Arc<HopExecutor>>) -> Self {
+        self.executor = executor.filter(|e| e.threads() > 1);
+        self
+    }
+
+    /// Frontier nodes per batch of a parallel push (at least 1).
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// Out-edges a hop's frontier needs before the hop goes parallel.
+    pub fn with_parallel_min_edges(mut self, edges: u64) -> Self {
+        self.parallel_min_edges = edges;
+        self
+    }
+
     pub fn prefetch_distance(&self) -> usize {
         self.prefetch_distance
+    }
+
+    /// Threads a parallel hop uses (1 when there is no executor).
+    pub fn threads(&self) -> usize {
+        self.executor.as_ref().map_or(1, |e| e.threads())
+    }
+
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    pub fn parallel_min_edges(&self) -> u64 {
+        self.parallel_min_edges
     }
 
     pub fn config(&self) -> &SpreadConfig {
@@ -136,21 +192,33 @@ impl Spreader {
         scratch.bind(graph);
         out.clear();
         scratch.begin_spread();
-        self.seed(seeds, scratch);
-        out.work.frontier_sizes.push(scratch.frontier.len() as u32);
+        self.seed(graph, seeds, scratch);
+        if let Some(ex) = &self.executor {
+            scratch.ensure_participants(ex.threads());
+        }
 
         let max_depth = self.config.max_depth;
         for d in 1..=max_depth {
             if scratch.frontier.is_empty() {
                 break;
             }
-            if d > 1 {
-                out.work.frontier_sizes.push(scratch.frontier.len() as u32);
-            }
+            out.work.frontier_sizes.push(scratch.frontier.len() as u32);
             out.work.hops += 1;
             scratch.begin_hop();
-            out.work.edges_relaxed += self.push_hop(graph, d, scratch);
-            self.apply_hop(d, scratch, out);
+            let parallel = match &self.executor {
+                Some(ex) if scratch.frontier_edges >= self.parallel_min_edges => Some(ex.as_ref()),
+                _ => None,
+            };
+            match parallel {
+                Some(ex) => {
+                    out.work.edges_relaxed += self.push_parallel(graph, d, scratch, ex);
+                    self.apply_parallel(graph, d, scratch, out, ex);
+                }
+                None => {
+                    out.work.edges_relaxed += self.push_hop(graph, d, scratch);
+                    self.apply_hop(graph, d, scratch, out);
+                }
+            }
             std::mem::swap(&mut scratch.frontier, &mut scratch.next);
             scratch.next.clear();
         }
@@ -159,6 +227,7 @@ impl Spreader {
     }
 
     /// The tier whose parameters apply to a node of `storage_tier` first activated at `hop`.
+    #[inline(always)]
     fn tier_for(&self, storage_tier: u8, hop: u32) -> u8 {
         match self.config.tier_policy {
             TierPolicy::Storage => storage_tier,
@@ -168,23 +237,34 @@ impl Spreader {
 
     /// Hop 0: each seed's activation is min(1, Σ a₀) over its entries; distinct seeds form the
     /// first frontier, in order of first appearance.
-    fn seed(&self, seeds: &[Seed], s: &mut SpreadScratch) {
+    fn seed(&self, graph: &Graph, seeds: &[Seed], s: &mut SpreadScratch) {
         let epoch = s.spread_epoch;
         for seed in seeds {
-            let st = &mut s.states[seed.node as usize];
-            if st.spread_epoch != epoch {
-                st.spread_epoch = epoch;
-                st.activation = 0;
-                st.visits = 0;
-                st.first_hop = 0;
-                st.tier = self.tier_for(st.storage_tier, 0);
+            let st = &s.states[seed.node as usize];
+            if st.spread_epoch() != epoch {
+                st.activate(epoch, 0, self.tier_for(st.storage_tier(), 0));
                 s.activated.push(seed.node);
             }
-            st.activation = (st.activation + fixed::to_fixed(seed.activation)).min(ONE);
+            st.set_activation((st.activation() + fixed::to_fixed(seed.activation)).min(ONE));
         }
         for &node in &s.activated {
-            s.frontier.push((node, s.states[node as usize].activation));
+            s.frontier
+                .push((node, s.states[node as usize].activation()));
+            s.frontier_edges += graph.out_degree(node) as u64;
         }
+    }
+
+    /// `Δ · D(d)`, divided by the fan, scaled to fixed point: multiplied by an edge's signed
+    /// weight and rounded, it is that edge's contribution.
+    #[inline(always)]
+    fn scaled_push(&self, delta: i64, d: u32, degree: usize) -> f64 {
+        let mut base = fixed::to_f64(delta) * self.decay[d as usize];
+        match self.config.fan_effect {
+            FanEffect::None => {}
+            FanEffect::OutDegree => base /= degree.max(1) as f64,
+            FanEffect::SqrtOutDegree => base /= (degree.max(1) as f64).sqrt(),
+        }
+        base * fixed::SCALE
     }
 
     /// Computes every contribution of hop `d` and sums them per target. Returns the number of
@@ -193,13 +273,11 @@ impl Spreader {
     /// This is the innermost loop of the engine, so it is written without branches on data
     /// and without bounds checks; the safety argument is the same for every unchecked access:
     /// a [`Graph`] only holds targets `< node_count` (checked when it is built), `spread_into`
-    /// sized `states` and the node lists to `node_count`, and the hop stamp lets each target
+    /// bound `states` and the node lists to `node_count`, and the hop stamp lets each target
     /// into `touched` at most once per hop.
     #[inline(never)]
     fn push_hop(&self, graph: &Graph, d: u32, s: &mut SpreadScratch) -> u64 {
-        let decay = self.decay[d as usize];
         let hop_epoch = s.hop_epoch;
-        let fan = self.config.fan_effect;
         let pd = self.prefetch_distance;
         let all_edges = graph.edges();
         let last_edge = all_edges.len().saturating_sub(1);
@@ -211,9 +289,8 @@ impl Spreader {
             ..
         } = s;
         debug_assert_eq!(states.len(), graph.node_count());
-        let states_ptr = states.as_mut_ptr();
+        let states: &[NodeState] = states;
         for (i, &(u, delta)) in frontier.iter().enumerate() {
-            let rec = graph.node(u);
             if pd > 0 {
                 if let Some(&(ahead, _)) = frontier.get(i + pd) {
                     prefetch(
@@ -223,34 +300,22 @@ impl Spreader {
                     );
                 }
             }
+            let rec = graph.node(u);
             let (first, degree) = (rec.first_edge(), rec.degree());
             relaxed += degree as u64;
-            let mut base = fixed::to_f64(delta) * decay;
-            match fan {
-                FanEffect::None => {}
-                FanEffect::OutDegree => base /= degree.max(1) as f64,
-                FanEffect::SqrtOutDegree => base /= (degree.max(1) as f64).sqrt(),
-            }
-            let scaled = base * fixed::SCALE;
+            let scaled = self.scaled_push(delta, d, degree);
             let edges = &all_edges[first..first + degree];
             for (j, e) in edges.iter().enumerate() {
                 if pd > 0 {
-                    // Reads an edge up to `pd` ahead, possibly in the next adjacency list
-                    // (harmless: only a hint), clamped to the array.
-                    let ahead = (first + j + pd).min(last_edge);
-                    // SAFETY: `ahead <= last_edge < all_edges.len()` (the loop runs only when
-                    // there is at least one edge); the state pointer is only prefetched.
-                    let t = unsafe { all_edges.get_unchecked(ahead) }.target;
-                    prefetch(states_ptr.wrapping_add(t as usize));
+                    prefetch_target(all_edges, states, (first + j + pd).min(last_edge));
                 }
                 let c = fixed::round_scaled(scaled * e.weight as f64);
                 // SAFETY: see the function comment (target < node_count == states.len()).
-                let st = unsafe { &mut *states_ptr.add(e.target as usize) };
-                // A select, not a branch: whether this is the target's first touch in the hop
-                // is a coin flip the branch predictor would lose.
-                let fresh = st.hop_epoch != hop_epoch;
-                st.pending = c + select_unpredictable(fresh, 0, st.pending);
-                st.hop_epoch = hop_epoch;
+                let st = unsafe { states.get_unchecked(e.target as usize) };
+                let fresh = st.hop_epoch() != hop_epoch;
+                st.set_hop_epoch(hop_epoch);
+                // Pending sums are zero between hops, so no first-touch case here.
+                st.set_pending(st.pending() + c);
                 // SAFETY: see the function comment (each target kept at most once per hop).
                 unsafe { touched.push_if_unchecked(e.target, fresh) };
             }
@@ -258,71 +323,198 @@ impl Spreader {
         relaxed
     }
 
-    /// Applies each target's summed contribution once (DESIGN §2) and builds the next frontier.
+    /// The parallel push: participants take batches of frontier nodes, add contributions
+    /// with atomic adds, and list the targets whose hop stamp they were first to set.
+    #[inline(never)]
+    fn push_parallel(&self, graph: &Graph, d: u32, s: &mut SpreadScratch, ex: &HopExecutor) -> u64 {
+        let bs = self.batch_size;
+        let pd = self.prefetch_distance;
+        let hop_epoch = s.hop_epoch;
+        let frontier = &s.frontier;
+        let states: &[NodeState] = &s.states;
+        let participants = &s.participants;
+        let all_edges = graph.edges();
+        let last_edge = all_edges.len().saturating_sub(1);
+        let cursor = BatchCursor::new(frontier.len().div_ceil(bs));
+        ex.broadcast(&|p| {
+            let mut buf = lock(&participants[p]);
+            buf.clear();
+            while let Some(b) = cursor.take() {
+                for &(u, delta) in &frontier[b * bs..((b + 1) * bs).min(frontier.len())] {
+                    let rec = graph.node(u);
+                    let (first, degree) = (rec.first_edge(), rec.degree());
+                    buf.relaxed += degree as u64;
+                    let scaled = self.scaled_push(delta, d, degree);
+                    for (j, e) in all_edges[first..first + degree].iter().enumerate() {
+                        if pd > 0 {
+                            prefetch_target(all_edges, states, (first + j + pd).min(last_edge));
+                        }
+                        let c = fixed::round_scaled(scaled * e.weight as f64);
+                        let st = &states[e.target as usize];
+                        st.pending
+                            .fetch_add(c, std::sync::atomic::Ordering::Relaxed);
+                        if st.hop_epoch() != hop_epoch
+                            && st
+                                .hop_epoch
+                                .swap(hop_epoch, std::sync::atomic::Ordering::Relaxed)
+                                != hop_epoch
+                        {
+                            buf.touched.push(e.target);
+                        }
+                    }
+                }
+            }
+        });
+        let mut relaxed = 0;
+        for part in &s.participants {
+            let buf = lock(part);
+            s.touched.extend_from_slice(&buf.touched);
+            relaxed += buf.relaxed;
+        }
+        relaxed
+    }
+
+    /// First-contact test for one target of hop `d`: true if its sum is rejected. A rejected
+    /// sum is discarded here (pending reset); an accepted one is kept for [`Self::apply_one`].
+    #[inline(always)]
+    fn reject_one(&self, st: &NodeState, c: HopCtx<'_>) -> bool {
+        // Selects, not branches: whether a target is already active is unpredictable.
+        let active = st.spread_epoch() == c.spread_epoch;
+        let old = select_unpredictable(active, st.activation(), 0);
+        let fresh_tier = match self.config.tier_policy {
+            TierPolicy::Storage => st.storage_tier(),
+            TierPolicy::HopDepth => SpreadConfig::hop_depth_tier(c.d) as u8,
+        };
+        let tier = select_unpredictable(active, st.tier(), fresh_tier);
+        let pending = st.pending();
+        let reject = (old == 0) & (pending < self.threshold[(tier & 3) as usize]);
+        st.set_pending(select_unpredictable(reject, 0, pending));
+        reject
+    }
+
+    /// Applies one accepted target's sum (DESIGN §2): activation on first contact, clamp,
+    /// visit count, then the next frontier or the cycle penalty. Returns
+    /// (joins next frontier with Δ, newly activated, took the penalty).
+    #[inline(always)]
+    fn apply_one(&self, v: u32, c: HopCtx<'_>) -> (Option<i64>, bool, bool) {
+        let st = &c.states[v as usize];
+        let mut newly = false;
+        if st.spread_epoch() != c.spread_epoch {
+            st.activate(
+                c.spread_epoch,
+                c.d as u8,
+                self.tier_for(st.storage_tier(), c.d),
+            );
+            newly = true;
+        }
+        let old = st.activation();
+        let new = (old + st.pending()).clamp(0, ONE);
+        st.set_pending(0);
+        let delta = new - old;
+        st.set_activation(new);
+        let visits = st.add_visit();
+        if delta > 0 && c.d < self.config.max_depth {
+            if u32::from(visits) <= self.visit_budget[(st.tier() & 3) as usize] {
+                return (Some(delta), newly, false);
+            }
+            st.set_activation(fixed::round_scaled(new as f64 * self.config.cycle_penalty));
+            return (None, newly, true);
+        }
+        (None, newly, false)
+    }
+
+    /// Applies each target's summed contribution once and builds the next frontier.
     ///
     /// Two passes: the first filters out, without branches, the sums rejected at first contact
     /// (most targets in a typical spread); the second applies the rest.
     #[inline(never)]
-    fn apply_hop(&self, d: u32, s: &mut SpreadScratch, out: &mut SpreadResult) {
-        let epoch = s.spread_epoch;
-        let last_hop = d >= self.config.max_depth;
-        let SpreadScratch {
-            states,
-            next,
-            touched,
-            accepted,
-            activated,
-            ..
-        } = s;
-        let hop_tier = SpreadConfig::hop_depth_tier(d) as usize;
-        let by_storage = self.config.tier_policy == TierPolicy::Storage;
+    fn apply_hop(&self, graph: &Graph, d: u32, s: &mut SpreadScratch, out: &mut SpreadResult) {
+        let c = HopCtx {
+            graph,
+            states: &s.states,
+            d,
+            spread_epoch: s.spread_epoch,
+        };
         let mut rejected = 0u64;
-        for &v in touched.as_slice() {
+        for &v in s.touched.as_slice() {
             // SAFETY: touched holds targets of this graph's edges: v < node_count ==
             // states.len(); and each appears once, so `accepted` cannot overflow.
-            let st = unsafe { states.get_unchecked(v as usize) };
-            // Selects, not branches: whether a target is already active is unpredictable.
-            let active = st.spread_epoch == epoch;
-            let old = select_unpredictable(active, st.activation, 0);
-            let fresh_tier = if by_storage {
-                st.storage_tier as usize
-            } else {
-                hop_tier
-            };
-            let tier = select_unpredictable(active, st.tier as usize, fresh_tier);
-            let reject = (old == 0) & (st.pending < self.threshold[tier & 3]);
+            let reject = self.reject_one(unsafe { c.states.get_unchecked(v as usize) }, c);
             rejected += reject as u64;
-            unsafe { accepted.push_if_unchecked(v, !reject) };
+            unsafe { s.accepted.push_if_unchecked(v, !reject) };
         }
         let mut penalties = 0u64;
-        for &v in accepted.as_slice() {
-            let st = &mut states[v as usize];
-            if st.spread_epoch != epoch {
-                st.spread_epoch = epoch;
-                st.activation = 0;
-                st.visits = 0;
-                st.first_hop = d as u8;
-                st.tier = self.tier_for(st.storage_tier, d);
-                activated.push(v);
+        let mut next_edges = 0u64;
+        for &v in s.accepted.as_slice() {
+            let (next, newly, penalty) = self.apply_one(v, c);
+            if newly {
+                s.activated.push(v);
             }
-            let old = st.activation;
-            let new = (old + st.pending).clamp(0, ONE);
-            let delta = new - old;
-            st.activation = new;
-            st.visits = st.visits.saturating_add(1);
-            if delta > 0 && !last_hop {
-                if u32::from(st.visits) <= self.visit_budget[st.tier as usize] {
-                    next.push((v, delta));
-                } else {
-                    st.activation = fixed::round_scaled(new as f64 * self.config.cycle_penalty);
-                    penalties += 1;
-                }
+            if let Some(delta) = next {
+                s.next.push((v, delta));
+                next_edges += c.graph.out_degree(v) as u64;
             }
+            penalties += penalty as u64;
         }
+        s.frontier_edges = next_edges;
         out.work.rejected += rejected;
         out.work.cycle_penalties += penalties;
     }
 
+    /// The parallel apply: the touched targets are split into batches; each participant tests
+    /// and applies its batches' targets (each target belongs to exactly one batch, so no two
+    /// threads write one node's state) and gathers its share of the next frontier.
+    #[inline(never)]
+    fn apply_parallel(
+        &self,
+        graph: &Graph,
+        d: u32,
+        s: &mut SpreadScratch,
+        out: &mut SpreadResult,
+        ex: &HopExecutor,
+    ) {
+        let c = HopCtx {
+            graph,
+            states: &s.states,
+            d,
+            spread_epoch: s.spread_epoch,
+        };
+        let touched = s.touched.as_slice();
+        let participants = &s.participants;
+        let cursor = BatchCursor::new(touched.len().div_ceil(APPLY_BATCH));
+        ex.broadcast(&|p| {
+            let mut buf = lock(&participants[p]);
+            let buf = &mut *buf;
+            while let Some(b) = cursor.take() {
+                for &v in &touched[b * APPLY_BATCH..((b + 1) * APPLY_BATCH).min(touched.len())] {
+                    if self.reject_one(&c.states[v as usize], c) {
+                        buf.rejected += 1;
+                        continue;
+                    }
+                    let (next, newly, penalty) = self.apply_one(v, c);
+                    if newly {
+                        buf.activated.push(v);
+                    }
+                    if let Some(delta) = next {
+                        buf.next.push((v, delta));
+                        buf.next_edges += c.graph.out_degree(v) as u64;
+                    }
+                    buf.penalties += penalty as u64;
+                }
+            }
+        });
+        let mut next_edges = 0;
+        for part in &s.participants {
+            let mut buf = lock(part);
+            s.activated.extend_from_slice(&buf.activated);
+            s.next.extend_from_slice(&buf.next);
+            out.work.rejected += buf.rejected;
+            out.work.cycle_penalties += buf.penalties;
+            next_edges += buf.next_edges;
+            buf.clear();
+        }
+        s.frontier_edges = next_edges;
+    }
     /// Gathers the nodes with activation > 0, ranks them (activation descending, then id
     /// ascending) and cuts to top-k.
     ///
@@ -341,7 +533,7 @@ impl Spreader {
         } = s;
         rank_keys.clear();
         for &v in activated.iter() {
-            let a = states[v as usize].activation;
+            let a = states[v as usize].activation();
             if a > 0 {
                 rank_keys.push(((ONE - a) as u64) << id_bits | u64::from(v));
             }
@@ -360,15 +552,31 @@ impl Spreader {
         for &key in rank_keys.iter() {
             let id = (key & id_mask) as u32;
             let st = &states[id as usize];
+            let a = st.activation();
             out.nodes.push(ActivatedNode {
                 id,
-                activation: st.activation,
-                confidence: fixed::to_f64(st.activation) * self.confidence[st.tier as usize],
-                first_hop: u32::from(st.first_hop),
-                tier: Tier::from_u8(st.tier).unwrap_or(Tier::Cold),
+                activation: a,
+                confidence: fixed::to_f64(a) * self.confidence[(st.tier() & 3) as usize],
+                first_hop: u32::from(st.first_hop()),
+                tier: Tier::from_u8(st.tier()).unwrap_or(Tier::Cold),
             });
         }
     }
+}
+
+/// Hints the state of the target `ahead` edges on (clamped to the edge array) into cache.
+#[inline(always)]
+fn prefetch_target(all_edges: &[Edge], states: &[NodeState], ahead: usize) {
+    // SAFETY: callers pass `ahead <= last index` of a non-empty edge array; the state address
+    // is only prefetched, never dereferenced.
+    let t = unsafe { all_edges.get_unchecked(ahead) }.target;
+    prefetch(states.as_ptr().wrapping_add(t as usize));
+}
+
+/// Locks a participant's buffer. A poisoned lock (a panic in another participant, which the
+/// executor re-raises) still holds usable buffers, so it is taken over rather than unwrapped.
+fn lock(m: &std::sync::Mutex<ParticipantBuf>) -> MutexGuard<'_, ParticipantBuf> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
