@@ -7,6 +7,7 @@
 //!
 //! Dependency direction: `cli → {engine, measure, report, workload} → graph`.
 
+pub mod aligned;
 pub mod atomic_file;
 pub mod cli;
 pub mod engine;

@@ -7,6 +7,11 @@ use spreadbench::cli::{dispatch, Cli};
 use spreadbench::InputError;
 use std::process::ExitCode;
 
+/// Counts allocations per thread so `run` can report allocations per spread.
+#[global_allocator]
+static ALLOCATOR: spreadbench::measure::alloc::CountingAllocator =
+    spreadbench::measure::alloc::CountingAllocator;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli) {

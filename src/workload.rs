@@ -25,6 +25,10 @@ pub const BUILTINS: &[(&str, &str)] = &[
         "scale-free-1m",
         include_str!("../workloads/scale-free-1m.toml"),
     ),
+    (
+        "scale-free-1m-deep",
+        include_str!("../workloads/scale-free-1m-deep.toml"),
+    ),
 ];
 
 /// The workload used when none is named.
@@ -664,6 +668,44 @@ impl RequestStream {
     }
 }
 
+/// A stretch of the request stream drawn up front, so that several settings (or concurrent
+/// clients) can run exactly the same requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestList {
+    per_request: usize,
+    seeds: Vec<Seed>,
+}
+
+impl RequestList {
+    /// The next `count` requests of `stream`.
+    pub fn draw(stream: &mut RequestStream, count: usize) -> Self {
+        let mut seeds = Vec::with_capacity(count * stream.per_request);
+        let mut one = Vec::with_capacity(stream.per_request);
+        for _ in 0..count {
+            stream.next_into(&mut one);
+            seeds.extend_from_slice(&one);
+        }
+        RequestList {
+            per_request: stream.per_request,
+            seeds,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.seeds.len() / self.per_request.max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seeds.is_empty()
+    }
+
+    /// The seeds of request `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> &[Seed] {
+        &self.seeds[i * self.per_request..(i + 1) * self.per_request]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,6 +763,19 @@ mod tests {
         assert!(e.contains("graph.weight_max"), "{e}");
         let e = err("name = \"t\"\n[graph\n");
         assert!(e.starts_with("x.toml:") && !e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn request_list_replays_the_stream() {
+        let w = Workload::load("hot-1k").unwrap();
+        let list = RequestList::draw(&mut w.requests(1000), 50);
+        let mut stream = w.requests(1000);
+        let mut one = Vec::new();
+        assert_eq!(list.len(), 50);
+        for i in 0..50 {
+            stream.next_into(&mut one);
+            assert_eq!(list.get(i), &one[..]);
+        }
     }
 
     #[test]

@@ -257,7 +257,7 @@ fn run_writes_summary_results_dir_and_runs_csv() {
     }
     assert!(out.contains("workload hot-1k (1000 nodes"), "{out}");
     assert!(
-        out.contains("measured 200 spreads after 20 warm-up"),
+        out.contains("measured 200 spreads per setting after 20 warm-up"),
         "{out}"
     );
     let results_lines: Vec<&str> = out.lines().filter(|l| l.starts_with("results: ")).collect();
@@ -1066,7 +1066,8 @@ fn workloads_lists_and_shows_builtins() {
             "chain-64",
             "fan-32",
             "mixed-100k",
-            "scale-free-1m"
+            "scale-free-1m",
+            "scale-free-1m-deep"
         ],
         "{out}"
     );

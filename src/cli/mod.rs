@@ -75,9 +75,41 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub warmup: Option<u64>,
 
-    /// Prefetch this many items ahead while spreading; 0 turns prefetch off.
-    #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PREFETCH_DISTANCE)]
-    pub prefetch_distance: usize,
+    /// Hop threads (the caller plus workers); a list measures each [default: available
+    /// parallelism]. Hops with little work stay on the calling thread.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub threads: Option<Vec<u64>>,
+
+    /// Frontier nodes per batch of a parallel hop; a list measures each.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "256", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: Vec<u64>,
+
+    /// Prefetch this many items ahead while spreading, 0 = off; a list measures each.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "8")]
+    pub prefetch_distance: Vec<usize>,
+
+    /// Take per-spread state from the ActivationRecordPool (on) or allocate it per request
+    /// (off); `on,off` measures both.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "on",
+        conflicts_with = "no_pool"
+    )]
+    pub pool: Vec<Switch>,
+
+    /// Same as `--pool off`.
+    #[arg(long)]
+    pub no_pool: bool,
+
+    /// Closed-loop clients, each on its own thread; a list measures each.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "1", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub concurrency: Vec<u64>,
+
+    /// Requests per interleaved block when several settings are measured.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub block: u64,
 
     /// Results root: the run's directory and runs.csv go here.
     #[arg(long, value_name = "DIR", default_value = "results")]
@@ -113,6 +145,12 @@ pub struct SpreadArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

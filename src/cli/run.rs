@@ -1,33 +1,124 @@
-//! `spreadbench run`: the closed-loop latency benchmark. Prepares the workload, measures,
-//! writes the results directory (snapshot.json, latency.hgrm, a runs.csv row) and prints a
-//! summary or the snapshot.
+//! `spreadbench run`: the closed-loop latency benchmark. Prepares the workload, builds one
+//! setting per combination of the listed options, measures them side by side, writes the
+//! results directory (snapshot.json, latency.hgrm, a runs.csv row) and prints a summary or the
+//! snapshot.
 
 use super::common::{human_duration, prepare, progress_bar, Prepared};
-use super::RunArgs;
-use crate::engine::Spreader;
-use crate::measure::bench::{run_closed_loop, BenchOutcome};
+use super::{RunArgs, Switch};
+use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
+use crate::measure::alloc;
+use crate::measure::bench::{run_interleaved, BenchPlan, BenchSetting, SettingOutcome};
 use crate::measure::timing::harness_overhead_ns;
 use crate::measure::HostInfo;
-use crate::report::snapshot::{KindCounts, TierCounts, ToolInfo, WorkSummary, WorkloadInfo};
+use crate::report::snapshot::{
+    KindCounts, SettingReport, TierCounts, ToolInfo, WorkSummary, WorkloadInfo,
+};
 use crate::report::time::UtcTime;
 use crate::report::{ResultsWriter, Snapshot, SCHEMA_VERSION};
+use crate::workload::RequestList;
 use crate::InputError;
 use anyhow::Result;
-use serde_json::json;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
+
+/// Idle records the pool's shared queue may hold: more than any client count we run.
+const POOL_CAPACITY: usize = 1024;
+
+/// The options that make one setting.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SettingSpec {
+    threads: u64,
+    batch_size: u64,
+    prefetch_distance: usize,
+    pool: bool,
+    concurrency: u64,
+}
+
+impl SettingSpec {
+    fn label(&self) -> String {
+        format!(
+            "threads={} batch={} prefetch={} pool={} concurrency={}",
+            self.threads,
+            self.batch_size,
+            self.prefetch_distance,
+            if self.pool { "on" } else { "off" },
+            self.concurrency
+        )
+    }
+}
+
+/// Every combination of the listed options, in the order given (the first is the baseline).
+fn setting_specs(args: &RunArgs) -> Vec<SettingSpec> {
+    let default_threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let threads = args
+        .threads
+        .clone()
+        .unwrap_or_else(|| vec![default_threads]);
+    let pools: Vec<bool> = if args.no_pool {
+        vec![false]
+    } else {
+        args.pool.iter().map(|s| *s == Switch::On).collect()
+    };
+    let mut specs = Vec::new();
+    for &t in &threads {
+        for &b in &args.batch_size {
+            for &pd in &args.prefetch_distance {
+                for &pool in &pools {
+                    for &c in &args.concurrency {
+                        let spec = SettingSpec {
+                            threads: t,
+                            batch_size: b,
+                            prefetch_distance: pd,
+                            pool,
+                            concurrency: c,
+                        };
+                        if !specs.contains(&spec) {
+                            specs.push(spec);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    specs
+}
 
 pub fn execute(args: &RunArgs) -> Result<()> {
     let started = UtcTime::now();
     let p = prepare(&args.workload)?;
     let spreads = args.spreads.unwrap_or(p.workload.run.spreads);
     let warmup = args.warmup.unwrap_or(p.workload.run.warmup);
-    let spreader = Spreader::new(p.workload.spread.clone())
-        .map_err(|e| InputError::new(e.to_string()))?
-        .with_prefetch_distance(args.prefetch_distance);
+    let specs = setting_specs(args);
+    let n = p.graph.node_count();
+
+    let mut executors: BTreeMap<u64, Arc<HopExecutor>> = BTreeMap::new();
+    let mut settings = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        let executor = Arc::clone(
+            executors
+                .entry(spec.threads)
+                .or_insert_with(|| Arc::new(HopExecutor::new(spec.threads as usize))),
+        );
+        let spreader = Spreader::new(p.workload.spread.clone())
+            .map_err(|e| InputError::new(e.to_string()))?
+            .with_prefetch_distance(spec.prefetch_distance)
+            .with_batch_size(spec.batch_size as usize)
+            .with_executor(Some(executor));
+        settings.push(BenchSetting {
+            label: spec.label(),
+            spreader,
+            pool: spec
+                .pool
+                .then(|| ActivationRecordPool::new(n, POOL_CAPACITY)),
+            concurrency: spec.concurrency as usize,
+        });
+    }
     if !args.quiet {
         eprintln!(
             "graph: {} nodes, {} edges, {} in {}",
-            p.graph.node_count(),
+            n,
             p.graph.edge_count(),
             if p.graph_file.is_some() {
                 "loaded"
@@ -36,25 +127,37 @@ pub fn execute(args: &RunArgs) -> Result<()> {
             },
             human_duration(p.build_time)
         );
+        if settings.len() > 1 {
+            eprintln!(
+                "measuring {} settings side by side, interleaved in blocks of {} requests",
+                settings.len(),
+                args.block
+            );
+        }
     }
 
     let overhead = harness_overhead_ns(10_000);
-    let pb = progress_bar(warmup + spreads, args.quiet);
+    let requests = RequestList::draw(&mut p.workload.requests(n), (warmup + spreads) as usize);
+    let total = (warmup + spreads) * settings.len() as u64;
+    let pb = progress_bar(total, args.quiet);
     pb.set_prefix("run");
-    let mut requests = p.workload.requests(p.graph.node_count());
-    let outcome = run_closed_loop(
-        &p.graph,
-        &spreader,
-        &mut requests,
+    let plan = BenchPlan {
         warmup,
         spreads,
-        |done| pb.set_position(done),
-    );
+        block: if settings.len() > 1 {
+            args.block
+        } else {
+            spreads.max(1)
+        },
+    };
+    let outcomes = run_interleaved(&p.graph, &requests, &settings, plan, |done| {
+        pb.set_position(done)
+    });
     pb.finish_and_clear();
 
-    let snapshot = build_snapshot(&p, &spreader, &outcome, started, overhead);
+    let snapshot = build_snapshot(&p, &settings, &specs, &outcomes, started, overhead, warmup);
     let mut hgrm = Vec::new();
-    outcome.latency.write_percentiles(&mut hgrm, 1000.0)?;
+    outcomes[0].latency.write_percentiles(&mut hgrm, 1000.0)?;
     let json = serde_json::to_vec_pretty(&snapshot)?;
     let dir = ResultsWriter::new(&args.out).write_run(
         &snapshot,
@@ -104,15 +207,71 @@ pub fn workload_info(p: &Prepared) -> WorkloadInfo {
     }
 }
 
+fn pool_json(o: &SettingOutcome) -> Value {
+    match &o.pool {
+        Some(s) => serde_json::to_value(s).unwrap_or(Value::Null),
+        None => json!({"status": "off"}),
+    }
+}
+
+fn alloc_json(o: &SettingOutcome, counting: bool) -> Value {
+    if !counting {
+        return json!({
+            "status": "unsupported",
+            "reason": "the counting allocator is not installed in this program",
+        });
+    }
+    let n = o.measured.max(1) as f64;
+    json!({
+        "allocs_per_spread": o.alloc.allocs as f64 / n,
+        "bytes_per_spread": o.alloc.bytes as f64 / n,
+        "allocs": o.alloc.allocs,
+        "bytes": o.alloc.bytes,
+    })
+}
+
 fn build_snapshot(
     p: &Prepared,
-    spreader: &Spreader,
-    o: &BenchOutcome,
+    settings: &[BenchSetting],
+    specs: &[SettingSpec],
+    outcomes: &[SettingOutcome],
     started: UtcTime,
     overhead: u64,
+    warmup: u64,
 ) -> Snapshot {
-    let n = o.measured.max(1) as f64;
-    let wall = o.wall.as_secs_f64();
+    let counting = alloc::counting_active();
+    let first = &outcomes[0];
+    let n = first.measured.max(1) as f64;
+    let base_p50 = first.latency.value_at_quantile(0.5).max(1) as f64;
+    let base_tput = first.throughput_per_s();
+    let reports = specs
+        .iter()
+        .zip(settings)
+        .zip(outcomes)
+        .map(|((spec, s), o)| {
+            let latency = o.latency.summary();
+            SettingReport {
+                label: s.label.clone(),
+                threads: spec.threads,
+                batch_size: spec.batch_size,
+                prefetch_distance: spec.prefetch_distance as u64,
+                pool: spec.pool,
+                concurrency: spec.concurrency,
+                spreads: o.measured,
+                p50_ratio: latency.p50 as f64 / base_p50,
+                latency_ns: latency,
+                throughput_per_s: o.throughput_per_s(),
+                throughput_ratio: if base_tput > 0.0 {
+                    o.throughput_per_s() / base_tput
+                } else {
+                    0.0
+                },
+                pool_stats: pool_json(o),
+                alloc: alloc_json(o, counting),
+            }
+        })
+        .collect();
+    let spec = specs[0];
     Snapshot {
         schema_version: SCHEMA_VERSION.to_string(),
         tool: ToolInfo::current(),
@@ -121,33 +280,37 @@ fn build_snapshot(
         host: HostInfo::detect(),
         workload: workload_info(p),
         config: json!({
-            "spread": spreader.config(),
+            "spread": settings[0].spreader.config(),
             "requests": p.workload.requests,
-            "prefetch_distance": spreader.prefetch_distance(),
-            "threads": 1,
+            "prefetch_distance": spec.prefetch_distance,
+            "threads": spec.threads,
+            "batch_size": spec.batch_size,
+            "parallel_min_edges": settings[0].spreader.parallel_min_edges(),
+            "pool": spec.pool,
+            "concurrency": spec.concurrency,
             "mode": "closed-loop",
         }),
-        spreads: o.measured,
-        warmup: o.warmup,
-        latency_ns: o.latency.summary(),
-        throughput_per_s: if wall > 0.0 {
-            o.measured as f64 / wall
-        } else {
-            0.0
-        },
+        spreads: first.measured,
+        warmup,
+        latency_ns: first.latency.summary(),
+        throughput_per_s: base_tput,
         work: WorkSummary {
-            nodes_activated_mean: o.work.nodes_activated.mean(),
-            nodes_activated_p95: o.work.nodes_activated.value_at_quantile(0.95),
-            edges_relaxed_mean: o.work.edges_relaxed as f64 / n,
-            hops_mean: o.work.hops as f64 / n,
-            rejected_mean: o.work.rejected as f64 / n,
-            cycle_penalties_mean: o.work.cycle_penalties as f64 / n,
+            nodes_activated_mean: first.work.nodes_activated.mean(),
+            nodes_activated_p95: first.work.nodes_activated.value_at_quantile(0.95),
+            edges_relaxed_mean: first.work.edges_relaxed as f64 / n,
+            hops_mean: first.work.hops as f64 / n,
+            rejected_mean: first.work.rejected as f64 / n,
+            cycle_penalties_mean: first.work.cycle_penalties as f64 / n,
         },
         partial: 0,
         fallback: 0,
         graph_build_ms: p.build_time.as_secs_f64() * 1e3,
-        measure_wall_s: wall,
+        measure_wall_s: first.busy.as_secs_f64(),
         harness_overhead_ns: overhead,
+        pool: pool_json(first),
+        alloc: alloc_json(first, counting),
+        settings: reports,
+        work_identical_across_settings: outcomes.iter().all(|o| o.work.same_as(&first.work)),
     }
 }
 
@@ -161,10 +324,37 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
     )?;
     writeln!(
         out,
-        "measured {} spreads after {} warm-up, 1 thread, closed loop",
+        "measured {} spreads per setting after {} warm-up, closed loop",
         s.spreads, s.warmup
     )?;
     writeln!(out)?;
+    if s.settings.len() > 1 {
+        writeln!(
+            out,
+            "{:<58} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9}",
+            "setting", "p50 µs", "p95 µs", "p99 µs", "spreads/s", "p50 ×", "tput ×"
+        )?;
+        for r in &s.settings {
+            writeln!(
+                out,
+                "{:<58} {:>9.2} {:>9.2} {:>9.2} {:>11.0} {:>9.3} {:>9.3}",
+                r.label,
+                us(r.latency_ns.p50),
+                us(r.latency_ns.p95),
+                us(r.latency_ns.p99),
+                r.throughput_per_s,
+                r.p50_ratio,
+                r.throughput_ratio
+            )?;
+        }
+        writeln!(
+            out,
+            "(ratios are to the first setting; the lines below describe it)"
+        )?;
+        writeln!(out)?;
+    } else if let Some(r) = s.settings.first() {
+        writeln!(out, "setting       {}", r.label)?;
+    }
     writeln!(
         out,
         "latency (µs)  {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -197,10 +387,34 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
         s.work.rejected_mean,
         s.work.cycle_penalties_mean
     )?;
+    if let Some(hr) = s.pool.get("hit_rate").and_then(Value::as_f64) {
+        writeln!(
+            out,
+            "pool          hit rate {:.4}, {} misses, high-water {} in use, {} in use now",
+            hr, s.pool["misses"], s.pool["high_water_mark"], s.pool["in_use"]
+        )?;
+    } else {
+        writeln!(out, "pool          off")?;
+    }
+    match s.alloc.get("allocs_per_spread").and_then(Value::as_f64) {
+        Some(a) => writeln!(
+            out,
+            "allocations   {:.3} per spread, {:.0} bytes per spread (steady state)",
+            a,
+            s.alloc["bytes_per_spread"].as_f64().unwrap_or(0.0)
+        )?,
+        None => writeln!(out, "allocations   not counted ({})", s.alloc["reason"])?,
+    }
     writeln!(
         out,
         "harness cost  {} ns per request (timer + record, included above)",
         s.harness_overhead_ns
     )?;
+    if !s.work_identical_across_settings {
+        writeln!(
+            out,
+            "WARNING: settings did different work for the same requests"
+        )?;
+    }
     Ok(())
 }

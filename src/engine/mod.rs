@@ -5,10 +5,10 @@
 //! resolves a [`SpreadConfig`], builds a [`Spreader`] from it, keeps one [`SpreadScratch`]
 //! per thread, and calls [`Spreader::spread_into`] with a reusable [`SpreadResult`].
 
-pub mod aligned;
 pub mod executor;
 pub mod fixed;
 pub mod model;
+pub mod pool;
 pub mod prefetch;
 pub mod rank;
 pub mod result;
@@ -17,6 +17,7 @@ pub mod spreader;
 
 pub use executor::HopExecutor;
 pub use model::{Decay, FanEffect, SpreadConfig, TierParams, TierPolicy};
+pub use pool::{ActivationRecord, ActivationRecordPool, PoolHandle, PoolStats};
 pub use result::{ActivatedNode, SpreadResult, WorkCounters};
 pub use scratch::SpreadScratch;
 pub use spreader::{Seed, SpreadError, Spreader};

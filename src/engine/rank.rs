@@ -7,6 +7,8 @@
 
 /// Below this many keys a comparison sort is cheaper than the radix passes' fixed costs.
 const RADIX_MIN: usize = 64;
+/// From this many keys on, 11-bit digits (fewer passes over more buckets) win over 8-bit ones.
+const WIDE_DIGITS_MIN: usize = 8192;
 
 /// Sorts `keys` ascending, using `buf` as scratch (its contents are overwritten). Only the
 /// low `bits` bits of each key may be non-zero.
@@ -15,17 +17,34 @@ pub fn sort_keys(keys: &mut Vec<u64>, buf: &mut Vec<u64>, bits: u32) {
         keys.sort_unstable();
         return;
     }
+    if keys.len() >= WIDE_DIGITS_MIN {
+        radix_passes::<11, 2048>(keys, buf, bits);
+    } else {
+        radix_passes::<8, 256>(keys, buf, bits);
+    }
+}
+
+/// LSD passes of `DIGIT` bits (`BUCKETS` = 2^DIGIT); counts live on the stack, so sorting
+/// allocates nothing once `buf` has grown to size.
+fn radix_passes<const DIGIT: u32, const BUCKETS: usize>(
+    keys: &mut Vec<u64>,
+    buf: &mut Vec<u64>,
+    bits: u32,
+) {
+    debug_assert_eq!(BUCKETS, 1 << DIGIT);
+    let mask = (1u64 << DIGIT) - 1;
     buf.clear();
     buf.resize(keys.len(), 0);
+    let mut counts = [0usize; BUCKETS];
     let mut shift = 0;
     while shift < bits {
-        let mut counts = [0usize; 256];
+        counts.iter_mut().for_each(|c| *c = 0);
         for &k in keys.iter() {
-            counts[((k >> shift) & 0xff) as usize] += 1;
+            counts[((k >> shift) & mask) as usize] += 1;
         }
         // Every key has the same digit here: this pass would not move anything.
         if counts.contains(&keys.len()) {
-            shift += 8;
+            shift += DIGIT;
             continue;
         }
         let mut sum = 0;
@@ -35,12 +54,12 @@ pub fn sort_keys(keys: &mut Vec<u64>, buf: &mut Vec<u64>, bits: u32) {
             sum += n;
         }
         for &k in keys.iter() {
-            let d = ((k >> shift) & 0xff) as usize;
+            let d = ((k >> shift) & mask) as usize;
             buf[counts[d]] = k;
             counts[d] += 1;
         }
         std::mem::swap(keys, buf);
-        shift += 8;
+        shift += DIGIT;
     }
 }
 
@@ -52,7 +71,7 @@ mod tests {
     #[test]
     fn matches_a_comparison_sort() {
         let mut rng = SeededRng::new(9);
-        for len in [0usize, 1, 5, 63, 64, 65, 500, 5000] {
+        for len in [0usize, 1, 5, 63, 64, 65, 500, 5000, 8192, 20_000] {
             for bits in [8u32, 20, 46, 64] {
                 let mask = if bits == 64 {
                     u64::MAX

@@ -53,6 +53,18 @@ pub struct SpreadResult {
 }
 
 impl SpreadResult {
+    /// A result with room for `node_count` nodes and the deepest spread, so filling it never
+    /// allocates.
+    pub fn with_capacity(node_count: usize) -> Self {
+        SpreadResult {
+            nodes: Vec::with_capacity(node_count),
+            work: WorkCounters {
+                frontier_sizes: Vec::with_capacity(256),
+                ..WorkCounters::default()
+            },
+        }
+    }
+
     /// Empties the result, keeping its buffers for reuse.
     pub fn clear(&mut self) {
         self.nodes.clear();

@@ -26,7 +26,7 @@
 //! thread, relaxed loads and stores compile to plain moves. The node's storage tier is copied
 //! in when the scratch is bound to a graph, so the first-contact test reads one line per target.
 
-use super::aligned::CacheAligned;
+use crate::aligned::CacheAligned;
 use crate::graph::Graph;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicI64, AtomicU16, AtomicU32, AtomicU8};
@@ -118,9 +118,10 @@ impl NodeState {
 #[derive(Debug, Default)]
 pub(crate) struct ParticipantBuf {
     pub(crate) touched: Vec<u32>,
-    pub(crate) accepted: Vec<u32>,
     pub(crate) next: Vec<(u32, i64)>,
     pub(crate) activated: Vec<u32>,
+    /// Rank keys gathered by a parallel collect.
+    pub(crate) keys: Vec<u64>,
     pub(crate) rejected: u64,
     pub(crate) penalties: u64,
     pub(crate) next_edges: u64,
@@ -130,7 +131,6 @@ pub(crate) struct ParticipantBuf {
 impl ParticipantBuf {
     pub(crate) fn clear(&mut self) {
         self.touched.clear();
-        self.accepted.clear();
         self.next.clear();
         self.activated.clear();
         self.rejected = 0;
@@ -176,14 +176,17 @@ impl SpreadScratch {
             bound_graph: 0,
             spread_epoch: 0,
             hop_epoch: 0,
-            frontier: Vec::new(),
+            // Sized for the largest possible spread (every node), so no spread ever grows
+            // them: a warm scratch allocates nothing. Reserved, not touched: pages a spread
+            // never reaches are never committed.
+            frontier: Vec::with_capacity(node_count),
             frontier_edges: 0,
-            next: Vec::new(),
+            next: Vec::with_capacity(node_count),
             touched: NodeList::for_nodes(node_count),
             accepted: NodeList::for_nodes(node_count),
-            activated: Vec::new(),
-            rank_keys: Vec::new(),
-            rank_buf: Vec::new(),
+            activated: Vec::with_capacity(node_count),
+            rank_keys: Vec::with_capacity(node_count),
+            rank_buf: Vec::with_capacity(node_count),
             participants: Vec::new(),
         }
     }
@@ -215,11 +218,18 @@ impl SpreadScratch {
         }
     }
 
-    /// Makes sure there is one buffer per participant.
+    /// Makes sure there is one buffer per participant, each with room for every node (as
+    /// the scratch's own lists have), so a parallel hop never grows one.
     pub(crate) fn ensure_participants(&mut self, n: usize) {
+        let nodes = self.states.len();
         while self.participants.len() < n {
-            self.participants
-                .push(Mutex::new(ParticipantBuf::default()));
+            self.participants.push(Mutex::new(ParticipantBuf {
+                touched: Vec::with_capacity(nodes),
+                next: Vec::with_capacity(nodes),
+                activated: Vec::with_capacity(nodes),
+                keys: Vec::with_capacity(nodes),
+                ..ParticipantBuf::default()
+            }));
         }
     }
 

@@ -51,7 +51,7 @@ pub enum SpreadError {
 /// Default prefetch distance (items ahead). Chosen from side-by-side measurements; see README.
 pub const DEFAULT_PREFETCH_DISTANCE: usize = 8;
 /// Default frontier nodes per batch of a parallel push.
-pub const DEFAULT_BATCH_SIZE: usize = 64;
+pub const DEFAULT_BATCH_SIZE: usize = 256;
 /// A hop goes parallel only when its frontier has at least this many out-edges: below it, the
 /// cost of waking the workers is larger than what they save.
 pub const DEFAULT_PARALLEL_MIN_EDGES: u64 = 32_768;
@@ -520,47 +520,125 @@ impl Spreader {
     ///
     /// Ranking sorts one u64 key per node — `(ONE − activation) << id_bits | id` — rather than
     /// the 32-byte result records: activation is in (0, ONE], so `ONE − activation` fits in 32
-    /// bits and the key's natural order is the rank order.
+    /// bits and the key's natural order is the rank order. On a large result the gathering of
+    /// keys and the filling of records run on the hop executor too.
     #[inline(never)]
     fn collect(&self, s: &mut SpreadScratch, out: &mut SpreadResult) {
         let id_bits = u64::BITS - (s.states.len().max(2) as u64 - 1).leading_zeros();
-        let SpreadScratch {
-            states,
-            activated,
-            rank_keys,
-            rank_buf,
-            ..
-        } = s;
-        rank_keys.clear();
-        for &v in activated.iter() {
-            let a = states[v as usize].activation();
-            if a > 0 {
-                rank_keys.push(((ONE - a) as u64) << id_bits | u64::from(v));
+        let parallel = self
+            .executor
+            .as_deref()
+            .filter(|_| s.activated.len() as u64 >= self.parallel_min_edges / 2);
+        s.rank_keys.clear();
+        match parallel {
+            None => {
+                for &v in s.activated.iter() {
+                    let a = s.states[v as usize].activation();
+                    if a > 0 {
+                        s.rank_keys
+                            .push(((ONE - a) as u64) << id_bits | u64::from(v));
+                    }
+                }
             }
+            Some(ex) => self.gather_keys_parallel(s, id_bits, ex),
         }
-        out.work.nodes_activated = rank_keys.len() as u32;
+        out.work.nodes_activated = s.rank_keys.len() as u32;
         match self.config.top_k {
-            Some(k) if k < rank_keys.len() => {
-                rank_keys.select_nth_unstable(k);
-                rank_keys.truncate(k);
-                rank_keys.sort_unstable();
+            Some(k) if k < s.rank_keys.len() => {
+                s.rank_keys.select_nth_unstable(k);
+                s.rank_keys.truncate(k);
+                s.rank_keys.sort_unstable();
             }
-            _ => rank::sort_keys(rank_keys, rank_buf, 32 + id_bits),
+            _ => rank::sort_keys(&mut s.rank_keys, &mut s.rank_buf, 32 + id_bits),
         }
         let id_mask = (1u64 << id_bits) - 1;
-        out.nodes.reserve(rank_keys.len());
-        for &key in rank_keys.iter() {
-            let id = (key & id_mask) as u32;
-            let st = &states[id as usize];
-            let a = st.activation();
-            out.nodes.push(ActivatedNode {
-                id,
-                activation: a,
-                confidence: fixed::to_f64(a) * self.confidence[(st.tier() & 3) as usize],
-                first_hop: u32::from(st.first_hop()),
-                tier: Tier::from_u8(st.tier()).unwrap_or(Tier::Cold),
-            });
+        match parallel {
+            None => {
+                for &key in s.rank_keys.iter() {
+                    out.nodes
+                        .push(self.ranked_node(&s.states, (key & id_mask) as u32));
+                }
+            }
+            Some(ex) => {
+                let keys = &s.rank_keys;
+                let states: &[NodeState] = &s.states;
+                let placeholder = ActivatedNode {
+                    id: 0,
+                    activation: 0,
+                    confidence: 0.0,
+                    first_hop: 0,
+                    tier: Tier::Hot,
+                };
+                out.nodes.resize(keys.len(), placeholder);
+                let slots = SharedSlots(out.nodes.as_mut_ptr());
+                let cursor = BatchCursor::new(keys.len().div_ceil(APPLY_BATCH));
+                ex.broadcast(&|_| {
+                    while let Some(b) = cursor.take() {
+                        let start = b * APPLY_BATCH;
+                        let batch = &keys[start..(start + APPLY_BATCH).min(keys.len())];
+                        for (i, &key) in (start..).zip(batch) {
+                            let node = self.ranked_node(states, (key & id_mask) as u32);
+                            // SAFETY: `i < keys.len() == out.nodes.len()`, and the cursor hands
+                            // each batch (so each index) to exactly one participant.
+                            unsafe { slots.write(i, node) };
+                        }
+                    }
+                });
+            }
         }
+    }
+
+    /// Keys of the nodes with activation > 0, gathered by all participants.
+    fn gather_keys_parallel(&self, s: &mut SpreadScratch, id_bits: u32, ex: &HopExecutor) {
+        let activated = &s.activated;
+        let states: &[NodeState] = &s.states;
+        let participants = &s.participants;
+        let cursor = BatchCursor::new(activated.len().div_ceil(APPLY_BATCH));
+        ex.broadcast(&|p| {
+            let mut buf = lock(&participants[p]);
+            buf.keys.clear();
+            while let Some(b) = cursor.take() {
+                for &v in &activated[b * APPLY_BATCH..((b + 1) * APPLY_BATCH).min(activated.len())]
+                {
+                    let a = states[v as usize].activation();
+                    if a > 0 {
+                        buf.keys.push(((ONE - a) as u64) << id_bits | u64::from(v));
+                    }
+                }
+            }
+        });
+        for part in &s.participants {
+            s.rank_keys.extend_from_slice(&lock(part).keys);
+        }
+    }
+
+    /// The result record of node `id`.
+    #[inline(always)]
+    fn ranked_node(&self, states: &[NodeState], id: u32) -> ActivatedNode {
+        let st = &states[id as usize];
+        let a = st.activation();
+        ActivatedNode {
+            id,
+            activation: a,
+            confidence: fixed::to_f64(a) * self.confidence[(st.tier() & 3) as usize],
+            first_hop: u32::from(st.first_hop()),
+            tier: Tier::from_u8(st.tier()).unwrap_or(Tier::Cold),
+        }
+    }
+}
+
+/// The result records being filled by a parallel collect, each index by one participant.
+struct SharedSlots(*mut ActivatedNode);
+// SAFETY: participants write disjoint indices (see `collect`), and the broadcast's join orders
+// the writes before the caller reads them.
+unsafe impl Sync for SharedSlots {}
+
+impl SharedSlots {
+    /// # Safety
+    /// `i` is in bounds of the buffer and no other participant writes or reads index `i`.
+    #[inline(always)]
+    unsafe fn write(&self, i: usize, node: ActivatedNode) {
+        self.0.add(i).write(node)
     }
 }
 

@@ -17,6 +17,8 @@ pub mod csv_io;
 pub mod generate;
 pub mod sbg;
 
+use crate::aligned::CacheAligned;
+
 use std::fmt;
 
 /// Storage tier of a node. Each tier has its own spreading parameters (threshold, confidence,
@@ -174,8 +176,10 @@ pub struct EdgeSpec {
 /// A directed, weighted, typed graph in CSR form. Immutable once built.
 #[derive(Debug, Clone)]
 pub struct Graph {
-    nodes: Vec<NodeRecord>,
-    edges: Vec<Edge>,
+    /// Starts on a cache line, so each line holds exactly eight whole records.
+    nodes: CacheAligned<NodeRecord>,
+    /// Starts on a cache line, so each line holds exactly eight whole edges.
+    edges: CacheAligned<Edge>,
     edge_kinds: Vec<EdgeKind>,
     labels: Option<Vec<String>>,
     /// Unique per built graph (clones share it, as they share content): lets per-graph caches
@@ -255,13 +259,11 @@ impl Graph {
             start += d;
         }
         let edge_kinds = edges.iter().map(|e| e.kind).collect();
-        let edges = edges
-            .iter()
-            .map(|e| Edge {
-                target: e.dst,
-                weight: e.weight * e.kind.factor(),
-            })
-            .collect();
+        let nodes = CacheAligned::from_vec(nodes);
+        let edges = CacheAligned::from_fn(edges.len(), |i| Edge {
+            target: edges[i].dst,
+            weight: edges[i].weight * edges[i].kind.factor(),
+        });
         Ok(Graph {
             nodes,
             edges,
@@ -353,7 +355,7 @@ impl Graph {
     /// Node counts per tier, indexed by `Tier as usize`.
     pub fn tier_counts(&self) -> [usize; 3] {
         let mut c = [0usize; 3];
-        for r in &self.nodes {
+        for r in self.nodes.iter() {
             c[r.tier() as usize] += 1;
         }
         c
@@ -372,7 +374,7 @@ impl Graph {
     pub fn fingerprint(&self) -> u64 {
         let mut h = Fnv1a64::new();
         h.write(&(self.nodes.len() as u64).to_le_bytes());
-        for r in &self.nodes {
+        for r in self.nodes.iter() {
             h.write(&r.first_edge.to_le_bytes());
             h.write(&r.degree_tier.to_le_bytes());
         }

@@ -1,28 +1,65 @@
-//! The closed-loop benchmark: warm up, then time each spread request with a monotonic clock
-//! into an HdrHistogram, and summarise the work the spreads did.
+//! The closed-loop benchmark: each setting under test (thread count, batch size, prefetch
+//! distance, pool on or off, concurrency) runs the same requests, in blocks interleaved
+//! round-robin across settings so that drift on a shared machine hits all settings alike.
 //!
-//! Only the spread itself is inside the timed region; drawing the request's seeds and
-//! reporting progress happen outside it.
+//! Per request, only acquiring the per-spread state, the spread and releasing the state are
+//! inside the timed region (and inside the allocation-counting window); seeds are pre-drawn,
+//! and recording and progress happen outside it. With concurrency C, C client threads take
+//! requests of a block from a shared cursor, each timing into its own histogram; the
+//! histograms are merged.
 
+use super::alloc::{self, AllocCount};
 use super::LatencyHistogram;
-use crate::engine::{SpreadResult, SpreadScratch, Spreader};
+use crate::engine::{ActivationRecord, ActivationRecordPool, PoolStats, Spreader, WorkCounters};
 use crate::graph::Graph;
-use crate::workload::RequestStream;
+use crate::workload::RequestList;
 use hdrhistogram::Histogram;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-/// How often (in requests) the progress callback is called.
-pub const PROGRESS_EVERY: u64 = 1024;
+/// One configuration under test.
+pub struct BenchSetting {
+    /// Short description, e.g. `threads=2 prefetch=8 pool=on concurrency=1`.
+    pub label: String,
+    pub spreader: Spreader,
+    /// `None` allocates fresh per-spread state for every request (`--no-pool`).
+    pub pool: Option<ActivationRecordPool>,
+    pub concurrency: usize,
+}
 
-/// What a benchmark measured.
+/// What one setting measured.
 #[derive(Debug, Clone)]
-pub struct BenchOutcome {
+pub struct SettingOutcome {
     pub latency: LatencyHistogram,
     pub measured: u64,
-    pub warmup: u64,
-    /// Wall time of the measured phase.
-    pub wall: Duration,
+    /// Wall time of this setting's measured blocks.
+    pub busy: Duration,
     pub work: WorkTotals,
+    /// Allocations during measured requests (warm-up excluded).
+    pub alloc: AllocCount,
+    pub pool: Option<PoolStats>,
+}
+
+impl SettingOutcome {
+    fn new() -> Self {
+        SettingOutcome {
+            latency: LatencyHistogram::new(),
+            measured: 0,
+            busy: Duration::ZERO,
+            work: WorkTotals::new(),
+            alloc: AllocCount::default(),
+            pool: None,
+        }
+    }
+
+    pub fn throughput_per_s(&self) -> f64 {
+        let s = self.busy.as_secs_f64();
+        if s > 0.0 {
+            self.measured as f64 / s
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Work counters summed (and nodes-activated distributed) over the measured spreads.
@@ -33,6 +70,28 @@ pub struct WorkTotals {
     pub hops: u64,
     pub rejected: u64,
     pub cycle_penalties: u64,
+}
+
+/// The scalar work counters of one spread, copied out before its state is released.
+#[derive(Debug, Clone, Copy)]
+struct WorkSample {
+    nodes_activated: u32,
+    edges_relaxed: u64,
+    hops: u32,
+    rejected: u64,
+    cycle_penalties: u64,
+}
+
+impl WorkSample {
+    fn of(w: &WorkCounters) -> Self {
+        WorkSample {
+            nodes_activated: w.nodes_activated,
+            edges_relaxed: w.edges_relaxed,
+            hops: w.hops,
+            rejected: w.rejected,
+            cycle_penalties: w.cycle_penalties,
+        }
+    }
 }
 
 impl WorkTotals {
@@ -47,63 +106,158 @@ impl WorkTotals {
         }
     }
 
-    fn add(&mut self, r: &SpreadResult) {
-        let _ = self
-            .nodes_activated
-            .record(u64::from(r.work.nodes_activated));
-        self.edges_relaxed += r.work.edges_relaxed;
-        self.hops += u64::from(r.work.hops);
-        self.rejected += r.work.rejected;
-        self.cycle_penalties += r.work.cycle_penalties;
+    fn add(&mut self, w: WorkSample) {
+        let _ = self.nodes_activated.record(u64::from(w.nodes_activated));
+        self.edges_relaxed += w.edges_relaxed;
+        self.hops += u64::from(w.hops);
+        self.rejected += w.rejected;
+        self.cycle_penalties += w.cycle_penalties;
+    }
+
+    fn merge(&mut self, o: &WorkTotals) {
+        let _ = self.nodes_activated.add(&o.nodes_activated);
+        self.edges_relaxed += o.edges_relaxed;
+        self.hops += o.hops;
+        self.rejected += o.rejected;
+        self.cycle_penalties += o.cycle_penalties;
+    }
+
+    /// Same totals: the settings of one run must agree, since spreads are deterministic.
+    pub fn same_as(&self, o: &WorkTotals) -> bool {
+        self.edges_relaxed == o.edges_relaxed
+            && self.hops == o.hops
+            && self.rejected == o.rejected
+            && self.cycle_penalties == o.cycle_penalties
+            && self.nodes_activated.len() == o.nodes_activated.len()
+            && self.nodes_activated.mean() == o.nodes_activated.mean()
     }
 }
 
-/// Runs `warmup` requests unmeasured, then `spreads` measured ones, drawing seeds from
-/// `requests`. `progress(done)` is called every [`PROGRESS_EVERY`] requests (warm-up
-/// included) with the number done so far.
-pub fn run_closed_loop(
+/// How the benchmark is laid out in time.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchPlan {
+    /// Requests each setting runs, unmeasured, before measuring.
+    pub warmup: u64,
+    /// Requests each setting measures.
+    pub spreads: u64,
+    /// Requests per interleaved block.
+    pub block: u64,
+}
+
+/// Runs the plan over `settings`. `requests` holds the warm-up requests followed by the
+/// measured ones (`warmup + spreads` in all); every setting runs the same ones.
+/// `progress(done)` is called after every block with the requests done so far, all settings
+/// together.
+pub fn run_interleaved(
     graph: &Graph,
-    spreader: &Spreader,
-    requests: &mut RequestStream,
-    warmup: u64,
-    spreads: u64,
+    requests: &RequestList,
+    settings: &[BenchSetting],
+    plan: BenchPlan,
     mut progress: impl FnMut(u64),
-) -> BenchOutcome {
-    let mut scratch = SpreadScratch::new(graph.node_count());
-    let mut result = SpreadResult::default();
-    let mut seeds = Vec::new();
+) -> Vec<SettingOutcome> {
+    let mut outcomes: Vec<SettingOutcome> =
+        settings.iter().map(|_| SettingOutcome::new()).collect();
     let mut done = 0u64;
-    for _ in 0..warmup {
-        requests.next_into(&mut seeds);
-        // The workload's request stream only draws valid seeds, so a spread cannot fail.
-        let _ = spreader.spread_into(graph, &seeds, &mut scratch, &mut result);
-        done += 1;
-        if done.is_multiple_of(PROGRESS_EVERY) {
-            progress(done);
-        }
+    let warmup = plan.warmup as usize;
+    for s in settings {
+        let mut discard = SettingOutcome::new();
+        run_block(graph, requests, s, 0..warmup, &mut discard);
+        done += plan.warmup;
+        progress(done);
     }
-    let mut latency = LatencyHistogram::new();
-    let mut work = WorkTotals::new();
-    let start = Instant::now();
-    for _ in 0..spreads {
-        requests.next_into(&mut seeds);
+    let block = plan.block.max(1) as usize;
+    let end = warmup + plan.spreads as usize;
+    let mut start = warmup;
+    while start < end {
+        let stop_at = (start + block).min(end);
+        for (s, o) in settings.iter().zip(outcomes.iter_mut()) {
+            let t0 = Instant::now();
+            run_block(graph, requests, s, start..stop_at, o);
+            o.busy += t0.elapsed();
+            done += (stop_at - start) as u64;
+        }
+        start = stop_at;
+        progress(done);
+    }
+    for (s, o) in settings.iter().zip(outcomes.iter_mut()) {
+        o.pool = s.pool.as_ref().map(|p| p.stats());
+    }
+    outcomes
+}
+
+/// Runs requests `range` on setting `s` (with its concurrency), adding to `out`.
+fn run_block(
+    graph: &Graph,
+    requests: &RequestList,
+    s: &BenchSetting,
+    range: std::ops::Range<usize>,
+    out: &mut SettingOutcome,
+) {
+    let cursor = AtomicUsize::new(range.start);
+    if s.concurrency <= 1 {
+        run_client(graph, requests, s, &cursor, range.end, out);
+        return;
+    }
+    let tallies: Vec<SettingOutcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..s.concurrency)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut t = SettingOutcome::new();
+                    run_client(graph, requests, s, &cursor, range.end, &mut t);
+                    t
+                })
+            })
+            .collect();
+        let mut mine = SettingOutcome::new();
+        run_client(graph, requests, s, &cursor, range.end, &mut mine);
+        let mut all = vec![mine];
+        // A client thread only runs engine code that does not panic on valid requests; if
+        // one did, its share is missing from the counts rather than aborting the run.
+        all.extend(handles.into_iter().filter_map(|h| h.join().ok()));
+        all
+    });
+    for t in &tallies {
+        out.latency.add(&t.latency);
+        out.measured += t.measured;
+        out.work.merge(&t.work);
+        out.alloc += t.alloc;
+    }
+}
+
+/// One closed-loop client: takes request indices from `cursor` until `end`.
+fn run_client(
+    graph: &Graph,
+    requests: &RequestList,
+    s: &BenchSetting,
+    cursor: &AtomicUsize,
+    end: usize,
+    out: &mut SettingOutcome,
+) {
+    let mut handle = s.pool.as_ref().map(|p| p.handle());
+    loop {
+        let i = cursor.fetch_add(1, Relaxed);
+        if i >= end {
+            break;
+        }
+        let seeds = requests.get(i);
+        let a0 = alloc::thread_count();
         let t0 = Instant::now();
-        let _ = spreader.spread_into(graph, &seeds, &mut scratch, &mut result);
-        let ns = t0.elapsed().as_nanos() as u64;
-        latency.record(ns);
-        work.add(&result);
-        done += 1;
-        if done.is_multiple_of(PROGRESS_EVERY) {
-            progress(done);
+        let mut rec = match handle.as_mut() {
+            Some(h) => h.acquire(),
+            None => Box::new(ActivationRecord::new(graph.node_count())),
+        };
+        let ActivationRecord { scratch, result } = &mut *rec;
+        // The workload's request stream only draws valid seeds, so a spread cannot fail.
+        let _ = s.spreader.spread_into(graph, seeds, scratch, result);
+        let sample = WorkSample::of(&result.work);
+        match handle.as_mut() {
+            Some(h) => h.release(rec),
+            None => drop(rec),
         }
-    }
-    let wall = start.elapsed();
-    progress(done);
-    BenchOutcome {
-        latency,
-        measured: spreads,
-        warmup,
-        wall,
-        work,
+        let ns = t0.elapsed().as_nanos() as u64;
+        out.alloc += alloc::thread_count() - a0;
+        out.latency.record(ns);
+        out.work.add(sample);
+        out.measured += 1;
     }
 }

@@ -1,6 +1,7 @@
 //! Measurement: latency histograms and their file formats, the harness's own overhead, and
 //! facts about the host. Knows nothing of the engine's internals.
 
+pub mod alloc;
 pub mod bench;
 pub mod histogram;
 pub mod host;

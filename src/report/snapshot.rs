@@ -38,6 +38,43 @@ pub struct Snapshot {
     /// The harness's own cost per request (two clock reads and a histogram record), median
     /// nanoseconds; already inside every latency above.
     pub harness_overhead_ns: u64,
+    /// ActivationRecordPool statistics of the first setting
+    /// (`{acquires,hits,misses,hit_rate,in_use,high_water_mark,utilization,…}`), or
+    /// `{"status": "off"}` when it ran without the pool.
+    #[serde(default)]
+    pub pool: serde_json::Value,
+    /// Allocations per measured spread of the first setting (`{allocs_per_spread,
+    /// bytes_per_spread}`), or `{"status": "unsupported", "reason": …}`.
+    #[serde(default)]
+    pub alloc: serde_json::Value,
+    /// Every setting measured side by side in this run (the first is the one reported above);
+    /// ratios are to the first.
+    #[serde(default)]
+    pub settings: Vec<SettingReport>,
+    /// Whether every setting did exactly the same work (they ran the same requests, and
+    /// spreads are deterministic).
+    #[serde(default)]
+    pub work_identical_across_settings: bool,
+}
+
+/// One setting of a side-by-side run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingReport {
+    pub label: String,
+    pub threads: u64,
+    pub batch_size: u64,
+    pub prefetch_distance: u64,
+    pub pool: bool,
+    pub concurrency: u64,
+    pub spreads: u64,
+    pub latency_ns: LatencySummary,
+    pub throughput_per_s: f64,
+    /// This setting's p50 over the first setting's.
+    pub p50_ratio: f64,
+    /// This setting's throughput over the first setting's.
+    pub throughput_ratio: f64,
+    pub pool_stats: serde_json::Value,
+    pub alloc: serde_json::Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
