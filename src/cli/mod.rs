@@ -107,6 +107,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "1", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub concurrency: Vec<u64>,
 
+    /// A hop runs on all threads only when its frontier has at least this many out-edges.
+    #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PARALLEL_MIN_EDGES)]
+    pub parallel_min_edges: u64,
+
     /// Requests per interleaved block when several settings are measured.
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub block: u64,
@@ -141,6 +145,19 @@ pub struct SpreadArgs {
     /// Keep only the K highest-ranked nodes [default: the workload's, or all].
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     pub top: Option<u64>,
+
+    /// Hop threads (the caller plus workers). The result does not depend on it.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub threads: u64,
+
+    /// Frontier nodes per batch of a parallel hop.
+    #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_BATCH_SIZE as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: u64,
+
+    /// A hop runs on all threads only when its frontier has at least this many out-edges
+    /// (0: every hop, which is how tests compare thread counts on small spreads).
+    #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PARALLEL_MIN_EDGES)]
+    pub parallel_min_edges: u64,
 
     /// Print JSON instead of a table.
     #[arg(long)]

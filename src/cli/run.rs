@@ -105,6 +105,7 @@ pub fn execute(args: &RunArgs) -> Result<()> {
             .map_err(|e| InputError::new(e.to_string()))?
             .with_prefetch_distance(spec.prefetch_distance)
             .with_batch_size(spec.batch_size as usize)
+            .with_parallel_min_edges(args.parallel_min_edges)
             .with_executor(Some(executor));
         settings.push(BenchSetting {
             label: spec.label(),

@@ -2,7 +2,8 @@
 
 use super::common::{parse_seeds, prepare};
 use super::SpreadArgs;
-use crate::engine::{SpreadResult, SpreadScratch, Spreader};
+use crate::engine::{HopExecutor, SpreadResult, SpreadScratch, Spreader};
+use std::sync::Arc;
 use crate::InputError;
 use anyhow::Result;
 use serde_json::json;
@@ -22,7 +23,11 @@ pub fn execute(args: &SpreadArgs) -> Result<()> {
         p.workload.requests.seed_activation,
         p.graph.node_count(),
     )?;
-    let spreader = Spreader::new(config).map_err(|e| InputError::new(e.to_string()))?;
+    let spreader = Spreader::new(config)
+        .map_err(|e| InputError::new(e.to_string()))?
+        .with_executor(Some(Arc::new(HopExecutor::new(args.threads as usize))))
+        .with_batch_size(args.batch_size as usize)
+        .with_parallel_min_edges(args.parallel_min_edges);
     let mut scratch = SpreadScratch::new(p.graph.node_count());
     let result = spreader
         .spread(&p.graph, &seeds, &mut scratch)

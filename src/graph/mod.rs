@@ -10,8 +10,9 @@
 //! | `edge_kinds` | [`EdgeKind`]   | 1 byte  | cold: the edge type, for export and statistics     |
 //! | `labels`     | `String`       | —       | cold: original ids of an imported graph, if any    |
 //!
-//! Adjacency lists are sorted by target id, so a graph built from the same edges in any order
-//! is the same graph, byte for byte.
+//! Both hot arrays start on a 64-byte cache line ([`CacheAligned`]), so each line holds eight
+//! whole records. Adjacency lists are sorted by target id, so a graph built from the same
+//! edges in any order is the same graph, byte for byte.
 
 pub mod csv_io;
 pub mod generate;
@@ -436,6 +437,23 @@ mod tests {
         assert_eq!(r.tier(), Tier::Cold);
         assert_eq!(std::mem::size_of::<NodeRecord>(), 8);
         assert_eq!(std::mem::size_of::<Edge>(), 8);
+    }
+
+    #[test]
+    fn hot_arrays_start_on_a_cache_line() {
+        let tiers = [Tier::Warm; 3];
+        let e = EdgeSpec {
+            src: 0,
+            dst: 2,
+            weight: 0.5,
+            kind: EdgeKind::Excitatory,
+        };
+        let g = Graph::from_edges(&tiers, vec![e]).unwrap();
+        assert_eq!(g.nodes().as_ptr() as usize % 64, 0);
+        assert_eq!(g.edges().as_ptr() as usize % 64, 0);
+        // 8 records and 8 edges per line.
+        assert_eq!(64 / std::mem::size_of::<NodeRecord>(), 8);
+        assert_eq!(64 / std::mem::size_of::<Edge>(), 8);
     }
 
     #[test]
