@@ -42,7 +42,9 @@ fn bench_spreads(
                 None => Box::new(ActivationRecord::new(g.node_count())),
             };
             let ActivationRecord { scratch, result } = &mut *rec;
-            spreader.spread_into(g, seeds, scratch, result).expect("valid request");
+            spreader
+                .spread_into(g, seeds, scratch, result)
+                .expect("valid request");
             let activated = result.work.nodes_activated;
             if let Some(h) = handle.as_mut() {
                 h.release(rec);
@@ -64,11 +66,27 @@ fn warm_10k(c: &mut Criterion) {
     }
     for pd in [0usize, 8] {
         let sp = base.clone().with_prefetch_distance(pd);
-        bench_spreads(&mut group, BenchmarkId::new("prefetch", pd), &g, &requests, &sp, true);
+        bench_spreads(
+            &mut group,
+            BenchmarkId::new("prefetch", pd),
+            &g,
+            &requests,
+            &sp,
+            true,
+        );
     }
     for threads in [1usize, 2] {
-        let sp = base.clone().with_executor(Some(Arc::new(HopExecutor::new(threads))));
-        bench_spreads(&mut group, BenchmarkId::new("threads", threads), &g, &requests, &sp, true);
+        let sp = base
+            .clone()
+            .with_executor(Some(Arc::new(HopExecutor::new(threads))));
+        bench_spreads(
+            &mut group,
+            BenchmarkId::new("threads", threads),
+            &g,
+            &requests,
+            &sp,
+            true,
+        );
     }
     group.finish();
 }

@@ -107,12 +107,17 @@ pub fn execute(args: &RunArgs) -> Result<()> {
             .with_batch_size(spec.batch_size as usize)
             .with_parallel_min_edges(args.parallel_min_edges)
             .with_executor(Some(executor));
+        let pool = spec.pool.then(|| {
+            let pool = ActivationRecordPool::new(n, POOL_CAPACITY);
+            // One record per client up front: a client thread that starts late must not
+            // allocate its first record inside the measured phase.
+            pool.prefill(spec.concurrency as usize, spec.threads as usize);
+            pool
+        });
         settings.push(BenchSetting {
             label: spec.label(),
             spreader,
-            pool: spec
-                .pool
-                .then(|| ActivationRecordPool::new(n, POOL_CAPACITY)),
+            pool,
             concurrency: spec.concurrency as usize,
         });
     }

@@ -3,11 +3,11 @@
 use super::common::{parse_seeds, prepare};
 use super::SpreadArgs;
 use crate::engine::{HopExecutor, SpreadResult, SpreadScratch, Spreader};
-use std::sync::Arc;
 use crate::InputError;
 use anyhow::Result;
 use serde_json::json;
 use std::io::Write;
+use std::sync::Arc;
 
 pub fn execute(args: &SpreadArgs) -> Result<()> {
     let p = prepare(&args.workload)?;

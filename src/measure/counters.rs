@@ -31,7 +31,12 @@ const HW_GROUPS: &[&[&str]] = &[
     &["cache_references", "cache_misses"],
     &["l1d_read_misses", "llc_read_misses"],
 ];
-const SW_EVENTS: &[&str] = &["task_clock_ns", "page_faults", "context_switches", "cpu_migrations"];
+const SW_EVENTS: &[&str] = &[
+    "task_clock_ns",
+    "page_faults",
+    "context_switches",
+    "cpu_migrations",
+];
 
 fn event(name: &str) -> Event {
     let miss = |which| {
@@ -184,9 +189,12 @@ impl CounterSample {
     }
 }
 
+/// A hardware group and its named members (each of which opened).
+type HwGroup = (Group, Vec<(&'static str, Counter)>);
+
 /// Counters opened on the calling thread; they count from [`ThreadCounters::open`] on.
 pub struct ThreadCounters {
-    groups: Vec<(Group, Vec<(&'static str, Result<Counter, Unavailable>)>)>,
+    groups: Vec<HwGroup>,
     singles: Vec<(&'static str, Result<Counter, Unavailable>)>,
     /// Hardware groups that could not even be created.
     failed_groups: Vec<(&'static str, Unavailable)>,
@@ -219,7 +227,13 @@ impl ThreadCounters {
             let built = Group::new().and_then(|mut g| {
                 let members = usable
                     .iter()
-                    .map(|&n| Builder::new().group(&mut g).kind(event(n)).build().map(|ctr| (n, Ok(ctr))))
+                    .map(|&n| {
+                        Builder::new()
+                            .group(&mut g)
+                            .kind(event(n))
+                            .build()
+                            .map(|ctr| (n, Ok(ctr)))
+                    })
                     .collect::<io::Result<Vec<_>>>()?;
                 g.enable()?;
                 Ok((g, members))
@@ -234,8 +248,12 @@ impl ThreadCounters {
             }
         }
         for &n in SW_EVENTS {
-            let built = Builder::new().kind(event(n)).build().map_err(|e| unavailable(&e));
-            let started = built.and_then(|mut ctr| ctr.enable().map(|_| ctr).map_err(|e| unavailable(&e)));
+            let built = Builder::new()
+                .kind(event(n))
+                .build()
+                .map_err(|e| unavailable(&e));
+            let started =
+                built.and_then(|mut ctr| ctr.enable().map(|_| ctr).map_err(|e| unavailable(&e)));
             c.singles.push((n, started));
         }
         c
@@ -249,16 +267,19 @@ impl ThreadCounters {
         }
         for (g, members) in &mut self.groups {
             let counts = g.read();
-            for (n, m) in members.iter() {
-                let r = match (m, &counts) {
-                    (Err(u), _) => Err(u.clone()),
-                    (Ok(_), Err(e)) => Err(unavailable(e)),
-                    (Ok(ctr), Ok(counts)) => {
+            for (n, ctr) in members.iter() {
+                let r = match &counts {
+                    Err(e) => Err(unavailable(e)),
+                    Ok(counts) => {
                         let raw = counts.get(ctr).copied().unwrap_or(0);
                         let (en, run) = (counts.time_enabled(), counts.time_running());
                         Ok(Reading {
                             raw,
-                            scaled: if run > 0 { raw as f64 * en as f64 / run as f64 } else { 0.0 },
+                            scaled: if run > 0 {
+                                raw as f64 * en as f64 / run as f64
+                            } else {
+                                0.0
+                            },
                             time_enabled_ns: en,
                             time_running_ns: run,
                         })
@@ -312,7 +333,10 @@ mod tests {
         assert_eq!(s.events.len(), 10);
         for (name, r) in &s.events {
             if let Err(u) = r {
-                assert!(u.status == "unsupported" || u.status == "denied", "{name}: {u:?}");
+                assert!(
+                    u.status == "unsupported" || u.status == "denied",
+                    "{name}: {u:?}"
+                );
                 assert!(!u.reason.is_empty());
             }
         }

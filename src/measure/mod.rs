@@ -6,6 +6,7 @@ pub mod bench;
 pub mod counters;
 pub mod histogram;
 pub mod host;
+pub mod rss;
 pub mod timing;
 
 pub use histogram::{LatencyHistogram, LatencySummary};

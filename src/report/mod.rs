@@ -4,6 +4,7 @@
 pub mod results;
 pub mod snapshot;
 pub mod time;
+pub mod verdict;
 
 pub use results::ResultsWriter;
 pub use snapshot::{Snapshot, SCHEMA_VERSION};
