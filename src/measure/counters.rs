@@ -232,7 +232,7 @@ impl ThreadCounters {
                             .group(&mut g)
                             .kind(event(n))
                             .build()
-                            .map(|ctr| (n, Ok(ctr)))
+                            .map(|ctr| (n, ctr))
                     })
                     .collect::<io::Result<Vec<_>>>()?;
                 g.enable()?;
