@@ -25,6 +25,23 @@ impl fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
+/// A command that finished its work (and wrote its results) but must end with a particular
+/// exit code: 4 when a soak verdict failed, 130 when a signal cut the run short. The message
+/// is printed as the last line on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitWith {
+    pub code: u8,
+    pub message: String,
+}
+
+impl fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExitWith {}
+
 /// Shorthand for returning an [`InputError`] wrapped in `anyhow`.
 #[macro_export]
 macro_rules! bad_input {

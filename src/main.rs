@@ -1,9 +1,11 @@
 //! `spreadbench`: parse the command line, run the command, map the outcome to an exit code.
 //! Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input (clap's own usage
-//! errors exit 2 as well).
+//! errors exit 2 as well), 4 a soak verdict failed, 130 interrupted by SIGINT or SIGTERM
+//! (results written, flagged partial).
 
 use clap::Parser;
 use spreadbench::cli::{dispatch, Cli};
+use spreadbench::error::ExitWith;
 use spreadbench::InputError;
 use std::process::ExitCode;
 
@@ -26,6 +28,10 @@ fn main() -> ExitCode {
             }
             // One line, always: messages may quote user input, which may hold line breaks.
             let msg = format!("{e:#}").replace('\r', "\\r").replace('\n', "\\n");
+            if let Some(exit) = e.downcast_ref::<ExitWith>() {
+                eprintln!("spreadbench: {msg}");
+                return ExitCode::from(exit.code);
+            }
             eprintln!("spreadbench: error: {msg}");
             if e.chain().any(|c| c.is::<InputError>()) {
                 ExitCode::from(2)

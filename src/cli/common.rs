@@ -5,10 +5,13 @@ use super::WorkloadArgs;
 use crate::engine::Seed;
 use crate::graph::csv_io::{self, CsvImport};
 use crate::graph::{generate, sbg, Graph};
+use crate::measure::counters::{CounterMode, CounterSample, ThreadCounters};
+use crate::report::snapshot::{KindCounts, TierCounts, WorkloadInfo};
 use crate::workload::Workload;
 use crate::{bad_input, InputError};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{json, Value};
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -127,6 +130,70 @@ pub fn parse_seeds(list: &str, activation: f64, nodes: usize) -> Result<Vec<Seed
         seeds.push(Seed::new(node, a));
     }
     Ok(seeds)
+}
+
+/// Snapshot fields that describe the workload and its graph.
+pub fn workload_info(p: &Prepared) -> WorkloadInfo {
+    let t = p.graph.tier_counts();
+    let k = p.graph.kind_counts();
+    WorkloadInfo {
+        name: p.workload.name.clone(),
+        hash: p.workload.identity(&p.graph),
+        nodes: p.graph.node_count() as u64,
+        edges: p.graph.edge_count() as u64,
+        generator: p.generator().to_string(),
+        source: p.workload.source.clone(),
+        graph_file: p.graph_file.as_ref().map(|f| f.display().to_string()),
+        seed: p.workload.seed,
+        description: p.workload.description.clone(),
+        tiers: TierCounts {
+            hot: t[0] as u64,
+            warm: t[1] as u64,
+            cold: t[2] as u64,
+        },
+        edge_kinds: KindCounts {
+            excitatory: k[0] as u64,
+            inhibitory: k[1] as u64,
+            modulatory: k[2] as u64,
+        },
+        seeds_per_request: p.workload.requests.seeds_per_request as u64,
+    }
+}
+
+/// With `--counters required`, fails (exit 1) unless every event can be opened here.
+pub fn check_counters(mode: CounterMode) -> Result<()> {
+    if mode != CounterMode::Required {
+        return Ok(());
+    }
+    let sample = ThreadCounters::open(mode).read();
+    let missing = sample.missing();
+    if let Some((name, u)) = missing.first() {
+        anyhow::bail!(
+            "--counters required: {} of {} events unavailable, e.g. {name}: {} ({})",
+            missing.len(),
+            sample.events.len(),
+            u.status,
+            u.reason
+        );
+    }
+    Ok(())
+}
+
+/// The snapshot's `counters` object.
+pub fn counters_json(mode: CounterMode, sample: &CounterSample, spreads: u64) -> Value {
+    match mode {
+        CounterMode::Off => json!({"status": "off"}),
+        _ => {
+            let mut v = sample.to_json(spreads);
+            if let Value::Object(m) = &mut v {
+                m.insert(
+                    "scope".into(),
+                    json!("client threads, measured requests only; hop-executor workers are not observed"),
+                );
+            }
+            v
+        }
+    }
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal or `quiet` is set.

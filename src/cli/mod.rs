@@ -4,7 +4,9 @@
 
 pub mod common;
 pub mod gen;
+pub mod interrupt;
 pub mod run;
+pub mod soak;
 pub mod spread;
 pub mod workloads;
 
@@ -13,9 +15,11 @@ use std::path::PathBuf;
 
 pub const EXIT_CODES: &str = "\
 Exit codes:
-  0  success
-  1  runtime failure (I/O error, an internal error)
-  2  bad usage or bad input (flags, workload file, graph file, seeds)";
+  0    success
+  1    runtime failure (I/O error, counters required but unavailable, an internal error)
+  2    bad usage or bad input (flags, workload file, graph file, seeds)
+  4    soak: a verdict (leak, drift, stall) failed; results are written
+  130  interrupted by SIGINT or SIGTERM; what was measured is written, flagged partial";
 
 /// Benchmarks and soak-tests spreading activation over memory graphs.
 #[derive(Debug, Parser)]
@@ -30,6 +34,10 @@ pub enum Command {
     /// Benchmark spread latency on a workload and write a results directory.
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
+    /// Soak test: a long run in intervals, with interval histograms, RSS, pool, allocation
+    /// and counter readings, and leak, drift and stall verdicts.
+    #[command(after_help = EXIT_CODES)]
+    Soak(SoakArgs),
     /// Run one spread and print the ranked activated nodes and the work counters.
     #[command(after_help = EXIT_CODES)]
     Spread(SpreadArgs),
@@ -111,6 +119,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PARALLEL_MIN_EDGES)]
     pub parallel_min_edges: u64,
 
+    /// Perf counters: off, auto (record what the machine offers, the rest as unsupported),
+    /// or required (fail unless every event can be read).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub counters: crate::measure::counters::CounterMode,
+
     /// Requests per interleaved block when several settings are measured.
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub block: u64,
@@ -126,6 +139,81 @@ pub struct RunArgs {
     /// No progress bar and no informational lines on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+
+    /// Spread requests to measure.
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub spreads: u64,
+
+    /// Requests to run first and discard [default: the workload's].
+    #[arg(long, value_name = "N")]
+    pub warmup: Option<u64>,
+
+    /// Spreads per interval [default: the larger of 1000 and N/100, so 100 intervals].
+    #[arg(long, value_name = "K", conflicts_with = "interval_secs", value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval_spreads: Option<u64>,
+
+    /// Seconds per interval (ends at the next chunk of 1024 requests).
+    #[arg(long, value_name = "S")]
+    pub interval_secs: Option<f64>,
+
+    /// Closed-loop clients (with --rate: clients sharing the schedule).
+    #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub concurrency: u64,
+
+    /// Open loop: schedule requests at this many per second and time each from its scheduled
+    /// start (coordinated omission corrected).
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+
+    /// Hop threads (the caller plus workers) [default: 1].
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub threads: u64,
+
+    /// Prefetch distance, 0 = off.
+    #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PREFETCH_DISTANCE)]
+    pub prefetch_distance: usize,
+
+    /// Allocate per-spread state per request instead of using the pool.
+    #[arg(long)]
+    pub no_pool: bool,
+
+    /// Perf counters: off, auto, or required.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub counters: crate::measure::counters::CounterMode,
+
+    /// Leak verdict: the most RSS may grow over the second half, in percent.
+    #[arg(long, value_name = "PCT", default_value_t = 1.0)]
+    pub max_rss_growth: f64,
+
+    /// Drift verdict: the most the last intervals' p99 may exceed the first ones', as a ratio.
+    #[arg(long, value_name = "RATIO", default_value_t = 1.5)]
+    pub max_p99_drift: f64,
+
+    /// Stall verdict: the most the longest request may exceed the run's p99.9, as a ratio.
+    #[arg(long, value_name = "RATIO", default_value_t = 50.0)]
+    pub max_stall_ratio: f64,
+
+    /// Results root: the soak's directory and runs.csv go here.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+
+    /// Print the snapshot JSON on stdout instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress bar and no informational lines on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Test hook: leak this many bytes after every request (to check the leak verdict).
+    #[arg(long, value_name = "BYTES", default_value_t = 0, hide = true)]
+    pub leak_bytes_per_spread: usize,
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +294,7 @@ pub struct WorkloadsArgs {
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(a) => run::execute(&a),
+        Command::Soak(a) => soak::execute(&a),
         Command::Spread(a) => spread::execute(&a),
         Command::Gen(a) => gen::execute(&a),
         Command::Workloads(a) => workloads::execute(&a),

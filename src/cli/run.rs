@@ -3,16 +3,18 @@
 //! results directory (snapshot.json, latency.hgrm, a runs.csv row) and prints a summary or the
 //! snapshot.
 
-use super::common::{human_duration, prepare, progress_bar, Prepared};
+use super::common::{
+    check_counters, counters_json, human_duration, prepare, progress_bar, workload_info, Prepared,
+};
+use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
 use super::{RunArgs, Switch};
 use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
+use crate::error::ExitWith;
 use crate::measure::alloc;
 use crate::measure::bench::{run_interleaved, BenchPlan, BenchSetting, SettingOutcome};
 use crate::measure::timing::harness_overhead_ns;
 use crate::measure::HostInfo;
-use crate::report::snapshot::{
-    KindCounts, SettingReport, TierCounts, ToolInfo, WorkSummary, WorkloadInfo,
-};
+use crate::report::snapshot::{SettingReport, ToolInfo, WorkSummary};
 use crate::report::time::UtcTime;
 use crate::report::{ResultsWriter, Snapshot, SCHEMA_VERSION};
 use crate::workload::RequestList;
@@ -119,6 +121,7 @@ pub fn execute(args: &RunArgs) -> Result<()> {
             spreader,
             pool,
             concurrency: spec.concurrency as usize,
+            leak_bytes_per_spread: 0,
         });
     }
     if !args.quiet {
@@ -142,6 +145,8 @@ pub fn execute(args: &RunArgs) -> Result<()> {
         }
     }
 
+    check_counters(args.counters)?;
+    let interrupt = Interrupt::install()?;
     let overhead = harness_overhead_ns(10_000);
     let requests = RequestList::draw(&mut p.workload.requests(n), (warmup + spreads) as usize);
     let total = (warmup + spreads) * settings.len() as u64;
@@ -155,13 +160,28 @@ pub fn execute(args: &RunArgs) -> Result<()> {
         } else {
             spreads.max(1)
         },
+        counters: args.counters,
     };
-    let outcomes = run_interleaved(&p.graph, &requests, &settings, plan, |done| {
-        pb.set_position(done)
-    });
+    let outcomes = run_interleaved(
+        &p.graph,
+        &requests,
+        &settings,
+        plan,
+        interrupt.flag(),
+        |done| pb.set_position(done),
+    );
     pb.finish_and_clear();
 
-    let snapshot = build_snapshot(&p, &settings, &specs, &outcomes, started, overhead, warmup);
+    let mut snapshot = build_snapshot(&p, &settings, &specs, &outcomes, started, overhead, warmup);
+    snapshot.counters = counters_json(args.counters, &outcomes[0].counters, outcomes[0].measured);
+    let interrupted = interrupt.reason().map(|sig| {
+        format!(
+            "interrupted by {sig} after {} of {} measured spreads per setting",
+            outcomes[0].measured, spreads
+        )
+    });
+    snapshot.partial = interrupted.is_some();
+    snapshot.partial_reason = interrupted.clone();
     let mut hgrm = Vec::new();
     outcomes[0].latency.write_percentiles(&mut hgrm, 1000.0)?;
     let json = serde_json::to_vec_pretty(&snapshot)?;
@@ -182,34 +202,13 @@ pub fn execute(args: &RunArgs) -> Result<()> {
         print_summary(&mut out, &snapshot)?;
         writeln!(out, "results: {}", dir.display())?;
     }
-    Ok(())
-}
-
-/// Snapshot fields that describe the workload and its graph.
-pub fn workload_info(p: &Prepared) -> WorkloadInfo {
-    let t = p.graph.tier_counts();
-    let k = p.graph.kind_counts();
-    WorkloadInfo {
-        name: p.workload.name.clone(),
-        hash: p.workload.identity(&p.graph),
-        nodes: p.graph.node_count() as u64,
-        edges: p.graph.edge_count() as u64,
-        generator: p.generator().to_string(),
-        source: p.workload.source.clone(),
-        graph_file: p.graph_file.as_ref().map(|f| f.display().to_string()),
-        seed: p.workload.seed,
-        description: p.workload.description.clone(),
-        tiers: TierCounts {
-            hot: t[0] as u64,
-            warm: t[1] as u64,
-            cold: t[2] as u64,
-        },
-        edge_kinds: KindCounts {
-            excitatory: k[0] as u64,
-            inhibitory: k[1] as u64,
-            modulatory: k[2] as u64,
-        },
-        seeds_per_request: p.workload.requests.seeds_per_request as u64,
+    match interrupted {
+        Some(reason) => Err(ExitWith {
+            code: EXIT_INTERRUPTED,
+            message: format!("{reason}; partial results in {}", dir.display()),
+        }
+        .into()),
+        None => Ok(()),
     }
 }
 
@@ -308,7 +307,8 @@ fn build_snapshot(
             rejected_mean: first.work.rejected as f64 / n,
             cycle_penalties_mean: first.work.cycle_penalties as f64 / n,
         },
-        partial: 0,
+        partial: false,
+        partial_reason: None,
         fallback: 0,
         graph_build_ms: p.build_time.as_secs_f64() * 1e3,
         measure_wall_s: first.busy.as_secs_f64(),
@@ -317,6 +317,8 @@ fn build_snapshot(
         alloc: alloc_json(first, counting),
         settings: reports,
         work_identical_across_settings: outcomes.iter().all(|o| o.work.same_as(&first.work)),
+        counters: json!({"status": "off"}),
+        soak: None,
     }
 }
 
@@ -416,6 +418,9 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
         "harness cost  {} ns per request (timer + record, included above)",
         s.harness_overhead_ns
     )?;
+    if let Some(reason) = &s.partial_reason {
+        writeln!(out, "PARTIAL       {reason}")?;
+    }
     if !s.work_identical_across_settings {
         writeln!(
             out,

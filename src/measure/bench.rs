@@ -7,14 +7,20 @@
 //! and recording and progress happen outside it. With concurrency C, C client threads take
 //! requests of a block from a shared cursor, each timing into its own histogram; the
 //! histograms are merged.
+//!
+//! The same block runner serves `soak`: it can stop at the next request boundary when asked
+//! (a signal), read perf counters on each client thread, and run open loop — each request
+//! scheduled at a fixed time and timed from that time, so a stall counts against every
+//! request it delays (coordinated omission corrected, as wrk2 does).
 
 use super::alloc::{self, AllocCount};
+use super::counters::{CounterMode, CounterSample, ThreadCounters};
 use super::LatencyHistogram;
 use crate::engine::{ActivationRecord, ActivationRecordPool, PoolStats, Spreader, WorkCounters};
 use crate::graph::Graph;
 use crate::workload::RequestList;
 use hdrhistogram::Histogram;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// One configuration under test.
@@ -25,6 +31,9 @@ pub struct BenchSetting {
     /// `None` allocates fresh per-spread state for every request (`--no-pool`).
     pub pool: Option<ActivationRecordPool>,
     pub concurrency: usize,
+    /// Test hook: bytes deliberately leaked after every request, so tests can check that the
+    /// soak's leak verdict notices. Always 0 outside tests.
+    pub leak_bytes_per_spread: usize,
 }
 
 /// What one setting measured.
@@ -38,10 +47,12 @@ pub struct SettingOutcome {
     /// Allocations during measured requests (warm-up excluded).
     pub alloc: AllocCount,
     pub pool: Option<PoolStats>,
+    /// Perf counters over the measured requests, summed over client threads.
+    pub counters: CounterSample,
 }
 
-impl SettingOutcome {
-    fn new() -> Self {
+impl Default for SettingOutcome {
+    fn default() -> Self {
         SettingOutcome {
             latency: LatencyHistogram::new(),
             measured: 0,
@@ -49,9 +60,12 @@ impl SettingOutcome {
             work: WorkTotals::new(),
             alloc: AllocCount::default(),
             pool: None,
+            counters: CounterSample::default(),
         }
     }
+}
 
+impl SettingOutcome {
     pub fn throughput_per_s(&self) -> f64 {
         let s = self.busy.as_secs_f64();
         if s > 0.0 {
@@ -59,6 +73,16 @@ impl SettingOutcome {
         } else {
             0.0
         }
+    }
+
+    /// Adds another outcome's measurements (a client's, or an interval's).
+    pub fn merge(&mut self, o: &SettingOutcome) {
+        self.latency.add(&o.latency);
+        self.measured += o.measured;
+        self.busy += o.busy;
+        self.work.merge(&o.work);
+        self.alloc += o.alloc;
+        self.counters.add(&o.counters);
     }
 }
 
@@ -142,37 +166,71 @@ pub struct BenchPlan {
     pub spreads: u64,
     /// Requests per interleaved block.
     pub block: u64,
+    pub counters: CounterMode,
+}
+
+/// Open-loop pacing: request number `n` of the run is due at `start + n / rate`.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenLoop {
+    pub start: Instant,
+    pub rate_per_s: f64,
+}
+
+impl OpenLoop {
+    pub fn due(&self, n: u64) -> Instant {
+        self.start + Duration::from_secs_f64(n as f64 / self.rate_per_s)
+    }
+}
+
+/// How one block runs besides its requests.
+#[derive(Clone, Copy)]
+pub struct BlockCtx<'a> {
+    /// Checked before every request: set by a signal handler to stop at the next boundary.
+    pub stop: &'a AtomicBool,
+    pub counters: CounterMode,
+    /// Open-loop pacing, with the run-wide number of the block's first request.
+    pub open_loop: Option<(OpenLoop, u64)>,
 }
 
 /// Runs the plan over `settings`. `requests` holds the warm-up requests followed by the
 /// measured ones (`warmup + spreads` in all); every setting runs the same ones.
 /// `progress(done)` is called after every block with the requests done so far, all settings
-/// together.
+/// together. Stops early, between requests, when `stop` is set.
 pub fn run_interleaved(
     graph: &Graph,
     requests: &RequestList,
     settings: &[BenchSetting],
     plan: BenchPlan,
+    stop: &AtomicBool,
     mut progress: impl FnMut(u64),
 ) -> Vec<SettingOutcome> {
     let mut outcomes: Vec<SettingOutcome> =
-        settings.iter().map(|_| SettingOutcome::new()).collect();
+        settings.iter().map(|_| SettingOutcome::default()).collect();
     let mut done = 0u64;
     let warmup = plan.warmup as usize;
+    let warm_ctx = BlockCtx {
+        stop,
+        counters: CounterMode::Off,
+        open_loop: None,
+    };
     for s in settings {
-        let mut discard = SettingOutcome::new();
-        run_block(graph, requests, s, 0..warmup, &mut discard);
+        let mut discard = SettingOutcome::default();
+        run_block(graph, requests, s, 0..warmup, &mut discard, warm_ctx);
         done += plan.warmup;
         progress(done);
     }
+    let ctx = BlockCtx {
+        counters: plan.counters,
+        ..warm_ctx
+    };
     let block = plan.block.max(1) as usize;
     let end = warmup + plan.spreads as usize;
     let mut start = warmup;
-    while start < end {
+    while start < end && !stop.load(Relaxed) {
         let stop_at = (start + block).min(end);
         for (s, o) in settings.iter().zip(outcomes.iter_mut()) {
             let t0 = Instant::now();
-            run_block(graph, requests, s, start..stop_at, o);
+            run_block(graph, requests, s, start..stop_at, o, ctx);
             o.busy += t0.elapsed();
             done += (stop_at - start) as u64;
         }
@@ -185,31 +243,36 @@ pub fn run_interleaved(
     outcomes
 }
 
-/// Runs requests `range` on setting `s` (with its concurrency), adding to `out`.
-fn run_block(
+/// Runs requests `range` of `requests` on setting `s` (with its concurrency), adding to `out`
+/// (not its `busy` time: the caller times blocks).
+pub fn run_block(
     graph: &Graph,
     requests: &RequestList,
     s: &BenchSetting,
     range: std::ops::Range<usize>,
     out: &mut SettingOutcome,
+    ctx: BlockCtx<'_>,
 ) {
     let cursor = AtomicUsize::new(range.start);
+    let first = range.start;
     if s.concurrency <= 1 {
-        run_client(graph, requests, s, &cursor, range.end, out);
+        run_client(graph, requests, s, &cursor, first, range.end, out, ctx);
         return;
     }
     let tallies: Vec<SettingOutcome> = std::thread::scope(|scope| {
         let handles: Vec<_> = (1..s.concurrency)
             .map(|_| {
                 scope.spawn(|| {
-                    let mut t = SettingOutcome::new();
-                    run_client(graph, requests, s, &cursor, range.end, &mut t);
+                    let mut t = SettingOutcome::default();
+                    run_client(graph, requests, s, &cursor, first, range.end, &mut t, ctx);
                     t
                 })
             })
             .collect();
-        let mut mine = SettingOutcome::new();
-        run_client(graph, requests, s, &cursor, range.end, &mut mine);
+        let mut mine = SettingOutcome::default();
+        run_client(
+            graph, requests, s, &cursor, first, range.end, &mut mine, ctx,
+        );
         let mut all = vec![mine];
         // A client thread only runs engine code that does not panic on valid requests; if
         // one did, its share is missing from the counts rather than aborting the run.
@@ -217,29 +280,37 @@ fn run_block(
         all
     });
     for t in &tallies {
-        out.latency.add(&t.latency);
-        out.measured += t.measured;
-        out.work.merge(&t.work);
-        out.alloc += t.alloc;
+        out.merge(t);
     }
 }
 
-/// One closed-loop client: takes request indices from `cursor` until `end`.
+/// One closed- or open-loop client: takes request indices from `cursor` until `end`.
+#[allow(clippy::too_many_arguments)]
 fn run_client(
     graph: &Graph,
     requests: &RequestList,
     s: &BenchSetting,
     cursor: &AtomicUsize,
+    first: usize,
     end: usize,
     out: &mut SettingOutcome,
+    ctx: BlockCtx<'_>,
 ) {
+    let mut counters = ThreadCounters::open(ctx.counters);
     let mut handle = s.pool.as_ref().map(|p| p.handle());
-    loop {
+    while !ctx.stop.load(Relaxed) {
         let i = cursor.fetch_add(1, Relaxed);
         if i >= end {
             break;
         }
         let seeds = requests.get(i);
+        // Open loop: wait for the request's scheduled time, and time it from then.
+        let due = ctx
+            .open_loop
+            .map(|(ol, base)| ol.due(base + (i - first) as u64));
+        if let Some(due) = due {
+            wait_until(due);
+        }
         let a0 = alloc::thread_count();
         let t0 = Instant::now();
         let mut rec = match handle.as_mut() {
@@ -254,10 +325,36 @@ fn run_client(
             Some(h) => h.release(rec),
             None => drop(rec),
         }
-        let ns = t0.elapsed().as_nanos() as u64;
+        let end_t = Instant::now();
         out.alloc += alloc::thread_count() - a0;
-        out.latency.record(ns);
+        let from = due.map_or(t0, |d| d.min(t0));
+        out.latency
+            .record(end_t.duration_since(from).as_nanos() as u64);
         out.work.add(sample);
         out.measured += 1;
+        if s.leak_bytes_per_spread > 0 {
+            // The test hook: written (so resident), then forgotten.
+            std::mem::forget(vec![0xA5u8; s.leak_bytes_per_spread]);
+        }
+    }
+    if ctx.counters != CounterMode::Off {
+        out.counters.add(&counters.read());
+    }
+}
+
+/// Sleeps, then spins, until `t`: sleeping alone would overshoot by the scheduler's slack.
+fn wait_until(t: Instant) {
+    const SPIN: Duration = Duration::from_micros(200);
+    loop {
+        let now = Instant::now();
+        if now >= t {
+            return;
+        }
+        let left = t - now;
+        if left > SPIN {
+            std::thread::sleep(left - SPIN);
+        } else {
+            std::hint::spin_loop();
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod counters;
 pub mod histogram;
 pub mod host;
 pub mod rss;
+pub mod soak;
 pub mod timing;
 
 pub use histogram::{LatencyHistogram, LatencySummary};

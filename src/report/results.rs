@@ -9,7 +9,7 @@ use super::snapshot::Snapshot;
 use super::time::UtcTime;
 use anyhow::{Context, Result};
 use std::fs;
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// Column names of `runs.csv`, in order.
@@ -55,37 +55,32 @@ impl ResultsWriter {
         started: UtcTime,
         files: &[(&str, Vec<u8>)],
     ) -> Result<PathBuf> {
+        let pending = self.begin(&snapshot.command, &snapshot.workload.name, started)?;
+        pending.finish(snapshot, files)
+    }
+
+    /// Starts a results directory under a hidden temporary name, for commands that stream
+    /// files while they run (`soak`). Nothing appears under its final name until
+    /// [`PendingRun::finish`]; dropping the `PendingRun` unfinished removes it.
+    pub fn begin(&self, command: &str, workload: &str, started: UtcTime) -> Result<PendingRun<'_>> {
         fs::create_dir_all(&self.root)
             .with_context(|| format!("cannot create results directory {}", self.root.display()))?;
         let base = format!(
             "{}-{}-{}",
             started.compact(),
-            sanitize(&snapshot.command),
-            sanitize(&snapshot.workload.name)
+            sanitize(command),
+            sanitize(workload)
         );
         let tmp = self
             .root
             .join(format!(".{base}.tmp-{}", std::process::id()));
-        let filled = (|| -> Result<()> {
-            fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-            for (name, bytes) in files {
-                let path = tmp.join(name);
-                let mut f = fs::File::create(&path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
-                f.write_all(bytes)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                f.sync_all()
-                    .with_context(|| format!("cannot sync {}", path.display()))?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = filled {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-        let dir = self.place(&tmp, &base)?;
-        self.append_history(snapshot, &dir)?;
-        Ok(dir)
+        fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        Ok(PendingRun {
+            writer: self,
+            tmp,
+            base,
+            done: false,
+        })
     }
 
     /// Renames the finished temporary directory to the first free `base`, `base-2`, ….
@@ -154,6 +149,56 @@ impl ResultsWriter {
         f.write_all(&buf)
             .with_context(|| format!("cannot append to {}", path.display()))?;
         Ok(())
+    }
+}
+
+/// A results directory being assembled under a temporary name.
+pub struct PendingRun<'w> {
+    writer: &'w ResultsWriter,
+    tmp: PathBuf,
+    base: String,
+    done: bool,
+}
+
+impl PendingRun<'_> {
+    /// Creates a file inside the pending directory, for streaming output.
+    pub fn create(&self, name: &str) -> Result<io::BufWriter<fs::File>> {
+        let path = self.tmp.join(name);
+        let f =
+            fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(io::BufWriter::new(f))
+    }
+
+    /// Writes the remaining `files`, syncs everything, renames the directory into place,
+    /// appends the `runs.csv` row, and returns the final path.
+    pub fn finish(mut self, snapshot: &Snapshot, files: &[(&str, Vec<u8>)]) -> Result<PathBuf> {
+        for (name, bytes) in files {
+            let path = self.tmp.join(name);
+            let mut f = fs::File::create(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            f.write_all(bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        for entry in fs::read_dir(&self.tmp)
+            .with_context(|| format!("cannot read {}", self.tmp.display()))?
+        {
+            let path = entry?.path();
+            fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("cannot sync {}", path.display()))?;
+        }
+        let dir = self.writer.place(&self.tmp, &self.base)?;
+        self.done = true;
+        self.writer.append_history(snapshot, &dir)?;
+        Ok(dir)
+    }
+}
+
+impl Drop for PendingRun<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_dir_all(&self.tmp);
+        }
     }
 }
 

@@ -27,8 +27,11 @@ pub struct Snapshot {
     /// Measured spreads per second of measuring wall time.
     pub throughput_per_s: f64,
     pub work: WorkSummary,
-    /// Spreads cut short by the latency budget (flagged `partial`).
-    pub partial: u64,
+    /// True when the measurement was cut short (a signal): the figures cover only what ran.
+    pub partial: bool,
+    /// Why it was cut short.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_reason: Option<String>,
     /// Requests answered by similarity-only fallback.
     pub fallback: u64,
     /// How long building or loading the graph took, in milliseconds.
@@ -55,6 +58,13 @@ pub struct Snapshot {
     /// spreads are deterministic).
     #[serde(default)]
     pub work_identical_across_settings: bool,
+    /// Perf counters over the measured requests of the first setting (hardware and software
+    /// events, each a value or `{"status", "reason"}`, and `derived`), or `{"status": "off"}`.
+    #[serde(default)]
+    pub counters: serde_json::Value,
+    /// Soak only: mode, intervals, RSS and the verdicts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<serde_json::Value>,
 }
 
 /// One setting of a side-by-side run.

@@ -1,0 +1,447 @@
+//! `spreadbench soak`: a long run in intervals. Writes `intervals.hlog` (HdrHistogram interval
+//! log) and `metrics.jsonl` (one line per interval) while it runs, then the snapshot with the
+//! leak, drift and stall verdicts; exits 4 when a verdict fails and 130 when interrupted.
+
+use super::common::{
+    check_counters, counters_json, human_duration, prepare, progress_bar, workload_info,
+};
+use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
+use super::SoakArgs;
+use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
+use crate::error::ExitWith;
+use crate::measure::bench::BenchSetting;
+use crate::measure::soak::{run_soak, IntervalReport, IntervalRule, SoakPlan};
+use crate::measure::timing::harness_overhead_ns;
+use crate::measure::{alloc, rss, HostInfo};
+use crate::report::snapshot::{ToolInfo, WorkSummary};
+use crate::report::time::UtcTime;
+use crate::report::verdict::{self, Status};
+use crate::report::{ResultsWriter, Snapshot, SCHEMA_VERSION};
+use crate::{bad_input, InputError};
+use anyhow::Result;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::sync::Arc;
+
+/// Exit code of a soak whose verdict failed.
+pub const EXIT_VERDICT_FAILED: u8 = 4;
+
+pub fn execute(args: &SoakArgs) -> Result<()> {
+    let started = UtcTime::now();
+    let plan = validate(args)?;
+    let p = prepare(&args.workload)?;
+    let n = p.graph.node_count();
+    let warmup = args.warmup.unwrap_or(p.workload.run.warmup);
+    let plan = SoakPlan { warmup, ..plan };
+    check_counters(args.counters)?;
+    let spreader = Spreader::new(p.workload.spread.clone())
+        .map_err(|e| InputError::new(e.to_string()))?
+        .with_prefetch_distance(args.prefetch_distance)
+        .with_executor(Some(Arc::new(HopExecutor::new(args.threads as usize))));
+    let pool = (!args.no_pool).then(|| {
+        let pool = ActivationRecordPool::new(n, 1024);
+        pool.prefill(args.concurrency as usize, args.threads as usize);
+        pool
+    });
+    let setting = BenchSetting {
+        label: format!(
+            "threads={} prefetch={} pool={} concurrency={}",
+            args.threads,
+            args.prefetch_distance,
+            if args.no_pool { "off" } else { "on" },
+            args.concurrency
+        ),
+        spreader,
+        pool,
+        concurrency: args.concurrency as usize,
+        leak_bytes_per_spread: args.leak_bytes_per_spread,
+    };
+    if !args.quiet {
+        eprintln!(
+            "graph: {} nodes, {} edges, {} in {}",
+            n,
+            p.graph.edge_count(),
+            if p.graph_file.is_some() {
+                "loaded"
+            } else {
+                "generated"
+            },
+            human_duration(p.build_time)
+        );
+    }
+
+    let interrupt = Interrupt::install()?;
+    let overhead = harness_overhead_ns(10_000);
+    let results = ResultsWriter::new(&args.out);
+    let pending = results.begin("soak", &p.workload.name, started)?;
+    let mut hlog = pending.create("intervals.hlog")?;
+    let mut jsonl = pending.create("metrics.jsonl")?;
+    write_hlog_header(&mut hlog, started)?;
+    let pb = progress_bar(args.spreads, args.quiet);
+    pb.set_prefix("soak");
+    let mut stream = p.workload.requests(n);
+    let outcome = run_soak(
+        &p.graph,
+        &setting,
+        &mut stream,
+        &plan,
+        interrupt.flag(),
+        |iv| {
+            write_interval(&mut hlog, &mut jsonl, iv, args.counters)?;
+            pb.set_position(iv.spreads_done);
+            pb.set_message(format!(
+                "interval p99 {:.1} µs, RSS {}",
+                iv.outcome.latency.value_at_quantile(0.99) as f64 / 1e3,
+                iv.rss_bytes
+                    .map_or("n/a".into(), |b| format!("{:.1} MB", b as f64 / 1e6))
+            ));
+            Ok(())
+        },
+    )?;
+    pb.finish_and_clear();
+    hlog.flush()?;
+    jsonl.flush()?;
+    drop((hlog, jsonl));
+
+    let total = &outcome.total;
+    let latency = total.latency.summary();
+    let leak = verdict::leak(
+        &outcome.intervals,
+        total.pool.map(|s| s.in_use),
+        args.max_rss_growth,
+    );
+    let drift = verdict::drift(&outcome.intervals, args.max_p99_drift);
+    let stall = verdict::stall(latency.max, latency.p999, args.max_stall_ratio);
+    let failed: Vec<&str> = [
+        ("leak", leak.status),
+        ("drift", drift.status),
+        ("stall", stall.status),
+    ]
+    .iter()
+    .filter(|(_, s)| *s == Status::Fail)
+    .map(|(n, _)| *n)
+    .collect();
+    let interrupted = outcome.interrupted.then(|| {
+        format!(
+            "interrupted by {} after {} of {} spreads",
+            interrupt.reason().unwrap_or("a signal"),
+            total.measured,
+            args.spreads
+        )
+    });
+    let counting = alloc::counting_active();
+    let nspreads = total.measured.max(1) as f64;
+    let snapshot = Snapshot {
+        schema_version: SCHEMA_VERSION.to_string(),
+        tool: ToolInfo::current(),
+        command: "soak".into(),
+        started_at: started.rfc3339(),
+        host: HostInfo::detect(),
+        workload: workload_info(&p),
+        config: json!({
+            "spread": setting.spreader.config(),
+            "requests": p.workload.requests,
+            "prefetch_distance": args.prefetch_distance,
+            "threads": args.threads,
+            "pool": !args.no_pool,
+            "concurrency": args.concurrency,
+            "mode": if args.rate.is_some() { "open-loop" } else { "closed-loop" },
+        }),
+        spreads: total.measured,
+        warmup,
+        latency_ns: latency,
+        throughput_per_s: total.measured as f64 / outcome.wall.as_secs_f64().max(1e-9),
+        work: WorkSummary {
+            nodes_activated_mean: total.work.nodes_activated.mean(),
+            nodes_activated_p95: total.work.nodes_activated.value_at_quantile(0.95),
+            edges_relaxed_mean: total.work.edges_relaxed as f64 / nspreads,
+            hops_mean: total.work.hops as f64 / nspreads,
+            rejected_mean: total.work.rejected as f64 / nspreads,
+            cycle_penalties_mean: total.work.cycle_penalties as f64 / nspreads,
+        },
+        partial: interrupted.is_some(),
+        partial_reason: interrupted.clone(),
+        fallback: 0,
+        graph_build_ms: p.build_time.as_secs_f64() * 1e3,
+        measure_wall_s: outcome.wall.as_secs_f64(),
+        harness_overhead_ns: overhead,
+        pool: match &total.pool {
+            Some(s) => serde_json::to_value(s).unwrap_or(Value::Null),
+            None => json!({"status": "off"}),
+        },
+        alloc: if counting {
+            json!({
+                "allocs_per_spread": total.alloc.allocs as f64 / nspreads,
+                "bytes_per_spread": total.alloc.bytes as f64 / nspreads,
+                "allocs": total.alloc.allocs,
+                "bytes": total.alloc.bytes,
+            })
+        } else {
+            json!({"status": "unsupported", "reason": "the counting allocator is not installed in this program"})
+        },
+        settings: Vec::new(),
+        work_identical_across_settings: true,
+        counters: counters_json(args.counters, &total.counters, total.measured),
+        soak: Some(json!({
+            "mode": if args.rate.is_some() { "open-loop" } else { "closed-loop" },
+            "coordinated_omission_corrected": args.rate.is_some(),
+            "rate_per_s": args.rate,
+            "interval": match plan.interval {
+                IntervalRule::Spreads(k) => json!({"spreads": k}),
+                IntervalRule::Secs(s) => json!({"secs": s}),
+            },
+            "intervals": outcome.intervals.len(),
+            "rss_bytes": {
+                "start": outcome.rss_start,
+                "end": outcome.rss_end,
+                "peak": rss::peak_rss_bytes(),
+            },
+            "verdicts": {
+                "leak": leak,
+                "drift": drift,
+                "stall": stall,
+            },
+            "passed": failed.is_empty(),
+            "failed": failed,
+        })),
+    };
+    let mut hgrm = Vec::new();
+    total.latency.write_percentiles(&mut hgrm, 1000.0)?;
+    let json = serde_json::to_vec_pretty(&snapshot)?;
+    let dir = pending.finish(
+        &snapshot,
+        &[("snapshot.json", json.clone()), ("latency.hgrm", hgrm)],
+    )?;
+
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        out.write_all(&json)?;
+        writeln!(out)?;
+    } else {
+        print_summary(&mut out, &snapshot)?;
+        writeln!(out, "results: {}", dir.display())?;
+    }
+    if let Some(reason) = interrupted {
+        return Err(ExitWith {
+            code: EXIT_INTERRUPTED,
+            message: format!("{reason}; partial results in {}", dir.display()),
+        }
+        .into());
+    }
+    if !failed.is_empty() {
+        return Err(ExitWith {
+            code: EXIT_VERDICT_FAILED,
+            message: format!(
+                "soak verdict failed: {}; results in {}",
+                failed.join(", "),
+                dir.display()
+            ),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Checks the flags that clap cannot, and resolves the interval rule.
+fn validate(args: &SoakArgs) -> Result<SoakPlan> {
+    if let Some(r) = args.rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(bad_input!(
+                "--rate: must be a positive number of requests per second (got {r})"
+            ));
+        }
+    }
+    let interval = match (args.interval_spreads, args.interval_secs) {
+        (_, Some(s)) if !(s.is_finite() && s > 0.0) => {
+            return Err(bad_input!(
+                "--interval-secs: must be a positive number of seconds (got {s})"
+            ))
+        }
+        (_, Some(s)) => IntervalRule::Secs(s),
+        (Some(k), None) => IntervalRule::Spreads(k),
+        (None, None) => IntervalRule::Spreads((args.spreads / 100).max(1000).min(args.spreads)),
+    };
+    for (flag, v) in [
+        ("--max-rss-growth", args.max_rss_growth),
+        ("--max-p99-drift", args.max_p99_drift),
+        ("--max-stall-ratio", args.max_stall_ratio),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(bad_input!("{flag}: must be a number >= 0 (got {v})"));
+        }
+    }
+    Ok(SoakPlan {
+        spreads: args.spreads,
+        warmup: 0,
+        interval,
+        rate: args.rate,
+        counters: args.counters,
+    })
+}
+
+/// The interval log's header, as HdrHistogram's Java `HistogramLogWriter` writes it. Interval
+/// timestamps are seconds since `BaseTime`, the measured phase's start; maxima are in
+/// milliseconds (values are recorded in nanoseconds).
+fn write_hlog_header(w: &mut impl Write, started: UtcTime) -> Result<()> {
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    writeln!(
+        w,
+        "#[Logged with spreadbench {}]",
+        env!("CARGO_PKG_VERSION")
+    )?;
+    writeln!(w, "#[Histogram log format version 1.3]")?;
+    writeln!(
+        w,
+        "#[StartTime: {epoch:.3} (seconds since epoch), {}]",
+        started.rfc3339()
+    )?;
+    writeln!(w, "#[BaseTime: {epoch:.3} (seconds since epoch)]")?;
+    writeln!(w, "#[MaxValueDivisor: 1000000.000]")?;
+    writeln!(
+        w,
+        "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\""
+    )?;
+    Ok(())
+}
+
+fn write_interval(
+    hlog: &mut impl Write,
+    jsonl: &mut impl Write,
+    iv: &IntervalReport<'_>,
+    counters: crate::measure::counters::CounterMode,
+) -> Result<()> {
+    let h = &iv.outcome.latency;
+    writeln!(
+        hlog,
+        "{:.3},{:.3},{:.3},{}",
+        iv.start.as_secs_f64(),
+        iv.duration.as_secs_f64(),
+        h.inner().max() as f64 / 1e6,
+        h.to_base64()
+    )?;
+    let n = iv.outcome.measured.max(1) as f64;
+    let line = json!({
+        "interval": iv.index,
+        "start_s": iv.start.as_secs_f64(),
+        "duration_s": iv.duration.as_secs_f64(),
+        "elapsed_s": (iv.start + iv.duration).as_secs_f64(),
+        "spreads": iv.outcome.measured,
+        "spreads_done": iv.spreads_done,
+        "throughput_per_s": iv.outcome.measured as f64 / iv.duration.as_secs_f64().max(1e-9),
+        "latency_ns": {
+            "min": h.inner().min(),
+            "p50": h.value_at_quantile(0.5),
+            "p90": h.value_at_quantile(0.9),
+            "p99": h.value_at_quantile(0.99),
+            "p999": h.value_at_quantile(0.999),
+            "max": h.inner().max(),
+            "mean": h.inner().mean(),
+            "count": h.len(),
+        },
+        "rss_bytes": iv.rss_bytes,
+        "pool": iv.pool.map(|s| json!({
+            "in_use": s.in_use,
+            "available": s.available,
+            "hit_rate": s.hit_rate,
+            "high_water_mark": s.high_water_mark,
+            "misses": s.misses,
+        })),
+        "alloc": {
+            "allocs": iv.outcome.alloc.allocs,
+            "bytes": iv.outcome.alloc.bytes,
+            "allocs_per_spread": iv.outcome.alloc.allocs as f64 / n,
+        },
+        "counters": counters_json(counters, &iv.outcome.counters, iv.outcome.measured),
+    });
+    serde_json::to_writer(&mut *jsonl, &line)?;
+    writeln!(jsonl)?;
+    Ok(())
+}
+
+fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
+    let l = &s.latency_ns;
+    let us = |ns: u64| ns as f64 / 1000.0;
+    let soak = s.soak.as_ref().cloned().unwrap_or(Value::Null);
+    writeln!(
+        out,
+        "soak {} ({} nodes, {} edges, hash {}): {} spreads in {:.1} s, {}, {} intervals",
+        s.workload.name,
+        s.workload.nodes,
+        s.workload.edges,
+        s.workload.hash,
+        s.spreads,
+        s.measure_wall_s,
+        soak["mode"].as_str().unwrap_or("?"),
+        soak["intervals"]
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "latency (µs)  {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "p50", "p90", "p95", "p99", "p99.9", "max"
+    )?;
+    writeln!(
+        out,
+        "              {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+        us(l.p50),
+        us(l.p90),
+        us(l.p95),
+        us(l.p99),
+        us(l.p999),
+        us(l.max)
+    )?;
+    writeln!(out, "throughput    {:.0} spreads/s", s.throughput_per_s)?;
+    let rss = &soak["rss_bytes"];
+    let mb = |v: &Value| {
+        v.as_f64()
+            .map_or("n/a".to_string(), |b| format!("{:.1} MB", b / 1e6))
+    };
+    writeln!(
+        out,
+        "RSS           start {}, end {}, peak {}",
+        mb(&rss["start"]),
+        mb(&rss["end"]),
+        mb(&rss["peak"])
+    )?;
+    if let Some(a) = s.alloc.get("allocs_per_spread").and_then(Value::as_f64) {
+        writeln!(out, "allocations   {a:.3} per spread")?;
+    }
+    let v = &soak["verdicts"];
+    let leak = &v["leak"];
+    writeln!(
+        out,
+        "leak          {}: RSS {} over the second half ({:.0} bytes per 10k spreads), pool in use at end {}, allocations steady {}",
+        leak["status"].as_str().unwrap_or("?").to_uppercase(),
+        leak["rss_growth_second_half_pct"].as_f64().map_or("n/a".into(), |g| format!("{g:+.3}%")),
+        leak["rss_slope_bytes_per_10k_spreads"].as_f64().unwrap_or(f64::NAN),
+        leak["pool_in_use_at_end"],
+        leak["allocs_steady"]
+    )?;
+    let drift = &v["drift"];
+    writeln!(
+        out,
+        "drift         {}: last/first p99 {} (limit {})",
+        drift["status"].as_str().unwrap_or("?").to_uppercase(),
+        drift["ratio"]
+            .as_f64()
+            .map_or("n/a".into(), |r| format!("{r:.3}")),
+        drift["max_ratio"]
+    )?;
+    let stall = &v["stall"];
+    writeln!(
+        out,
+        "stall         {}: max/p99.9 {} (limit {})",
+        stall["status"].as_str().unwrap_or("?").to_uppercase(),
+        stall["ratio"]
+            .as_f64()
+            .map_or("n/a".into(), |r| format!("{r:.2}")),
+        stall["max_ratio"]
+    )?;
+    if let Some(reason) = &s.partial_reason {
+        writeln!(out, "PARTIAL       {reason}")?;
+    }
+    Ok(())
+}
