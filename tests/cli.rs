@@ -495,7 +495,11 @@ fn run_json_snapshot_has_every_required_field() {
         );
     }
     assert!(f(&j, "/work/nodes_activated_mean") > 0.0);
-    assert_eq!(j["partial"], Value::Bool(false), "a complete run is not partial");
+    assert_eq!(
+        j["partial"],
+        Value::Bool(false),
+        "a complete run is not partial"
+    );
     assert!(j.get("partial_reason").is_none());
     assert!(j["fallback"].is_u64());
 

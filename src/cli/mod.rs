@@ -3,6 +3,8 @@
 //! meaning; the work itself is in the library modules it calls.
 
 pub mod common;
+pub mod compare;
+pub mod diff;
 pub mod gen;
 pub mod interrupt;
 pub mod run;
@@ -21,6 +23,13 @@ Exit codes:
   4    soak: a verdict (leak, drift, stall) failed; results are written
   130  interrupted by SIGINT or SIGTERM; what was measured is written, flagged partial";
 
+pub const DIFF_EXIT_CODES: &str = "\
+Exit codes:
+  0  no regression (or --advisory)
+  1  runtime failure
+  2  bad usage, unreadable snapshot, or snapshots not comparable (without --force)
+  3  a regression or a behaviour change";
+
 /// Benchmarks and soak-tests spreading activation over memory graphs.
 #[derive(Debug, Parser)]
 #[command(name = "spreadbench", version, about, after_help = EXIT_CODES)]
@@ -38,6 +47,12 @@ pub enum Command {
     /// and counter readings, and leak, drift and stall verdicts.
     #[command(after_help = EXIT_CODES)]
     Soak(SoakArgs),
+    /// Compare two snapshots (files or results directories) for a CI regression gate.
+    #[command(after_help = DIFF_EXIT_CODES)]
+    Diff(DiffArgs),
+    /// Run two builds alternately (A B A B …) on one workload and judge them like `diff`.
+    #[command(after_help = DIFF_EXIT_CODES)]
+    Compare(CompareArgs),
     /// Run one spread and print the ranked activated nodes and the work counters.
     #[command(after_help = EXIT_CODES)]
     Spread(SpreadArgs),
@@ -216,6 +231,109 @@ pub struct SoakArgs {
     pub leak_bytes_per_spread: usize,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    Table,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The baseline: a snapshot.json or a results directory.
+    pub base: PathBuf,
+
+    /// The candidate: a snapshot.json or a results directory.
+    pub new: PathBuf,
+
+    /// Noise band in percent: a change must lie wholly beyond it to count.
+    #[arg(long, value_name = "PCT", default_value_t = 5.0)]
+    pub noise: f64,
+
+    /// Significance level.
+    #[arg(long, value_name = "A", default_value_t = 0.01)]
+    pub alpha: f64,
+
+    /// Latency metrics to judge, from p50, p90, p95, p99, p999.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "p50,p95,p99"
+    )]
+    pub metrics: Vec<String>,
+
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: DiffFormat,
+
+    /// Report, but exit 0 even on a regression.
+    #[arg(long)]
+    pub advisory: bool,
+
+    /// Compare even when the workload, config or schema major version differ (and say so).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Also write NEW's latency as Bencher Metric Format JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub export_bmf: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline build's spreadbench binary.
+    #[arg(long, value_name = "PATH", required = true)]
+    pub base_bin: PathBuf,
+
+    /// The candidate build's binary [default: this one].
+    #[arg(long, value_name = "PATH")]
+    pub new_bin: Option<PathBuf>,
+
+    /// Workload (built-in name or TOML file), as for `run`.
+    #[arg(short = 'w', long, default_value = crate::workload::DEFAULT_WORKLOAD, value_name = "WORKLOAD")]
+    pub workload: String,
+
+    /// Rounds; each runs the base build, then the new one.
+    #[arg(long, value_name = "K", default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..=1000))]
+    pub rounds: u64,
+
+    /// Measured spreads per build per round.
+    #[arg(long, value_name = "N", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub spreads_per_round: u64,
+
+    /// Warm-up spreads per build per round.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub warmup: u64,
+
+    /// Noise band in percent.
+    #[arg(long, value_name = "PCT", default_value_t = 5.0)]
+    pub noise: f64,
+
+    /// Significance level.
+    #[arg(long, value_name = "A", default_value_t = 0.01)]
+    pub alpha: f64,
+
+    /// Latency metrics to judge.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "p50,p95,p99"
+    )]
+    pub metrics: Vec<String>,
+
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: DiffFormat,
+
+    /// Report, but exit 0 even on a regression.
+    #[arg(long)]
+    pub advisory: bool,
+
+    /// No progress lines on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct SpreadArgs {
     #[command(flatten)]
@@ -294,6 +412,8 @@ pub struct WorkloadsArgs {
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(a) => run::execute(&a),
+        Command::Diff(a) => diff::execute(&a),
+        Command::Compare(a) => compare::execute(&a),
         Command::Soak(a) => soak::execute(&a),
         Command::Spread(a) => spread::execute(&a),
         Command::Gen(a) => gen::execute(&a),

@@ -325,6 +325,15 @@ fn run_client(
             Some(h) => h.release(rec),
             None => drop(rec),
         }
+        #[cfg(feature = "injected-slowdown")]
+        {
+            // Test builds only (`--features injected-slowdown`): every request 20% slower, so
+            // that `compare` can be shown to catch a real slowdown.
+            let until = Instant::now() + t0.elapsed() / 5;
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        }
         let end_t = Instant::now();
         out.alloc += alloc::thread_count() - a0;
         let from = due.map_or(t0, |d| d.min(t0));

@@ -1,0 +1,151 @@
+//! `spreadbench diff BASE NEW`: a regression verdict a CI can gate a merge on. Loads two
+//! snapshots, refuses incomparable ones, reports behaviour changes and judges latency (see
+//! `report::diff`), prints a table, markdown or JSON, and maps the verdict to an exit code.
+
+use super::{DiffArgs, DiffFormat};
+use crate::atomic_file::write_atomic;
+use crate::error::ExitWith;
+use crate::report::diff::{self, DiffOptions, Metric};
+use crate::report::stats;
+use crate::report::Snapshot;
+use crate::{bad_input, InputError};
+use anyhow::{Context, Result};
+use serde_json::{json, Map, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Exit code for a regression or a behaviour change.
+pub const EXIT_REGRESSION: u8 = 3;
+
+/// Reads a snapshot from a file or a results directory; every failure is bad input naming
+/// the file.
+pub fn load_snapshot(path: &Path) -> Result<Snapshot, InputError> {
+    let file: PathBuf = if path.is_dir() {
+        path.join("snapshot.json")
+    } else {
+        path.to_path_buf()
+    };
+    let name = file.display();
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| InputError::new(format!("{name}: cannot read: {e}")))?;
+    serde_json::from_str(&text).map_err(|e| {
+        let what = if e.is_eof() {
+            "truncated JSON"
+        } else if e.is_syntax() {
+            "malformed JSON"
+        } else {
+            "not a spreadbench snapshot"
+        };
+        InputError::new(format!("{name}: {what}: {e}"))
+    })
+}
+
+pub fn execute(args: &DiffArgs) -> Result<()> {
+    let opts = judging_options(args.noise, args.alpha, &args.metrics, args.force)?;
+    let base = load_snapshot(&args.base)?;
+    let new = load_snapshot(&args.new)?;
+    let why = diff::incomparable(&base, &new);
+    if !why.is_empty() && !args.force {
+        return Err(bad_input!(
+            "snapshots are not comparable (use --force to compare anyway): {}",
+            why.join("; ")
+        ));
+    }
+    let report = diff::diff(&base, &new, &opts).map_err(InputError::new)?;
+    if let Some(path) = &args.export_bmf {
+        let bmf = bencher_metric_format(&new, opts.alpha)?;
+        write_atomic(path, |w| {
+            serde_json::to_writer_pretty(&mut *w, &bmf)?;
+            w.write_all(b"\n")
+        })
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    print_report(&report, args.format)?;
+    let failed = report.regression || !report.behaviour_changes.is_empty();
+    if failed && !args.advisory {
+        let what = if report.regression {
+            "latency regression"
+        } else {
+            "behaviour change"
+        };
+        return Err(ExitWith {
+            code: EXIT_REGRESSION,
+            message: format!("{what}: {} vs {}", args.base.display(), args.new.display()),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Prints a report in the chosen format.
+pub fn print_report(report: &diff::DiffReport, format: DiffFormat) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        DiffFormat::Json => {
+            let text = serde_json::to_vec_pretty(report)?;
+            out.write_all(&text)?;
+            writeln!(out)?;
+        }
+        DiffFormat::Table | DiffFormat::Markdown => {
+            out.write_all(diff::render(report, format == DiffFormat::Markdown).as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// Validated judging options (shared with `compare`).
+pub fn judging_options(
+    noise: f64,
+    alpha: f64,
+    metric_names: &[String],
+    force: bool,
+) -> Result<DiffOptions> {
+    if !(noise.is_finite() && (0.0..100.0).contains(&noise)) {
+        return Err(bad_input!(
+            "--noise: must be a percentage in [0, 100) (got {noise})"
+        ));
+    }
+    if !(alpha > 0.0 && alpha < 1.0) {
+        return Err(bad_input!("--alpha: must be in (0, 1) (got {alpha})"));
+    }
+    let metrics = metric_names
+        .iter()
+        .map(|m| {
+            Metric::parse(m).ok_or_else(|| {
+                bad_input!("--metrics: '{m}' is not one of p50, p90, p95, p99, p999")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(DiffOptions {
+        noise: noise / 100.0,
+        alpha,
+        metrics,
+        force,
+    })
+}
+
+/// Bencher Metric Format: `{benchmark: {measure: {value, lower_value, upper_value}}}`, with
+/// latency quantiles in nanoseconds bounded by their bootstrap interval (level 1 − α).
+pub fn bencher_metric_format(s: &Snapshot, alpha: f64) -> Result<Value> {
+    let h = diff::histogram(s).map_err(|e| bad_input!("{e}"))?;
+    let mut measures = Map::new();
+    for (i, m) in diff::METRICS.iter().enumerate() {
+        let reps =
+            stats::bootstrap_quantiles(h.inner(), m.quantile, diff::REPLICATES, 0xb3f + i as u64);
+        measures.insert(
+            format!("latency_{}_ns", m.name),
+            json!({
+                "value": h.value_at_quantile(m.quantile),
+                "lower_value": stats::percentile(&reps, alpha / 2.0),
+                "upper_value": stats::percentile(&reps, 1.0 - alpha / 2.0),
+            }),
+        );
+    }
+    measures.insert(
+        "throughput_per_s".into(),
+        json!({"value": s.throughput_per_s}),
+    );
+    let mut bmf = Map::new();
+    bmf.insert(s.workload.name.clone(), Value::Object(measures));
+    Ok(Value::Object(bmf))
+}
