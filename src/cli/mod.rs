@@ -19,7 +19,8 @@ pub const EXIT_CODES: &str = "\
 Exit codes:
   0    success
   1    runtime failure (I/O error, counters required but unavailable, an internal error)
-  2    bad usage or bad input (flags, workload file, graph file, seeds)
+  2    bad usage or bad input (flags, workload file, graph file, seeds, snapshots)
+  3    diff, compare: a regression or a behaviour change (0 with --advisory)
   4    soak: a verdict (leak, drift, stall) failed; results are written
   130  interrupted by SIGINT or SIGTERM; what was measured is written, flagged partial";
 
