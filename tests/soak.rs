@@ -707,8 +707,6 @@ fn leak_soak_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 }
 
 #[test]
-#[ignore = "bug: --leak-bytes-per-spread leaks nothing in a release build (the forgotten Vec \
-            is optimised away), so the leak verdict passes; see the report"]
 fn leak_injection_fails_the_leak_verdict() {
     let t = tmp();
     let out = expect_code(
@@ -1154,7 +1152,6 @@ fn soak_json_prints_the_snapshot_on_stdout() {
 /// about 5 MB for a small workload: the harness's own early allocations (interval writing,
 /// growing histograms) are enough to fail it on a soak of a few intervals.
 #[test]
-#[ignore = "bug: leak verdict fails (exit 4) on short soaks of a non-leaking engine"]
 fn leak_verdict_no_false_positive_on_short_soak() {
     // About half of such soaks fail here; 8 make a chance pass of this test unlikely.
     const RUNS: usize = 8;
@@ -1195,7 +1192,6 @@ fn leak_verdict_no_false_positive_on_short_soak() {
 /// second half makes the harness's buffers grow with the largest latency seen, which the leak
 /// verdict reports as a leak.
 #[test]
-#[ignore = "bug: a stall in the second half fails the leak verdict of a non-leaking engine"]
 fn leak_verdict_no_false_positive_after_stalls() {
     let t = tmp();
     let args = [
@@ -1233,7 +1229,6 @@ fn leak_verdict_no_false_positive_after_stalls() {
 /// `BaseTime` in intervals.hlog is documented as the measured phase's start (interval
 /// timestamps count from it) but is taken before the warm-up.
 #[test]
-#[ignore = "bug: intervals.hlog BaseTime is written before the warm-up, not at the measured start"]
 fn hlog_base_time_is_the_measured_phase_start() {
     let t = tmp();
     let t0 = SystemTime::now()
@@ -1276,7 +1271,6 @@ fn hlog_base_time_is_the_measured_phase_start() {
 /// A tiny `--rate` makes the schedule overflow `Duration`: a panic (exit 101) instead of an
 /// error naming the flag.
 #[test]
-#[ignore = "bug: soak --rate 1e-300 panics (exit 101) instead of rejecting the rate"]
 fn tiny_rate_is_rejected_not_a_panic() {
     let t = tmp();
     let child = Spawned::start(
@@ -1304,7 +1298,6 @@ fn tiny_rate_is_rejected_not_a_panic() {
 /// `--spreads 100000000` a SIGINT 1.5 s in is answered only after ~10 s and ~3 GB, and the
 /// partial snapshot has 0 spreads.
 #[test]
-#[ignore = "bug: run does not answer SIGINT while drawing its requests (10 s, 3 GB for 1e8)"]
 fn run_answers_sigint_promptly_with_many_spreads() {
     let t = tmp();
     let mut child = Spawned::start(

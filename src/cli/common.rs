@@ -5,8 +5,10 @@ use super::WorkloadArgs;
 use crate::engine::Seed;
 use crate::graph::csv_io::{self, CsvImport};
 use crate::graph::{generate, sbg, Graph};
+use crate::measure::bench::SettingOutcome;
 use crate::measure::counters::{CounterMode, CounterSample, ThreadCounters};
-use crate::report::snapshot::{KindCounts, TierCounts, WorkloadInfo};
+use crate::measure::LatencySummary;
+use crate::report::snapshot::{KindCounts, TierCounts, WorkSummary, WorkloadInfo};
 use crate::workload::Workload;
 use crate::{bad_input, InputError};
 use anyhow::Result;
@@ -194,6 +196,69 @@ pub fn counters_json(mode: CounterMode, sample: &CounterSample, spreads: u64) ->
             v
         }
     }
+}
+
+/// The snapshot's `pool` object for an outcome.
+pub fn pool_json(o: &SettingOutcome) -> Value {
+    match &o.pool {
+        Some(s) => serde_json::to_value(s).unwrap_or(Value::Null),
+        None => json!({"status": "off"}),
+    }
+}
+
+/// The snapshot's `alloc` object for an outcome (`counting`: the counting allocator is
+/// installed).
+pub fn alloc_json(o: &SettingOutcome, counting: bool) -> Value {
+    if !counting {
+        return json!({
+            "status": "unsupported",
+            "reason": "the counting allocator is not installed in this program",
+        });
+    }
+    let n = o.measured.max(1) as f64;
+    json!({
+        "allocs_per_spread": o.alloc.allocs as f64 / n,
+        "bytes_per_spread": o.alloc.bytes as f64 / n,
+        "allocs": o.alloc.allocs,
+        "bytes": o.alloc.bytes,
+    })
+}
+
+/// Work per measured spread, from an outcome's totals.
+pub fn work_summary(o: &SettingOutcome) -> WorkSummary {
+    let n = o.measured.max(1) as f64;
+    let w = &o.work;
+    WorkSummary {
+        nodes_activated_mean: w.nodes_activated.mean(),
+        nodes_activated_p95: w.nodes_activated.value_at_quantile(0.95),
+        edges_relaxed_mean: w.edges_relaxed as f64 / n,
+        hops_mean: w.hops as f64 / n,
+        rejected_mean: w.rejected as f64 / n,
+        cycle_penalties_mean: w.cycle_penalties as f64 / n,
+    }
+}
+
+/// The two-line latency table of the summaries (µs).
+pub fn write_latency_table(
+    out: &mut impl std::io::Write,
+    l: &LatencySummary,
+) -> std::io::Result<()> {
+    let us = |ns: u64| ns as f64 / 1000.0;
+    writeln!(
+        out,
+        "latency (µs)  {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "p50", "p90", "p95", "p99", "p99.9", "max"
+    )?;
+    writeln!(
+        out,
+        "              {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+        us(l.p50),
+        us(l.p90),
+        us(l.p95),
+        us(l.p99),
+        us(l.p999),
+        us(l.max)
+    )
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal or `quiet` is set.

@@ -4,7 +4,8 @@
 //! snapshot.
 
 use super::common::{
-    check_counters, counters_json, human_duration, prepare, progress_bar, workload_info, Prepared,
+    alloc_json, check_counters, counters_json, human_duration, pool_json, prepare, progress_bar,
+    work_summary, workload_info, write_latency_table, Prepared,
 };
 use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
 use super::{RunArgs, Switch};
@@ -14,10 +15,9 @@ use crate::measure::alloc;
 use crate::measure::bench::{run_interleaved, BenchPlan, BenchSetting, SettingOutcome};
 use crate::measure::timing::harness_overhead_ns;
 use crate::measure::HostInfo;
-use crate::report::snapshot::{SettingReport, ToolInfo, WorkSummary};
+use crate::report::snapshot::{SettingReport, ToolInfo};
 use crate::report::time::UtcTime;
 use crate::report::{ResultsWriter, Snapshot, SCHEMA_VERSION};
-use crate::workload::RequestList;
 use crate::InputError;
 use anyhow::Result;
 use serde_json::{json, Value};
@@ -148,23 +148,19 @@ pub fn execute(args: &RunArgs) -> Result<()> {
     check_counters(args.counters)?;
     let interrupt = Interrupt::install()?;
     let overhead = harness_overhead_ns(10_000);
-    let requests = RequestList::draw(&mut p.workload.requests(n), (warmup + spreads) as usize);
+    let mut requests = p.workload.requests(n);
     let total = (warmup + spreads) * settings.len() as u64;
     let pb = progress_bar(total, args.quiet);
     pb.set_prefix("run");
     let plan = BenchPlan {
         warmup,
         spreads,
-        block: if settings.len() > 1 {
-            args.block
-        } else {
-            spreads.max(1)
-        },
+        block: args.block,
         counters: args.counters,
     };
     let outcomes = run_interleaved(
         &p.graph,
-        &requests,
+        &mut requests,
         &settings,
         plan,
         interrupt.flag(),
@@ -212,29 +208,6 @@ pub fn execute(args: &RunArgs) -> Result<()> {
     }
 }
 
-fn pool_json(o: &SettingOutcome) -> Value {
-    match &o.pool {
-        Some(s) => serde_json::to_value(s).unwrap_or(Value::Null),
-        None => json!({"status": "off"}),
-    }
-}
-
-fn alloc_json(o: &SettingOutcome, counting: bool) -> Value {
-    if !counting {
-        return json!({
-            "status": "unsupported",
-            "reason": "the counting allocator is not installed in this program",
-        });
-    }
-    let n = o.measured.max(1) as f64;
-    json!({
-        "allocs_per_spread": o.alloc.allocs as f64 / n,
-        "bytes_per_spread": o.alloc.bytes as f64 / n,
-        "allocs": o.alloc.allocs,
-        "bytes": o.alloc.bytes,
-    })
-}
-
 fn build_snapshot(
     p: &Prepared,
     settings: &[BenchSetting],
@@ -246,7 +219,6 @@ fn build_snapshot(
 ) -> Snapshot {
     let counting = alloc::counting_active();
     let first = &outcomes[0];
-    let n = first.measured.max(1) as f64;
     let base_p50 = first.latency.value_at_quantile(0.5).max(1) as f64;
     let base_tput = first.throughput_per_s();
     let reports = specs
@@ -299,14 +271,7 @@ fn build_snapshot(
         warmup,
         latency_ns: first.latency.summary(),
         throughput_per_s: base_tput,
-        work: WorkSummary {
-            nodes_activated_mean: first.work.nodes_activated.mean(),
-            nodes_activated_p95: first.work.nodes_activated.value_at_quantile(0.95),
-            edges_relaxed_mean: first.work.edges_relaxed as f64 / n,
-            hops_mean: first.work.hops as f64 / n,
-            rejected_mean: first.work.rejected as f64 / n,
-            cycle_penalties_mean: first.work.cycle_penalties as f64 / n,
-        },
+        work: work_summary(first),
         partial: false,
         partial_reason: None,
         fallback: 0,
@@ -363,21 +328,7 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
     } else if let Some(r) = s.settings.first() {
         writeln!(out, "setting       {}", r.label)?;
     }
-    writeln!(
-        out,
-        "latency (µs)  {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "p50", "p90", "p95", "p99", "p99.9", "max"
-    )?;
-    writeln!(
-        out,
-        "              {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
-        us(l.p50),
-        us(l.p90),
-        us(l.p95),
-        us(l.p99),
-        us(l.p999),
-        us(l.max)
-    )?;
+    write_latency_table(out, l)?;
     writeln!(
         out,
         "              mean {:.2} µs, stdev {:.2} µs",

@@ -3,7 +3,8 @@
 //! leak, drift and stall verdicts; exits 4 when a verdict fails and 130 when interrupted.
 
 use super::common::{
-    check_counters, counters_json, human_duration, prepare, progress_bar, workload_info,
+    alloc_json, check_counters, counters_json, human_duration, pool_json, prepare, progress_bar,
+    work_summary, workload_info, write_latency_table,
 };
 use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
 use super::SoakArgs;
@@ -13,7 +14,7 @@ use crate::measure::bench::BenchSetting;
 use crate::measure::soak::{run_soak, IntervalReport, IntervalRule, SoakPlan};
 use crate::measure::timing::harness_overhead_ns;
 use crate::measure::{alloc, rss, HostInfo};
-use crate::report::snapshot::{ToolInfo, WorkSummary};
+use crate::report::snapshot::ToolInfo;
 use crate::report::time::UtcTime;
 use crate::report::verdict::{self, Status};
 use crate::report::{ResultsWriter, Snapshot, SCHEMA_VERSION};
@@ -76,7 +77,6 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
     let pending = results.begin("soak", &p.workload.name, started)?;
     let mut hlog = pending.create("intervals.hlog")?;
     let mut jsonl = pending.create("metrics.jsonl")?;
-    write_hlog_header(&mut hlog, started)?;
     let pb = progress_bar(args.spreads, args.quiet);
     pb.set_prefix("soak");
     let mut stream = p.workload.requests(n);
@@ -87,6 +87,9 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
         &plan,
         interrupt.flag(),
         |iv| {
+            if iv.index == 0 {
+                write_hlog_header(&mut hlog, iv.measured_start)?;
+            }
             write_interval(&mut hlog, &mut jsonl, iv, args.counters)?;
             pb.set_position(iv.spreads_done);
             pb.set_message(format!(
@@ -109,6 +112,7 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
         &outcome.intervals,
         total.pool.map(|s| s.in_use),
         args.max_rss_growth,
+        verdict::LEAK_FLOOR_BYTES,
     );
     let drift = verdict::drift(&outcome.intervals, args.max_p99_drift);
     let stall = verdict::stall(latency.max, latency.p999, args.max_stall_ratio);
@@ -129,8 +133,6 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
             args.spreads
         )
     });
-    let counting = alloc::counting_active();
-    let nspreads = total.measured.max(1) as f64;
     let snapshot = Snapshot {
         schema_version: SCHEMA_VERSION.to_string(),
         tool: ToolInfo::current(),
@@ -151,34 +153,15 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
         warmup,
         latency_ns: latency,
         throughput_per_s: total.measured as f64 / outcome.wall.as_secs_f64().max(1e-9),
-        work: WorkSummary {
-            nodes_activated_mean: total.work.nodes_activated.mean(),
-            nodes_activated_p95: total.work.nodes_activated.value_at_quantile(0.95),
-            edges_relaxed_mean: total.work.edges_relaxed as f64 / nspreads,
-            hops_mean: total.work.hops as f64 / nspreads,
-            rejected_mean: total.work.rejected as f64 / nspreads,
-            cycle_penalties_mean: total.work.cycle_penalties as f64 / nspreads,
-        },
+        work: work_summary(total),
         partial: interrupted.is_some(),
         partial_reason: interrupted.clone(),
         fallback: 0,
         graph_build_ms: p.build_time.as_secs_f64() * 1e3,
         measure_wall_s: outcome.wall.as_secs_f64(),
         harness_overhead_ns: overhead,
-        pool: match &total.pool {
-            Some(s) => serde_json::to_value(s).unwrap_or(Value::Null),
-            None => json!({"status": "off"}),
-        },
-        alloc: if counting {
-            json!({
-                "allocs_per_spread": total.alloc.allocs as f64 / nspreads,
-                "bytes_per_spread": total.alloc.bytes as f64 / nspreads,
-                "allocs": total.alloc.allocs,
-                "bytes": total.alloc.bytes,
-            })
-        } else {
-            json!({"status": "unsupported", "reason": "the counting allocator is not installed in this program"})
-        },
+        pool: pool_json(total),
+        alloc: alloc_json(total, alloc::counting_active()),
         settings: Vec::new(),
         work_identical_across_settings: true,
         counters: counters_json(args.counters, &total.counters, total.measured),
@@ -194,7 +177,8 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
             "rss_bytes": {
                 "start": outcome.rss_start,
                 "end": outcome.rss_end,
-                "peak": rss::peak_rss_bytes(),
+                // VmHWM is sampled by the kernel and can lag a later VmRSS reading.
+                "peak": rss::peak_rss_bytes().max(outcome.rss_end),
             },
             "verdicts": {
                 "leak": leak,
@@ -245,9 +229,9 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
 /// Checks the flags that clap cannot, and resolves the interval rule.
 fn validate(args: &SoakArgs) -> Result<SoakPlan> {
     if let Some(r) = args.rate {
-        if !(r.is_finite() && r > 0.0) {
+        if !(r.is_finite() && (0.001..=1e9).contains(&r)) {
             return Err(bad_input!(
-                "--rate: must be a positive number of requests per second (got {r})"
+                "--rate: must be between 0.001 and 1e9 requests per second (got {r})"
             ));
         }
     }
@@ -280,13 +264,14 @@ fn validate(args: &SoakArgs) -> Result<SoakPlan> {
 }
 
 /// The interval log's header, as HdrHistogram's Java `HistogramLogWriter` writes it. Interval
-/// timestamps are seconds since `BaseTime`, the measured phase's start; maxima are in
-/// milliseconds (values are recorded in nanoseconds).
-fn write_hlog_header(w: &mut impl Write, started: UtcTime) -> Result<()> {
-    let epoch = std::time::SystemTime::now()
+/// timestamps are seconds since `BaseTime`, the measured phase's start (after warm-up); maxima
+/// are in milliseconds (values are recorded in nanoseconds).
+fn write_hlog_header(w: &mut impl Write, measured_start: std::time::SystemTime) -> Result<()> {
+    let epoch = measured_start
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
+    let started = UtcTime::from_system(measured_start);
     writeln!(
         w,
         "#[Logged with spreadbench {}]",
@@ -363,7 +348,6 @@ fn write_interval(
 
 fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
     let l = &s.latency_ns;
-    let us = |ns: u64| ns as f64 / 1000.0;
     let soak = s.soak.as_ref().cloned().unwrap_or(Value::Null);
     writeln!(
         out,
@@ -378,21 +362,7 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
         soak["intervals"]
     )?;
     writeln!(out)?;
-    writeln!(
-        out,
-        "latency (µs)  {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "p50", "p90", "p95", "p99", "p99.9", "max"
-    )?;
-    writeln!(
-        out,
-        "              {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
-        us(l.p50),
-        us(l.p90),
-        us(l.p95),
-        us(l.p99),
-        us(l.p999),
-        us(l.max)
-    )?;
+    write_latency_table(out, l)?;
     writeln!(out, "throughput    {:.0} spreads/s", s.throughput_per_s)?;
     let rss = &soak["rss_bytes"];
     let mb = |v: &Value| {

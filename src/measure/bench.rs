@@ -18,7 +18,7 @@ use super::counters::{CounterMode, CounterSample, ThreadCounters};
 use super::LatencyHistogram;
 use crate::engine::{ActivationRecord, ActivationRecordPool, PoolStats, Spreader, WorkCounters};
 use crate::graph::Graph;
-use crate::workload::RequestList;
+use crate::workload::{RequestList, RequestStream};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -177,8 +177,14 @@ pub struct OpenLoop {
 }
 
 impl OpenLoop {
+    /// When request `n` is due; a time too far to represent saturates at a year from now
+    /// (the caller validates the rate, so that is never reached in practice).
     pub fn due(&self, n: u64) -> Instant {
-        self.start + Duration::from_secs_f64(n as f64 / self.rate_per_s)
+        const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
+        let offset = Duration::try_from_secs_f64(n as f64 / self.rate_per_s)
+            .unwrap_or(FAR)
+            .min(FAR);
+        self.start + offset
     }
 }
 
@@ -192,13 +198,14 @@ pub struct BlockCtx<'a> {
     pub open_loop: Option<(OpenLoop, u64)>,
 }
 
-/// Runs the plan over `settings`. `requests` holds the warm-up requests followed by the
-/// measured ones (`warmup + spreads` in all); every setting runs the same ones.
-/// `progress(done)` is called after every block with the requests done so far, all settings
-/// together. Stops early, between requests, when `stop` is set.
+/// Runs the plan over `settings`, drawing requests from `stream` one block at a time (so
+/// memory does not grow with the number of spreads): warm-up requests first, then measured
+/// ones; every setting runs the same requests. `progress(done)` is called after every block
+/// with the requests done so far, all settings together. Stops early, between requests, when
+/// `stop` is set.
 pub fn run_interleaved(
     graph: &Graph,
-    requests: &RequestList,
+    stream: &mut RequestStream,
     settings: &[BenchSetting],
     plan: BenchPlan,
     stop: &AtomicBool,
@@ -206,35 +213,44 @@ pub fn run_interleaved(
 ) -> Vec<SettingOutcome> {
     let mut outcomes: Vec<SettingOutcome> =
         settings.iter().map(|_| SettingOutcome::default()).collect();
+    let block = plan.block.max(1);
     let mut done = 0u64;
-    let warmup = plan.warmup as usize;
     let warm_ctx = BlockCtx {
         stop,
         counters: CounterMode::Off,
         open_loop: None,
     };
-    for s in settings {
-        let mut discard = SettingOutcome::default();
-        run_block(graph, requests, s, 0..warmup, &mut discard, warm_ctx);
-        done += plan.warmup;
+    let mut warmed = 0;
+    while warmed < plan.warmup && !stop.load(Relaxed) {
+        let requests = RequestList::draw(stream, block.min(plan.warmup - warmed) as usize);
+        for s in settings {
+            run_block(
+                graph,
+                &requests,
+                s,
+                0..requests.len(),
+                &mut SettingOutcome::default(),
+                warm_ctx,
+            );
+            done += requests.len() as u64;
+        }
+        warmed += requests.len() as u64;
         progress(done);
     }
     let ctx = BlockCtx {
         counters: plan.counters,
         ..warm_ctx
     };
-    let block = plan.block.max(1) as usize;
-    let end = warmup + plan.spreads as usize;
-    let mut start = warmup;
-    while start < end && !stop.load(Relaxed) {
-        let stop_at = (start + block).min(end);
+    let mut measured = 0;
+    while measured < plan.spreads && !stop.load(Relaxed) {
+        let requests = RequestList::draw(stream, block.min(plan.spreads - measured) as usize);
         for (s, o) in settings.iter().zip(outcomes.iter_mut()) {
             let t0 = Instant::now();
-            run_block(graph, requests, s, start..stop_at, o, ctx);
+            run_block(graph, &requests, s, 0..requests.len(), o, ctx);
             o.busy += t0.elapsed();
-            done += (stop_at - start) as u64;
+            done += requests.len() as u64;
         }
-        start = stop_at;
+        measured += requests.len() as u64;
         progress(done);
     }
     for (s, o) in settings.iter().zip(outcomes.iter_mut()) {
@@ -342,8 +358,9 @@ fn run_client(
         out.work.add(sample);
         out.measured += 1;
         if s.leak_bytes_per_spread > 0 {
-            // The test hook: written (so resident), then forgotten.
-            std::mem::forget(vec![0xA5u8; s.leak_bytes_per_spread]);
+            // The test hook: written (so resident), then forgotten; `black_box` keeps the
+            // optimiser from removing an allocation nobody reads.
+            std::mem::forget(std::hint::black_box(vec![0xA5u8; s.leak_bytes_per_spread]));
         }
     }
     if ctx.counters != CounterMode::Off {

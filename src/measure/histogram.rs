@@ -11,6 +11,9 @@ use std::io::{self, Write};
 /// Significant digits kept by every latency histogram.
 pub const SIGFIG: u8 = 3;
 
+/// The largest latency a histogram holds without growing: one hour, in nanoseconds.
+pub const PRESIZED_MAX_NS: u64 = 3_600_000_000_000;
+
 /// A latency histogram in nanoseconds. Recording never fails: values beyond the current range
 /// grow it, and values beyond u64 saturate.
 #[derive(Debug, Clone)]
@@ -43,8 +46,12 @@ impl Default for LatencyHistogram {
 
 impl LatencyHistogram {
     pub fn new() -> Self {
-        // `new` enables auto-resize; 3 significant digits always fit, so this cannot fail.
-        let h = Histogram::new(SIGFIG).unwrap_or_else(|_| unreachable!("3 sigfig is valid"));
+        // Sized up front for an hour, so recording never reallocates during a measurement
+        // (a growing histogram would show up as allocations and RSS growth of the tool
+        // itself); longer values still auto-resize. These bounds are always valid.
+        let mut h = Histogram::new_with_bounds(1, PRESIZED_MAX_NS, SIGFIG)
+            .unwrap_or_else(|_| unreachable!("1 ns .. 1 h at 3 sigfig is valid"));
+        h.auto(true);
         LatencyHistogram { h }
     }
 

@@ -39,6 +39,8 @@ pub struct SoakPlan {
 /// One finished interval, as handed to the caller.
 pub struct IntervalReport<'a> {
     pub index: u64,
+    /// Wall-clock time the measured phase (after warm-up) started.
+    pub measured_start: std::time::SystemTime,
     /// Start, relative to the start of the measured phase.
     pub start: Duration,
     pub duration: Duration,
@@ -93,6 +95,7 @@ pub fn run_soak(
     }
 
     let start = Instant::now();
+    let measured_start = std::time::SystemTime::now();
     let open_loop = plan.rate.map(|r| OpenLoop {
         start,
         rate_per_s: r,
@@ -139,6 +142,7 @@ pub fn run_soak(
         let pool = setting.pool.as_ref().map(|p| p.stats());
         on_interval(&IntervalReport {
             index,
+            measured_start,
             start: i_start.duration_since(start),
             duration: interval.busy,
             outcome: &interval,

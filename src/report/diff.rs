@@ -250,6 +250,20 @@ fn work_fields(s: &Snapshot) -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The work counters that differ between two runs of the same requests.
+fn behaviour_changes(base: &Snapshot, new: &Snapshot) -> Vec<BehaviourChange> {
+    work_fields(base)
+        .into_iter()
+        .zip(work_fields(new))
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((f, a), (_, b))| BehaviourChange {
+            field: f.to_string(),
+            base: a,
+            new: b,
+        })
+        .collect()
+}
+
 /// Compares two snapshots. `Err` carries a message for bad input (an unreadable histogram);
 /// incomparability is reported in the result, not as an error.
 pub fn diff(base: &Snapshot, new: &Snapshot, opts: &DiffOptions) -> Result<DiffReport, String> {
@@ -259,16 +273,7 @@ pub fn diff(base: &Snapshot, new: &Snapshot, opts: &DiffOptions) -> Result<DiffR
     let behaviour_compared =
         base.spreads == new.spreads && base.warmup == new.warmup && why.is_empty();
     let behaviour_changes = if behaviour_compared {
-        work_fields(base)
-            .into_iter()
-            .zip(work_fields(new))
-            .filter(|((_, a), (_, b))| a != b)
-            .map(|((f, a), (_, b))| BehaviourChange {
-                field: f.to_string(),
-                base: a,
-                new: b,
-            })
-            .collect()
+        behaviour_changes(base, new)
     } else {
         Vec::new()
     };
@@ -487,18 +492,7 @@ pub fn compare_rounds(
     let behaviour_changes = base
         .first()
         .zip(new.first())
-        .map(|(b, n)| {
-            work_fields(b)
-                .into_iter()
-                .zip(work_fields(n))
-                .filter(|((_, a), (_, b))| a != b)
-                .map(|((f, a), (_, b))| BehaviourChange {
-                    field: f.to_string(),
-                    base: a,
-                    new: b,
-                })
-                .collect()
-        })
+        .map(|(b, n)| behaviour_changes(b, n))
         .unwrap_or_default();
     let first = new.first().ok_or("no rounds")?;
     Ok(DiffReport {

@@ -57,6 +57,11 @@ pub struct LeakVerdict {
     /// That slope over the second half's spreads, as a percentage of the RSS at its start.
     pub rss_growth_second_half_pct: Option<f64>,
     pub max_rss_growth_pct: f64,
+    /// RSS growth below this many bytes over the second half never counts as a leak: in a
+    /// process of a few MB, 1% is tens of KB, which allocator and page-cache noise exceed.
+    pub min_growth_bytes: u64,
+    /// RSS growth over the second half, in bytes.
+    pub rss_growth_second_half_bytes: Option<f64>,
     /// Pool records still in use at the end (must be 0); null without the pool.
     pub pool_in_use_at_end: Option<u64>,
     pub allocs_per_spread_first_half: Option<f64>,
@@ -68,10 +73,14 @@ pub struct LeakVerdict {
 
 /// Leak: RSS must not grow over the second half, the pool must be empty at the end, and
 /// allocations per spread must not rise.
+/// The default [`LeakVerdict::min_growth_bytes`]: 1 MiB.
+pub const LEAK_FLOOR_BYTES: u64 = 1 << 20;
+
 pub fn leak(
     points: &[IntervalPoint],
     pool_in_use_at_end: Option<u64>,
     max_rss_growth_pct: f64,
+    min_growth_bytes: u64,
 ) -> LeakVerdict {
     let half = points.len() / 2;
     let (first, second) = points.split_at(half);
@@ -89,13 +98,19 @@ pub fn leak(
         .filter_map(|p| p.rss_bytes.map(|r| (p.spreads_done as f64, r as f64)))
         .collect();
     let fit = least_squares(&rss_points);
-    let growth = fit.and_then(|(slope, _)| {
-        let start = second.first()?;
-        let end = second.last()?;
-        let base = start.rss_bytes? as f64;
-        let span = end.spreads_done.saturating_sub(start.spreads_done) as f64;
-        (base > 0.0).then(|| slope * span / base * 100.0)
+    let growth_bytes = fit.and_then(|(slope, _)| {
+        let span = second
+            .last()?
+            .spreads_done
+            .saturating_sub(second.first()?.spreads_done) as f64;
+        Some(slope * span)
     });
+    let growth = growth_bytes.and_then(|g| {
+        let base = second.first()?.rss_bytes? as f64;
+        (base > 0.0).then(|| g / base * 100.0)
+    });
+    let rss_leak =
+        |g: f64| g > max_rss_growth_pct && growth_bytes.unwrap_or(0.0) > min_growth_bytes as f64;
     let pool_ok = pool_in_use_at_end.is_none_or(|n| n == 0);
     let mut reasons = Vec::new();
     let status = match growth {
@@ -108,12 +123,13 @@ pub fn leak(
             }
         }
         Some(g) => {
-            if g > max_rss_growth_pct {
+            if rss_leak(g) {
                 reasons.push(format!(
-                    "RSS grew {g:.2}% over the second half (limit {max_rss_growth_pct}%)"
+                    "RSS grew {g:.2}% ({:.0} bytes) over the second half (limits {max_rss_growth_pct}% and {min_growth_bytes} bytes)",
+                    growth_bytes.unwrap_or(0.0)
                 ));
             }
-            if g > max_rss_growth_pct || !pool_ok || !allocs_steady {
+            if rss_leak(g) || !pool_ok || !allocs_steady {
                 Status::Fail
             } else {
                 Status::Pass
@@ -134,6 +150,8 @@ pub fn leak(
         rss_slope_bytes_per_10k_spreads: fit.map(|(s, _)| s * 10_000.0),
         rss_growth_second_half_pct: growth,
         max_rss_growth_pct,
+        min_growth_bytes,
+        rss_growth_second_half_bytes: growth_bytes,
         pool_in_use_at_end,
         allocs_per_spread_first_half: a1,
         allocs_per_spread_second_half: a2,
@@ -229,13 +247,18 @@ mod tests {
     #[test]
     fn flat_rss_passes_and_growing_rss_fails() {
         let flat = pts(&[100_000_000; 8], &[0; 8], &[10; 8]);
-        let v = leak(&flat, Some(0), 1.0);
+        let v = leak(&flat, Some(0), 1.0, LEAK_FLOOR_BYTES);
         assert_eq!(v.status, Status::Pass);
         assert_eq!(v.rss_growth_second_half_pct, Some(0.0));
         // +1 MB per 1000 spreads; the second half starts at 104 MB and spans 3000 spreads:
         // 3 MB / 104 MB = 2.885%.
         let rss: Vec<u64> = (0..8).map(|i| 100_000_000 + i * 1_000_000).collect();
-        let v = leak(&pts(&rss, &[0; 8], &[10; 8]), Some(0), 1.0);
+        let v = leak(
+            &pts(&rss, &[0; 8], &[10; 8]),
+            Some(0),
+            1.0,
+            LEAK_FLOOR_BYTES,
+        );
         assert_eq!(v.status, Status::Fail);
         assert!(
             (v.rss_growth_second_half_pct.unwrap() - 2.885).abs() < 0.001,
@@ -245,11 +268,28 @@ mod tests {
     }
 
     #[test]
+    fn small_absolute_growth_is_not_a_leak() {
+        // +20 KB per interval on 5 MB: 1.2% over the second half, but only 60 KB.
+        let rss: Vec<u64> = (0..8).map(|i| 5_000_000 + i * 20_000).collect();
+        let v = leak(
+            &pts(&rss, &[0; 8], &[10; 8]),
+            Some(0),
+            1.0,
+            LEAK_FLOOR_BYTES,
+        );
+        assert!(v.rss_growth_second_half_pct.unwrap() > 1.0);
+        assert_eq!(v.status, Status::Pass, "{v:?}");
+    }
+
+    #[test]
     fn pool_in_use_or_rising_allocations_fail_the_leak_verdict() {
         let flat = pts(&[1_000; 8], &[0; 8], &[10; 8]);
-        assert_eq!(leak(&flat, Some(1), 1.0).status, Status::Fail);
+        assert_eq!(
+            leak(&flat, Some(1), 1.0, LEAK_FLOOR_BYTES).status,
+            Status::Fail
+        );
         let rising = pts(&[1_000; 8], &[0, 0, 0, 0, 5, 5, 5, 5], &[10; 8]);
-        let v = leak(&rising, None, 1.0);
+        let v = leak(&rising, None, 1.0, LEAK_FLOOR_BYTES);
         assert_eq!(v.status, Status::Fail);
         assert!(!v.allocs_steady);
     }
