@@ -1,4 +1,4 @@
-//! `spreadbench compare`: runs two builds alternately (A B A B …) on one workload, on this
+//! `spreadbench compare`: runs two builds alternately (A B, B A, …) on one workload, on this
 //! machine, and judges them round by round. Drift on a shared machine hits both builds of a
 //! round alike, so it cancels in each round's ratio — the robust gate for noisy runners.
 
@@ -27,10 +27,17 @@ pub fn execute(args: &CompareArgs) -> Result<()> {
     let (mut base, mut new) = (Vec::new(), Vec::new());
     let result = (|| -> Result<()> {
         for round in 0..args.rounds {
-            for (which, bin, out) in [
-                ("base", &args.base_bin, &mut base),
-                ("new", &new_bin, &mut new),
-            ] {
+            // Counterbalanced order (A B, B A, A B, …): on a virtual machine the first of two
+            // back-to-back runs can be measurably slower, and alternating cancels that order
+            // effect along with linear drift.
+            let base_first = round % 2 == 0;
+            for step in 0..2 {
+                let is_base = (step == 0) == base_first;
+                let (which, bin) = if is_base {
+                    ("base", &args.base_bin)
+                } else {
+                    ("new", &new_bin)
+                };
                 if !args.quiet {
                     eprintln!(
                         "round {}/{}: {which} ({})",
@@ -39,7 +46,12 @@ pub fn execute(args: &CompareArgs) -> Result<()> {
                         bin.display()
                     );
                 }
-                out.push(run_once(bin, args, &tmp)?);
+                let snap = run_once(bin, args, &tmp)?;
+                if is_base {
+                    base.push(snap);
+                } else {
+                    new.push(snap);
+                }
             }
             if round == 0 {
                 let why = diff::incomparable(&base[0], &new[0]);

@@ -51,7 +51,7 @@ pub enum Command {
     /// Compare two snapshots (files or results directories) for a CI regression gate.
     #[command(after_help = DIFF_EXIT_CODES)]
     Diff(DiffArgs),
-    /// Run two builds alternately (A B A B …) on one workload and judge them like `diff`.
+    /// Run two builds alternately (A B, B A, …) on one workload and judge them like `diff`.
     #[command(after_help = DIFF_EXIT_CODES)]
     Compare(CompareArgs),
     /// Run one spread and print the ranked activated nodes and the work counters.
@@ -294,16 +294,17 @@ pub struct CompareArgs {
     #[arg(short = 'w', long, default_value = crate::workload::DEFAULT_WORKLOAD, value_name = "WORKLOAD")]
     pub workload: String,
 
-    /// Rounds; each runs the base build, then the new one.
-    #[arg(long, value_name = "K", default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..=1000))]
+    /// Rounds; each runs both builds, base first in even rounds and new first in odd ones.
+    #[arg(long, value_name = "K", default_value_t = 6, value_parser = clap::value_parser!(u64).range(2..=1000))]
     pub rounds: u64,
 
     /// Measured spreads per build per round.
     #[arg(long, value_name = "N", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
     pub spreads_per_round: u64,
 
-    /// Warm-up spreads per build per round.
-    #[arg(long, value_name = "N", default_value_t = 500)]
+    /// Warm-up spreads per build per round (enough to get past the first, slower fraction
+    /// of a second of a fresh process on a virtual machine).
+    #[arg(long, value_name = "N", default_value_t = 5000)]
     pub warmup: u64,
 
     /// Noise band in percent.
