@@ -295,16 +295,16 @@ pub struct CompareArgs {
     pub workload: String,
 
     /// Rounds; each runs both builds, base first in even rounds and new first in odd ones.
-    #[arg(long, value_name = "K", default_value_t = 6, value_parser = clap::value_parser!(u64).range(2..=1000))]
+    #[arg(long, value_name = "K", default_value_t = 20, value_parser = clap::value_parser!(u64).range(2..=1000))]
     pub rounds: u64,
 
     /// Measured spreads per build per round.
-    #[arg(long, value_name = "N", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
     pub spreads_per_round: u64,
 
     /// Warm-up spreads per build per round (enough to get past the first, slower fraction
     /// of a second of a fresh process on a virtual machine).
-    #[arg(long, value_name = "N", default_value_t = 5000)]
+    #[arg(long, value_name = "N", default_value_t = 2000)]
     pub warmup: u64,
 
     /// Noise band in percent.
