@@ -13,7 +13,12 @@ use std::path::Path;
 use std::process::Command;
 
 pub fn execute(args: &CompareArgs) -> Result<()> {
-    let opts = judging_options(args.noise, args.alpha, &args.metrics, false)?;
+    let opts = judging_options(
+        args.judge.noise,
+        args.judge.alpha,
+        &args.judge.metrics,
+        false,
+    )?;
     let new_bin = match &args.new_bin {
         Some(p) => p.clone(),
         None => std::env::current_exe().context("cannot find this executable")?,
@@ -68,9 +73,9 @@ pub fn execute(args: &CompareArgs) -> Result<()> {
     let _ = std::fs::remove_dir_all(&tmp);
     result?;
     let report = diff::compare_rounds(&base, &new, &opts).map_err(|e| bad_input!("{e}"))?;
-    print_report(&report, args.format)?;
+    print_report(&report, args.judge.format)?;
     let failed = report.regression || !report.behaviour_changes.is_empty();
-    if failed && !args.advisory {
+    if failed && !args.judge.advisory {
         return Err(ExitWith {
             code: EXIT_REGRESSION,
             message: format!(

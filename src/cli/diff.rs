@@ -41,7 +41,12 @@ pub fn load_snapshot(path: &Path) -> Result<Snapshot, InputError> {
 }
 
 pub fn execute(args: &DiffArgs) -> Result<()> {
-    let opts = judging_options(args.noise, args.alpha, &args.metrics, args.force)?;
+    let opts = judging_options(
+        args.judge.noise,
+        args.judge.alpha,
+        &args.judge.metrics,
+        args.force,
+    )?;
     let base = load_snapshot(&args.base)?;
     let new = load_snapshot(&args.new)?;
     let why = diff::incomparable(&base, &new);
@@ -60,9 +65,9 @@ pub fn execute(args: &DiffArgs) -> Result<()> {
         })
         .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    print_report(&report, args.format)?;
+    print_report(&report, args.judge.format)?;
     let failed = report.regression || !report.behaviour_changes.is_empty();
-    if failed && !args.advisory {
+    if failed && !args.judge.advisory {
         let what = if report.regression {
             "latency regression"
         } else {

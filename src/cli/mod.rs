@@ -239,14 +239,9 @@ pub enum DiffFormat {
     Json,
 }
 
+/// How `diff` and `compare` judge and report.
 #[derive(Debug, Args)]
-pub struct DiffArgs {
-    /// The baseline: a snapshot.json or a results directory.
-    pub base: PathBuf,
-
-    /// The candidate: a snapshot.json or a results directory.
-    pub new: PathBuf,
-
+pub struct JudgeArgs {
     /// Noise band in percent: a change must lie wholly beyond it to count.
     #[arg(long, value_name = "PCT", default_value_t = 5.0)]
     pub noise: f64,
@@ -270,6 +265,18 @@ pub struct DiffArgs {
     /// Report, but exit 0 even on a regression.
     #[arg(long)]
     pub advisory: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The baseline: a snapshot.json or a results directory.
+    pub base: PathBuf,
+
+    /// The candidate: a snapshot.json or a results directory.
+    pub new: PathBuf,
+
+    #[command(flatten)]
+    pub judge: JudgeArgs,
 
     /// Compare even when the workload, config or schema major version differ (and say so).
     #[arg(long)]
@@ -307,29 +314,8 @@ pub struct CompareArgs {
     #[arg(long, value_name = "N", default_value_t = 2000)]
     pub warmup: u64,
 
-    /// Noise band in percent.
-    #[arg(long, value_name = "PCT", default_value_t = 5.0)]
-    pub noise: f64,
-
-    /// Significance level.
-    #[arg(long, value_name = "A", default_value_t = 0.01)]
-    pub alpha: f64,
-
-    /// Latency metrics to judge.
-    #[arg(
-        long,
-        value_name = "LIST",
-        value_delimiter = ',',
-        default_value = "p50,p95,p99"
-    )]
-    pub metrics: Vec<String>,
-
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: DiffFormat,
-
-    /// Report, but exit 0 even on a regression.
-    #[arg(long)]
-    pub advisory: bool,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
 
     /// No progress lines on stderr.
     #[arg(short, long)]
