@@ -29,6 +29,21 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// One line for stderr: the graph's size and how long it took to make.
+    pub fn describe(&self) -> String {
+        format!(
+            "graph: {} nodes, {} edges, {} in {}",
+            self.graph.node_count(),
+            self.graph.edge_count(),
+            if self.graph_file.is_some() {
+                "loaded"
+            } else {
+                "generated"
+            },
+            human_duration(self.build_time)
+        )
+    }
+
     /// "barabasi-albert", or "file" for a loaded graph.
     pub fn generator(&self) -> &str {
         if self.graph_file.is_some() {

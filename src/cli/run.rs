@@ -4,8 +4,8 @@
 //! snapshot.
 
 use super::common::{
-    alloc_json, check_counters, counters_json, human_duration, pool_json, prepare, progress_bar,
-    work_summary, workload_info, write_latency_table, Prepared,
+    alloc_json, check_counters, counters_json, pool_json, prepare, progress_bar, work_summary,
+    workload_info, write_latency_table, Prepared,
 };
 use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
 use super::{RunArgs, Switch};
@@ -125,17 +125,7 @@ pub fn execute(args: &RunArgs) -> Result<()> {
         });
     }
     if !args.quiet {
-        eprintln!(
-            "graph: {} nodes, {} edges, {} in {}",
-            n,
-            p.graph.edge_count(),
-            if p.graph_file.is_some() {
-                "loaded"
-            } else {
-                "generated"
-            },
-            human_duration(p.build_time)
-        );
+        eprintln!("{}", p.describe());
         if settings.len() > 1 {
             eprintln!(
                 "measuring {} settings side by side, interleaved in blocks of {} requests",

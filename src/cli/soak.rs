@@ -3,8 +3,8 @@
 //! leak, drift and stall verdicts; exits 4 when a verdict fails and 130 when interrupted.
 
 use super::common::{
-    alloc_json, check_counters, counters_json, human_duration, pool_json, prepare, progress_bar,
-    work_summary, workload_info, write_latency_table,
+    alloc_json, check_counters, counters_json, pool_json, prepare, progress_bar, work_summary,
+    workload_info, write_latency_table,
 };
 use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
 use super::SoakArgs;
@@ -58,17 +58,7 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
         leak_bytes_per_spread: args.leak_bytes_per_spread,
     };
     if !args.quiet {
-        eprintln!(
-            "graph: {} nodes, {} edges, {} in {}",
-            n,
-            p.graph.edge_count(),
-            if p.graph_file.is_some() {
-                "loaded"
-            } else {
-                "generated"
-            },
-            human_duration(p.build_time)
-        );
+        eprintln!("{}", p.describe());
     }
 
     let interrupt = Interrupt::install()?;
