@@ -110,10 +110,13 @@ impl HopExecutor {
         }
         let mine = catch_unwind(AssertUnwindSafe(|| f(0)));
         self.wait_done();
+        // Cleared before re-raising the caller's own panic, so a later broadcast does not
+        // report this job's worker panic.
+        let worker_panicked = self.shared.worker_panicked.swap(false, Ordering::AcqRel);
         if let Err(p) = mine {
             std::panic::resume_unwind(p);
         }
-        if self.shared.worker_panicked.swap(false, Ordering::AcqRel) {
+        if worker_panicked {
             panic!("a hop worker panicked");
         }
     }

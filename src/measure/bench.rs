@@ -325,7 +325,10 @@ fn run_client(
             .open_loop
             .map(|(ol, base)| ol.due(base + (i - first) as u64));
         if let Some(due) = due {
-            wait_until(due);
+            // A signal during a long wait (a low rate) stops without running the request.
+            if !wait_until(due, ctx.stop) {
+                break;
+            }
         }
         let a0 = alloc::thread_count();
         let t0 = Instant::now();
@@ -369,16 +372,21 @@ fn run_client(
 }
 
 /// Sleeps, then spins, until `t`: sleeping alone would overshoot by the scheduler's slack.
-fn wait_until(t: Instant) {
+/// Sleeps in slices of at most 10 ms so that `stop` is noticed; returns false if it was.
+fn wait_until(t: Instant, stop: &AtomicBool) -> bool {
     const SPIN: Duration = Duration::from_micros(200);
+    const SLICE: Duration = Duration::from_millis(10);
     loop {
+        if stop.load(Relaxed) {
+            return false;
+        }
         let now = Instant::now();
         if now >= t {
-            return;
+            return true;
         }
         let left = t - now;
         if left > SPIN {
-            std::thread::sleep(left - SPIN);
+            std::thread::sleep((left - SPIN).min(SLICE));
         } else {
             std::hint::spin_loop();
         }

@@ -111,9 +111,16 @@ pub fn run_soak(
         let i_start = Instant::now();
         loop {
             let left_total = plan.spreads - done - interval.measured;
+            // Open loop at a low rate: a chunk must not outlast a time-based interval.
+            let chunk = match (plan.interval, plan.rate) {
+                (IntervalRule::Secs(secs), Some(rate)) => {
+                    CHUNK.min(((rate * secs).ceil() as u64).max(1))
+                }
+                _ => CHUNK,
+            };
             let n = match plan.interval {
-                IntervalRule::Spreads(k) => CHUNK.min(k - interval.measured).min(left_total),
-                IntervalRule::Secs(_) => CHUNK.min(left_total),
+                IntervalRule::Spreads(k) => chunk.min(k - interval.measured).min(left_total),
+                IntervalRule::Secs(_) => chunk.min(left_total),
             };
             if n == 0 {
                 break;
