@@ -5,14 +5,15 @@
 //! generated files land there. Workloads are small (`hot-1k`, `chain-64`, a tiny TOML) and
 //! runs are short (`--spreads 200 --warmup 20`): the binary under test is a debug build.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use tempfile::TempDir;
+use std::process::Stdio;
+
+mod common;
+use common::{f, ok, ok_json, ok_stdout, s, sb, text, tmp, u};
 
 const SPREADS: u64 = 200;
 const WARMUP: u64 = 20;
@@ -45,44 +46,6 @@ edges_relaxed_mean,results_dir";
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-fn tmp() -> TempDir {
-    tempfile::tempdir().expect("create temp dir")
-}
-
-/// The binary, run in `dir`.
-fn sb(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("spreadbench").expect("spreadbench binary");
-    c.current_dir(dir);
-    c
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("output is UTF-8")
-}
-
-/// Runs and requires exit 0; returns the output.
-fn ok(dir: &Path, args: &[&str]) -> Output {
-    let out = sb(dir).args(args).output().expect("run spreadbench");
-    assert!(
-        out.status.success(),
-        "spreadbench {args:?} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn ok_stdout(dir: &Path, args: &[&str]) -> String {
-    text(&ok(dir, args).stdout)
-}
-
-fn ok_json(dir: &Path, args: &[&str]) -> Value {
-    let out = ok_stdout(dir, args);
-    serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("stdout of {args:?} is not JSON: {e}\n{out}"))
-}
 
 /// `run --json --quiet` on a small workload; extra args are appended.
 fn run_json(dir: &Path, extra: &[&str]) -> Value {
@@ -207,24 +170,6 @@ fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
     let p = dir.join(name);
     fs::write(&p, content).unwrap();
     p
-}
-
-fn u(v: &Value, path: &str) -> u64 {
-    v.pointer(path)
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("{path} is not an unsigned integer in {v}"))
-}
-
-fn f(v: &Value, path: &str) -> f64 {
-    v.pointer(path)
-        .and_then(Value::as_f64)
-        .unwrap_or_else(|| panic!("{path} is not a number in {v}"))
-}
-
-fn s<'a>(v: &'a Value, path: &str) -> &'a str {
-    v.pointer(path)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("{path} is not a string in {v}"))
 }
 
 fn is_match(re: &str, line: &str) -> bool {

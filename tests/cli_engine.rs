@@ -6,54 +6,15 @@
 //! there. Workloads are small (`hot-1k`, `chain-64`, `fan-32`, and `warm-10k` with short runs)
 //! so the whole file stays within a few seconds in release.
 
-use assert_cmd::Command;
 use serde_json::{json, Value};
 use std::fs;
-use std::path::Path;
-use std::process::Output;
-use tempfile::TempDir;
+
+mod common;
+use common::{f, ok, ok_json, ok_stdout, s, sb, text, tmp, u};
 
 // ---------------------------------------------------------------------------------------------
-// Helpers (copied from tests/cli.rs in spirit; this file shares nothing with it)
+// Helpers (the shared ones are in tests/common)
 // ---------------------------------------------------------------------------------------------
-
-fn tmp() -> TempDir {
-    tempfile::tempdir().expect("create temp dir")
-}
-
-/// The binary, run in `dir`.
-fn sb(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("spreadbench").expect("spreadbench binary");
-    c.current_dir(dir);
-    c
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("output is UTF-8")
-}
-
-/// Runs and requires exit 0; returns the output.
-fn ok(dir: &Path, args: &[&str]) -> Output {
-    let out = sb(dir).args(args).output().expect("run spreadbench");
-    assert!(
-        out.status.success(),
-        "spreadbench {args:?} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn ok_stdout(dir: &Path, args: &[&str]) -> String {
-    text(&ok(dir, args).stdout)
-}
-
-fn ok_json(dir: &Path, args: &[&str]) -> Value {
-    let out = ok_stdout(dir, args);
-    serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("stdout of {args:?} is not JSON: {e}\n{out}"))
-}
 
 /// `run -w WORKLOAD --spreads N --warmup W --json --quiet EXTRA…`, in a fresh temp dir.
 fn run_json(workload: &str, spreads: u64, warmup: u64, extra: &[&str]) -> Value {
@@ -118,24 +79,6 @@ fn usage_error(args: &[&str], needle: &str) {
         leftovers.is_empty(),
         "spreadbench {args:?}: usage error wrote files: {leftovers:?}"
     );
-}
-
-fn u(v: &Value, path: &str) -> u64 {
-    v.pointer(path)
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("{path} is not an unsigned integer in {v}"))
-}
-
-fn f(v: &Value, path: &str) -> f64 {
-    v.pointer(path)
-        .and_then(Value::as_f64)
-        .unwrap_or_else(|| panic!("{path} is not a number in {v}"))
-}
-
-fn s<'a>(v: &'a Value, path: &str) -> &'a str {
-    v.pointer(path)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("{path} is not a string in {v}"))
 }
 
 fn b(v: &Value, path: &str) -> bool {

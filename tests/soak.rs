@@ -12,7 +12,6 @@
 //! pass generous `--max-stall-ratio` / `--max-p99-drift` (see [`CALM`]) and check that the
 //! thresholds reach the verdict JSON.
 
-use assert_cmd::Command;
 use base64::Engine as _;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use hdrhistogram::serialization::Deserializer;
@@ -23,6 +22,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tempfile::TempDir;
+
+mod common;
+use common::{f, s, sb, tmp, u};
 
 /// Thresholds that keep scheduling noise from failing the drift and stall verdicts.
 const CALM: [&str; 4] = ["--max-stall-ratio", "1000000", "--max-p99-drift", "1000"];
@@ -39,19 +41,8 @@ const SOAK_FILES: [&str; 4] = [
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn tmp() -> TempDir {
-    tempfile::tempdir().expect("create temp dir")
-}
-
 fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("spreadbench")
-}
-
-/// The binary, run in `dir`.
-fn sb(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("spreadbench").expect("spreadbench binary");
-    c.current_dir(dir);
-    c
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -138,24 +129,6 @@ fn read_jsonl(path: &Path) -> Vec<Value> {
                 .unwrap_or_else(|e| panic!("{} line {}: not JSON: {e}\n{l}", path.display(), i + 1))
         })
         .collect()
-}
-
-fn u(v: &Value, path: &str) -> u64 {
-    v.pointer(path)
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("{path} is not an unsigned integer in {v}"))
-}
-
-fn f(v: &Value, path: &str) -> f64 {
-    v.pointer(path)
-        .and_then(Value::as_f64)
-        .unwrap_or_else(|| panic!("{path} is not a number in {v}"))
-}
-
-fn s<'a>(v: &'a Value, path: &str) -> &'a str {
-    v.pointer(path)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("{path} is not a string in {v}"))
 }
 
 /// One interval of `intervals.hlog`, its histogram decoded.

@@ -1,0 +1,67 @@
+//! Helpers shared by the CLI test files: temp dirs, running the binary, reading its output
+//! and picking values out of JSON.
+
+// Each test crate uses its own subset of these.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Output;
+use tempfile::TempDir;
+
+pub fn tmp() -> TempDir {
+    tempfile::tempdir().expect("create temp dir")
+}
+
+/// The binary, run in `dir`.
+pub fn sb(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("spreadbench").expect("spreadbench binary");
+    c.current_dir(dir);
+    c
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("output is UTF-8")
+}
+
+/// Runs and requires exit 0; returns the output.
+pub fn ok(dir: &Path, args: &[&str]) -> Output {
+    let out = sb(dir).args(args).output().expect("run spreadbench");
+    assert!(
+        out.status.success(),
+        "spreadbench {args:?} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn ok_stdout(dir: &Path, args: &[&str]) -> String {
+    text(&ok(dir, args).stdout)
+}
+
+pub fn ok_json(dir: &Path, args: &[&str]) -> Value {
+    let out = ok_stdout(dir, args);
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("stdout of {args:?} is not JSON: {e}\n{out}"))
+}
+
+pub fn u(v: &Value, path: &str) -> u64 {
+    v.pointer(path)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("{path} is not an unsigned integer in {v}"))
+}
+
+pub fn f(v: &Value, path: &str) -> f64 {
+    v.pointer(path)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("{path} is not a number in {v}"))
+}
+
+pub fn s<'a>(v: &'a Value, path: &str) -> &'a str {
+    v.pointer(path)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{path} is not a string in {v}"))
+}
