@@ -7,8 +7,9 @@ use crate::graph::csv_io::{self, CsvImport};
 use crate::graph::{generate, sbg, Graph};
 use crate::measure::bench::SettingOutcome;
 use crate::measure::counters::{CounterMode, CounterSample, ThreadCounters};
-use crate::measure::LatencySummary;
+use crate::measure::{LatencyHistogram, LatencySummary};
 use crate::report::snapshot::{KindCounts, TierCounts, WorkSummary, WorkloadInfo};
+use crate::report::Snapshot;
 use crate::workload::Workload;
 use crate::{bad_input, InputError};
 use anyhow::Result;
@@ -274,6 +275,50 @@ pub fn write_latency_table(
         us(l.p999),
         us(l.max)
     )
+}
+
+/// A result file's name and bytes.
+pub type ResultFile = (&'static str, Vec<u8>);
+
+/// The files every measuring command writes: the snapshot (also returned, for `--json`) and
+/// the latency percentile distribution.
+pub fn snapshot_files(
+    snapshot: &Snapshot,
+    latency: &LatencyHistogram,
+) -> anyhow::Result<(Vec<u8>, Vec<ResultFile>)> {
+    let mut hgrm = Vec::new();
+    latency.write_percentiles(&mut hgrm, 1000.0)?;
+    let json = serde_json::to_vec_pretty(snapshot)?;
+    Ok((
+        json.clone(),
+        vec![("snapshot.json", json), ("latency.hgrm", hgrm)],
+    ))
+}
+
+/// Prints the outcome of a measuring command: the snapshot JSON (results path on stderr), or
+/// the summary and the results path.
+pub fn print_outcome(
+    json: Option<&[u8]>,
+    quiet: bool,
+    dir: &Path,
+    summary: impl FnOnce(&mut std::io::StdoutLock<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match json {
+        Some(bytes) => {
+            out.write_all(bytes)?;
+            writeln!(out)?;
+            if !quiet {
+                eprintln!("results: {}", dir.display());
+            }
+        }
+        None => {
+            summary(&mut out)?;
+            writeln!(out, "results: {}", dir.display())?;
+        }
+    }
+    Ok(())
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal or `quiet` is set.

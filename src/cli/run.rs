@@ -4,8 +4,8 @@
 //! snapshot.
 
 use super::common::{
-    alloc_json, check_counters, counters_json, pool_json, prepare, progress_bar, work_summary,
-    workload_info, write_latency_table, Prepared,
+    alloc_json, check_counters, counters_json, pool_json, prepare, print_outcome, progress_bar,
+    snapshot_files, work_summary, workload_info, write_latency_table, Prepared,
 };
 use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
 use super::{RunArgs, Switch};
@@ -168,26 +168,11 @@ pub fn execute(args: &RunArgs) -> Result<()> {
     });
     snapshot.partial = interrupted.is_some();
     snapshot.partial_reason = interrupted.clone();
-    let mut hgrm = Vec::new();
-    outcomes[0].latency.write_percentiles(&mut hgrm, 1000.0)?;
-    let json = serde_json::to_vec_pretty(&snapshot)?;
-    let dir = ResultsWriter::new(&args.out).write_run(
-        &snapshot,
-        started,
-        &[("snapshot.json", json.clone()), ("latency.hgrm", hgrm)],
-    )?;
-
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        out.write_all(&json)?;
-        writeln!(out)?;
-        if !args.quiet {
-            eprintln!("results: {}", dir.display());
-        }
-    } else {
-        print_summary(&mut out, &snapshot)?;
-        writeln!(out, "results: {}", dir.display())?;
-    }
+    let (json, files) = snapshot_files(&snapshot, &outcomes[0].latency)?;
+    let dir = ResultsWriter::new(&args.out).write_run(&snapshot, started, &files)?;
+    print_outcome(args.json.then_some(&json[..]), args.quiet, &dir, |out| {
+        print_summary(out, &snapshot)
+    })?;
     match interrupted {
         Some(reason) => Err(ExitWith {
             code: EXIT_INTERRUPTED,

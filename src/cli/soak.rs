@@ -3,8 +3,8 @@
 //! leak, drift and stall verdicts; exits 4 when a verdict fails and 130 when interrupted.
 
 use super::common::{
-    alloc_json, check_counters, counters_json, pool_json, prepare, progress_bar, work_summary,
-    workload_info, write_latency_table,
+    alloc_json, check_counters, counters_json, pool_json, prepare, print_outcome, progress_bar,
+    snapshot_files, work_summary, workload_info, write_latency_table,
 };
 use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
 use super::SoakArgs;
@@ -179,22 +179,11 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
             "failed": failed,
         })),
     };
-    let mut hgrm = Vec::new();
-    total.latency.write_percentiles(&mut hgrm, 1000.0)?;
-    let json = serde_json::to_vec_pretty(&snapshot)?;
-    let dir = pending.finish(
-        &snapshot,
-        &[("snapshot.json", json.clone()), ("latency.hgrm", hgrm)],
-    )?;
-
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        out.write_all(&json)?;
-        writeln!(out)?;
-    } else {
-        print_summary(&mut out, &snapshot)?;
-        writeln!(out, "results: {}", dir.display())?;
-    }
+    let (json, files) = snapshot_files(&snapshot, &total.latency)?;
+    let dir = pending.finish(&snapshot, &files)?;
+    print_outcome(args.json.then_some(&json[..]), args.quiet, &dir, |out| {
+        print_summary(out, &snapshot)
+    })?;
     if let Some(reason) = interrupted {
         return Err(ExitWith {
             code: EXIT_INTERRUPTED,
