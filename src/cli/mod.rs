@@ -187,7 +187,7 @@ pub struct SoakArgs {
     #[arg(long, value_name = "R")]
     pub rate: Option<f64>,
 
-    /// Hop threads (the caller plus workers) [default: 1].
+    /// Hop threads (the caller plus workers).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub threads: u64,
 
