@@ -4,6 +4,7 @@
 //! (results written, flagged partial).
 
 use clap::Parser;
+use spreadbench::note;
 use spreadbench::cli::{dispatch, Cli};
 use spreadbench::error::ExitWith;
 use spreadbench::InputError;
@@ -15,7 +16,10 @@ static ALLOCATOR: spreadbench::measure::alloc::CountingAllocator =
     spreadbench::measure::alloc::CountingAllocator;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(&e),
+    };
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -29,15 +33,26 @@ fn main() -> ExitCode {
             // One line, always: messages may quote user input, which may hold line breaks.
             let msg = format!("{e:#}").replace('\r', "\\r").replace('\n', "\\n");
             if let Some(exit) = e.downcast_ref::<ExitWith>() {
-                eprintln!("spreadbench: {msg}");
+                note!("spreadbench: {msg}");
                 return ExitCode::from(exit.code);
             }
-            eprintln!("spreadbench: error: {msg}");
+            note!("spreadbench: error: {msg}");
             if e.chain().any(|c| c.is::<InputError>()) {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)
             }
         }
+    }
+}
+
+/// Help, version and usage errors from clap: printed where clap prints them (help on stdout,
+/// errors on stderr). Help that cannot be written is a failure (1), not a success; a usage
+/// error stays 2 even when stderr is gone.
+fn clap_exit(e: &clap::Error) -> ExitCode {
+    let code = e.exit_code();
+    match e.print() {
+        Err(_) if code == 0 => ExitCode::from(1),
+        _ => ExitCode::from(u8::try_from(code).unwrap_or(2)),
     }
 }

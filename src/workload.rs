@@ -6,7 +6,7 @@
 //! parameters, computes the workload's identity hash, and produces the seeded request stream.
 //! The built-ins live in `workloads/*.toml` and are embedded in the binary.
 
-use crate::engine::{Decay, FanEffect, Seed, SpreadConfig, TierParams, TierPolicy};
+use crate::engine::{Decay, FanEffect, Seed, SpreadConfig, TierParams, TierPolicy, MAX_DEPTH};
 use crate::graph::generate::{GraphParams, Topology};
 use crate::graph::{Fnv1a64, Graph, Tier};
 use crate::rng::SeededRng;
@@ -286,8 +286,16 @@ impl Workload {
         }
         let path = Path::new(name_or_path);
         if path.exists() || name_or_path.ends_with(".toml") {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            let file = std::fs::File::open(path).map_err(|e| {
                 InputError::new(format!("{name_or_path}: cannot read workload: {e}"))
+            })?;
+            let bytes = crate::input::read_to_end_bounded(
+                file,
+                name_or_path,
+                crate::input::MAX_TEXT_INPUT_BYTES,
+            )?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                InputError::new(format!("{name_or_path}: workload is not UTF-8 text: {e}"))
             })?;
             return Workload::parse(&text, name_or_path);
         }
@@ -499,9 +507,11 @@ fn resolve(s: SpecFile) -> Result<Workload, String> {
     }
 
     let sp = &s.spread;
-    if sp.max_depth < 1 {
+    // Checked here, on the value as written: a cast first would report a huge depth as the
+    // clamped one.
+    if !(1..=i64::from(MAX_DEPTH)).contains(&sp.max_depth) {
         return Err(format!(
-            "spread.max_depth: must be at least 1 (got {})",
+            "spread.max_depth: must be in 1..={MAX_DEPTH} (got {})",
             sp.max_depth
         ));
     }
@@ -556,7 +566,7 @@ fn resolve(s: SpecFile) -> Result<Workload, String> {
         Some(k) => return Err(format!("spread.top_k: must be at least 1 (got {k})")),
     };
     let spread = SpreadConfig {
-        max_depth: sp.max_depth.min(u32::MAX as i64) as u32,
+        max_depth: sp.max_depth as u32,
         decay,
         fan_effect,
         cycle_penalty: sp.cycle_penalty,
@@ -579,9 +589,9 @@ fn resolve(s: SpecFile) -> Result<Workload, String> {
             rq.seeds_per_request
         ));
     }
-    if !(rq.seed_activation > 0.0 && rq.seed_activation <= 1.0) {
+    if !crate::engine::Seed::valid_activation(rq.seed_activation) {
         return Err(format!(
-            "requests.seed_activation: must be in (0, 1] (got {})",
+            "requests.seed_activation: must be in (0, 1] and at least 2^-32 (got {})",
             rq.seed_activation
         ));
     }
@@ -751,6 +761,12 @@ mod tests {
         assert!(e.contains("x.toml") && e.contains("bogus"), "{e}");
         let e = err(&format!("{MINIMAL}[spread]\nmax_depth = 0\n"));
         assert!(e.contains("spread.max_depth"), "{e}");
+        let e = err(&format!(
+            "{MINIMAL}[spread]\nmax_depth = 9223372036854775807\n"
+        ));
+        assert!(e.contains("(got 9223372036854775807)"), "{e}");
+        let e = err(&format!("{MINIMAL}[spread]\nmax_depth = 251\n"));
+        assert!(e.contains("1..=250 (got 251)"), "{e}");
         let e = err(&format!("{MINIMAL}[tiers.shares]\nhot = 0.5\nwarm = 0.2\n"));
         assert!(e.contains("tiers.shares") && e.contains("sum to 1"), "{e}");
         let e = err(&format!(

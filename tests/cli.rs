@@ -722,22 +722,32 @@ fn spread_seed_activation_and_chain_by_hand() {
     let ns = nodes(&j);
     assert_eq!(u(&ns[0], "/id"), 10);
     assert_eq!(f(&ns[0], "/activation"), 0.5);
-    // Only nodes downstream of the seed, each at its distance.
-    for n in ns {
+    // By hand: all hot (θ 0.01, κ 1), weight 1, D(d) = 1 − 0.1·d, so node 10 + d gets
+    // Δ(d−1) · D(d): 0.5 · 0.9 = 0.45, · 0.8 = 0.36, · 0.7 = 0.252, · 0.6 = 0.1512,
+    // · 0.5 = 0.0756, · 0.4 = 0.03024; at hop 7 node 17 would get 0.03024 · 0.3 = 0.009072
+    // < θ 0.01: rejected, and the spread ends with an empty frontier after 7 hops.
+    let expected = [0.5, 0.45, 0.36, 0.252, 0.1512, 0.0756, 0.03024];
+    assert_eq!(ns.len(), expected.len(), "{ns:?}");
+    for (n, want) in ns.iter().zip(expected) {
         let id = u(n, "/id");
+        let hop = id - 10;
+        assert_eq!(u(n, "/hop"), hop);
         assert!(
-            (10..=18).contains(&id),
-            "node {id} is not reachable within 8 hops of 10"
+            (f(n, "/activation") - want).abs() < 1e-9,
+            "node {id}: {} vs {want}",
+            f(n, "/activation")
         );
-        assert_eq!(u(n, "/hop"), id - 10);
+        assert!((f(n, "/confidence") - want).abs() < 1e-9);
+        assert_eq!(n["tier"], "hot");
     }
-    // Activation falls along the chain.
-    let mut by_id: Vec<(u64, f64)> = ns
-        .iter()
-        .map(|n| (u(n, "/id"), f(n, "/activation")))
-        .collect();
-    by_id.sort_by_key(|p| p.0);
-    assert!(by_id.windows(2).all(|w| w[0].1 > w[1].1), "{by_id:?}");
+    // Ranked by activation, which falls along the chain: ids 10, 11, …, 16 in order.
+    let ids: Vec<u64> = ns.iter().map(|n| u(n, "/id")).collect();
+    assert_eq!(ids, (10..=16).collect::<Vec<u64>>());
+    assert_eq!(u(&j, "/work/hops"), 7);
+    assert_eq!(u(&j, "/work/nodes_activated"), 7);
+    assert_eq!(u(&j, "/work/edges_relaxed"), 7);
+    assert_eq!(u(&j, "/work/rejected"), 1);
+    assert_eq!(u(&j, "/work/cycle_penalties"), 0);
 }
 
 #[test]
@@ -1460,5 +1470,153 @@ fn error_with_newline_in_input_stays_one_line() {
             "spread", "-w", "hot-1k", "--graph", "nl.csv", "--seeds", "0",
         ],
         &["nl.csv:1:", "type"],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output streams that cannot be written, workloads too large for memory, tiny seeds
+// ---------------------------------------------------------------------------------------------
+
+/// The binary as a `std::process::Command`, for tests that set up its standard streams.
+fn std_sb(dir: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("spreadbench"));
+    c.current_dir(dir);
+    c
+}
+
+fn dev_full() -> std::fs::File {
+    fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full")
+}
+
+#[test]
+fn an_unwritable_stderr_does_not_change_the_exit_code() {
+    let t = tmp();
+    let d = t.path();
+    // Bad input still exits 2 (it used to panic with 101: "failed printing to stderr").
+    let out = std_sb(d)
+        .args(["run", "-w", "missing.toml"])
+        .stderr(dev_full())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // A usage error likewise.
+    let out = std_sb(d)
+        .args(["run", "--no-such-flag"])
+        .stderr(dev_full())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // A run whose stderr is full still measures and writes its results.
+    let out = std_sb(d)
+        .args(["run", "-w", "hot-1k", "--spreads", "50", "--warmup", "5"])
+        .stderr(dev_full())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(run_dirs(d).len(), 1);
+}
+
+#[test]
+fn help_that_cannot_be_written_is_a_failure() {
+    let t = tmp();
+    let out = std_sb(t.path())
+        .arg("--help")
+        .stdout(dev_full())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = std_sb(t.path())
+        .args(["run", "--help"])
+        .stdout(dev_full())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = sb(t.path()).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("Usage"));
+}
+
+#[test]
+fn a_broken_stderr_pipe_does_not_abort_a_run() {
+    // The reader of stderr is gone before the run prints its first informational line.
+    let t = tmp();
+    let d = t.path();
+    let mut child = std_sb(d)
+        .args(["run", "-w", "hot-1k", "--spreads", "50", "--warmup", "5"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(run_dirs(d).len(), 1);
+}
+
+#[test]
+fn a_workload_too_large_for_memory_is_refused_naming_the_key() {
+    let t = tmp();
+    let d = t.path();
+    write(
+        d,
+        "huge.toml",
+        "name = \"huge\"\n[graph]\ngenerator = \"chain\"\nnodes = 4294967295\n",
+    );
+    write(
+        d,
+        "big.toml",
+        "name = \"big\"\n[graph]\ngenerator = \"barabasi-albert\"\nnodes = 2000000000\nm = 4\n",
+    );
+    for w in ["huge.toml", "big.toml"] {
+        bad_run(d, &["-w", w], &[w, "graph.nodes"]);
+        bad_input(d, &["spread", "-w", w, "--seeds", "0"], &["graph.nodes"]);
+        bad_input(d, &["gen", "-w", w, "--out", "g.sbg"], &["graph.nodes"]);
+        assert!(!d.join("g.sbg").exists());
+    }
+}
+
+#[test]
+fn a_seed_below_one_fixed_point_unit_is_bad_input() {
+    let t = tmp();
+    let d = t.path();
+    bad_input(
+        d,
+        &["spread", "-w", "chain-64", "--seeds", "3:1e-10"],
+        &["--seeds", "node 3", "2^-32"],
+    );
+    // Exactly one unit is accepted.
+    let j = ok_json(
+        d,
+        &["spread", "-w", "chain-64", "--seeds", "3:2.3283064365386963e-10", "--json"],
+    );
+    assert_eq!(nodes(&j).len(), 1);
+    write(
+        d,
+        "tiny-seed.toml",
+        &format!("{MINIMAL_TOML}[requests]\nseed_activation = 1e-12\n"),
+    );
+    bad_run(
+        d,
+        &["-w", "tiny-seed.toml"],
+        &["tiny-seed.toml", "requests.seed_activation"],
+    );
+}
+
+#[test]
+fn a_huge_max_depth_is_reported_as_written() {
+    let t = tmp();
+    let d = t.path();
+    write(
+        d,
+        "deep.toml",
+        &format!("{MINIMAL_TOML}[spread]\nmax_depth = 9223372036854775807\n"),
+    );
+    bad_run(
+        d,
+        &["-w", "deep.toml"],
+        &["spread.max_depth", "got 9223372036854775807"],
     );
 }

@@ -944,3 +944,148 @@ const GOLDEN_NODES_ACTIVATED: u32 = 1051;
 const GOLDEN_REJECTED: u64 = 5013;
 const GOLDEN_CYCLE_PENALTIES: u64 = 0;
 const GOLDEN_TOP3: [u32; 3] = [5, 9, 27];
+
+// ---------------------------------------------------------------------------------------------
+// The exact points of DESIGN §2
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn seed_below_one_fixed_point_unit_is_refused() {
+    // A seed below 2⁻³² would round to activation 0, vanish from the result and still be
+    // expanded; it is bad input. Exactly one unit is the smallest valid seed.
+    let g = graph(&[Tier::Hot; 2], vec![exc(0, 1, 1.0)]);
+    let s = Spreader::new(SpreadConfig::default()).unwrap();
+    let mut scratch = SpreadScratch::new(2);
+    let tiny = 2f64.powi(-33);
+    assert_eq!(
+        s.spread(&g, &[Seed::new(0, tiny)], &mut scratch),
+        Err(SpreadError::SeedActivation {
+            node: 0,
+            activation: tiny
+        })
+    );
+    let unit = 2f64.powi(-32);
+    let r = s.spread(&g, &[Seed::new(0, unit)], &mut scratch).unwrap();
+    assert_eq!(ids(&r), vec![0]);
+    assert_eq!(r.nodes[0].activation, 1);
+    // Its one-unit push to node 1 is far below θ: rejected, not activated.
+    assert_eq!(r.work.rejected, 1);
+}
+
+#[test]
+fn theta_is_compared_in_fixed_point() {
+    // Warm θ 0.05 rounds to 0.05 · 2³² = 214748364.8 → 214748365 units. Chain 0 → 1 (w 1),
+    // seed 1.0, H = 1, decay exp(−r) chosen so that the contribution is just below 0.05 as a
+    // real number:
+    //   0.05 − 1e-11: 2³² · c = 214748364.757 → 214748365 units = θ → accepted;
+    //   0.05 − 2e-10: 2³² · c = 214748363.941 → 214748364 units < θ → rejected.
+    let g = graph(&[Tier::Warm; 2], vec![exc(0, 1, 1.0)]);
+    let at = |c: f64| {
+        spread(
+            &g,
+            cfg(1, Decay::Exponential { rate: -c.ln() }),
+            &[(0, 1.0)],
+        )
+    };
+    let r = at(0.05 - 1e-11);
+    assert_eq!(ids(&r), vec![0, 1]);
+    assert_eq!(r.nodes[1].activation, 214_748_365);
+    assert!(r.nodes[1].activation_f64() > 0.05 - 1e-11);
+    let r = at(0.05 - 2e-10);
+    assert_eq!(ids(&r), vec![0]);
+    assert_eq!(r.work.rejected, 1);
+}
+
+#[test]
+fn contributions_round_to_nearest_ties_to_even() {
+    // Chain 0 → 1 (w 1), seed 1.0 (2³² units), H = 1, linear decay D(1) = 1 − s = x with
+    // x = (2k + 1) / 2³³, so the contribution is exactly k + ½ units:
+    //   k = 2³⁰ (even)     → 2³⁰ units, activation exactly 0.25 (half-up would give 2³⁰ + 1);
+    //   k = 2³⁰ + 1 (odd)  → 2³⁰ + 2 units.
+    let g = graph(&[Tier::Warm; 2], vec![exc(0, 1, 1.0)]);
+    let at = |k: i64| {
+        let x = (2 * k + 1) as f64 / 2f64.powi(33);
+        let r = spread(&g, cfg(1, Decay::Linear { slope: 1.0 - x }), &[(0, 1.0)]);
+        r.nodes.iter().find(|n| n.id == 1).unwrap().activation
+    };
+    assert_eq!(at(1 << 30), 1 << 30);
+    assert_eq!(at((1 << 30) + 1), (1 << 30) + 2);
+    assert_eq!(at((1 << 30) + 2), (1 << 30) + 2);
+}
+
+#[test]
+fn hop_depth_tier_is_fixed_at_first_activation() {
+    // Stored hot; HopDepth policy. 0 →(0.25) 1, 0 →(1) 2, 2 ⊣(1) 1, 2 →(1) 3, 3 →(0.0625) 1,
+    // D = 1, H = 3, seed 0: 1.0.
+    //   hop 1: n1 = 0.25, first reached at hop 1 → warm (θ 0.05, κ 0.95); n2 = 1.0 (warm)
+    //   hop 2: n1 = clamp(0.25 − 1) = 0; n3 = 1.0 (warm, hop 2)
+    //   hop 3: n1 at 0 faces θ again — its own, warm θ 0.05, fixed at hop 1 (not cold 0.10,
+    //          the tier of hop 3) — and accepts 0.0625; reported warm, κ 0.95, first hop 1.
+    let g = graph(
+        &[Tier::Hot; 4],
+        vec![
+            exc(0, 1, 0.25),
+            exc(0, 2, 1.0),
+            inh(2, 1, 1.0),
+            exc(2, 3, 1.0),
+            exc(3, 1, 0.0625),
+        ],
+    );
+    let c = SpreadConfig {
+        tier_policy: TierPolicy::HopDepth,
+        ..cfg(3, no_decay())
+    };
+    let r = spread(&g, c, &[(0, 1.0)]);
+    assert_act(&r, 1, 0.0625);
+    let n1 = r.nodes.iter().find(|n| n.id == 1).unwrap();
+    assert_eq!((n1.tier, n1.first_hop), (Tier::Warm, 1));
+    assert_eq!(n1.confidence, 0.0625 * 0.95);
+    assert_eq!(r.work.rejected, 0);
+}
+
+#[test]
+fn nodes_activated_counts_positive_nodes_at_the_end_before_top_k() {
+    // 0 →(0.25) 1, 0 →(1) 2, 2 ⊣(1) 1, 0 →(0.5) 3; D = 1, H = 2, seed 0: 1.0.
+    //   hop 1: n1 = 0.25, n2 = 1.0, n3 = 0.5;  hop 2: n1 = clamp(0.25 − 1) = 0.
+    // Activated at some point: 4 nodes; with activation > 0 at the end: 0, 2, 3 → 3.
+    // top_k = 1 keeps node 0 only, and nodes_activated is still 3.
+    let g = graph(
+        &[Tier::Warm; 4],
+        vec![
+            exc(0, 1, 0.25),
+            exc(0, 2, 1.0),
+            inh(2, 1, 1.0),
+            exc(0, 3, 0.5),
+        ],
+    );
+    let r = spread(&g, cfg(2, no_decay()), &[(0, 1.0)]);
+    assert_eq!(ids(&r), vec![0, 2, 3]);
+    assert_eq!(r.work.nodes_activated, 3);
+    let top1 = SpreadConfig {
+        top_k: Some(1),
+        ..cfg(2, no_decay())
+    };
+    let r = spread(&g, top1, &[(0, 1.0)]);
+    assert_eq!(ids(&r), vec![0]);
+    assert_eq!(r.work.nodes_activated, 3);
+}
+
+#[test]
+fn undirected_self_loop_is_stored_once() {
+    use spreadbench::graph::csv_io::{read_edge_list, CsvImport};
+    // CSV 0,0,0.5 and 0,1,1.0 read undirected: 0 → 0 once, 0 → 1 and 1 → 0 — three edges,
+    // so a spread from 0 relaxes two edges at hop 1 (not three).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("loop.csv");
+    std::fs::write(&path, "src,dst,weight\n0,0,0.5\n0,1,1.0\n").unwrap();
+    let opts = CsvImport {
+        undirected: true,
+        tier_shares: [0.0, 1.0, 0.0],
+        seed: 1,
+    };
+    let g = read_edge_list(&path, &opts).unwrap();
+    assert_eq!(g.edge_count(), 3);
+    let r = spread(&g, cfg(1, no_decay()), &[(0, 1.0)]);
+    assert_eq!(r.work.edges_relaxed, 2);
+    assert_act(&r, 1, 1.0);
+}

@@ -4,7 +4,8 @@
 use super::WorkloadArgs;
 use crate::engine::Seed;
 use crate::graph::csv_io::{self, CsvImport};
-use crate::graph::{generate, sbg, Graph};
+use crate::graph::generate::{self, GraphParams};
+use crate::graph::{sbg, Graph};
 use crate::measure::bench::SettingOutcome;
 use crate::measure::counters::{CounterMode, CounterSample, ThreadCounters};
 use crate::measure::{LatencyHistogram, LatencySummary};
@@ -113,6 +114,16 @@ fn load_graph_file(path: &Path, undirected: bool, workload: &Workload) -> Result
     )
 }
 
+/// Generates the workload's graph after checking that its estimated memory fits in what this
+/// machine has available (bad input naming the key otherwise, rather than an aborted
+/// allocation).
+pub fn generate_graph(params: &GraphParams) -> Result<Graph> {
+    if let Some(available) = crate::measure::rss::available_memory_bytes() {
+        generate::check_fits(params, available)?;
+    }
+    Ok(generate::generate(params)?)
+}
+
 /// Parses `12,40:0.5`: node ids, each with an optional activation (default `activation`).
 pub fn parse_seeds(list: &str, activation: f64, nodes: usize) -> Result<Vec<Seed>, InputError> {
     let mut seeds = Vec::new();
@@ -140,9 +151,9 @@ pub fn parse_seeds(list: &str, activation: f64, nodes: usize) -> Result<Vec<Seed
                 ))
             })?,
         };
-        if !(a > 0.0 && a <= 1.0) {
+        if !Seed::valid_activation(a) {
             return Err(InputError::new(format!(
-                "--seeds: activation {a} of node {node} must be in (0, 1]"
+                "--seeds: activation {a} of node {node} must be in (0, 1] and at least 2^-32 (one fixed-point unit)"
             )));
         }
         seeds.push(Seed::new(node, a));
@@ -310,7 +321,7 @@ pub fn print_outcome(
             out.write_all(bytes)?;
             writeln!(out)?;
             if !quiet {
-                eprintln!("results: {}", dir.display());
+                crate::note!("results: {}", dir.display());
             }
         }
         None => {
@@ -319,6 +330,23 @@ pub fn print_outcome(
         }
     }
     Ok(())
+}
+
+/// Writes one line on stderr, ignoring failure: a closed or full stderr must not abort a
+/// command (least of all before its results are written), and there is nowhere left to report
+/// that stderr failed. Use through [`note!`](crate::note).
+pub fn write_stderr_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(line).and_then(|()| err.write_all(b"\n"));
+}
+
+/// `eprintln!` that never panics: see [`write_stderr_line`].
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {
+        $crate::cli::common::write_stderr_line(format_args!($($arg)*))
+    };
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal or `quiet` is set.
@@ -367,7 +395,16 @@ mod tests {
         assert!(parse_seeds("1:0", 1.0, 100)
             .unwrap_err()
             .0
-            .contains("(0, 1]"));
+            .contains("at least 2^-32"));
+        assert!(parse_seeds("1:1e-10", 1.0, 100)
+            .unwrap_err()
+            .0
+            .contains("at least 2^-32"));
+        let one_unit = 2f64.powi(-32);
+        assert_eq!(
+            parse_seeds(&format!("1:{one_unit:e}"), 1.0, 100).unwrap(),
+            vec![Seed::new(1, one_unit)]
+        );
         assert!(parse_seeds("1:abc", 1.0, 100)
             .unwrap_err()
             .0

@@ -44,7 +44,7 @@ pub fn execute(args: &CompareArgs) -> Result<()> {
                     ("new", &new_bin)
                 };
                 if !args.quiet {
-                    eprintln!(
+                    crate::note!(
                         "round {}/{}: {which} ({})",
                         round + 1,
                         args.rounds,

@@ -125,9 +125,9 @@ pub fn execute(args: &RunArgs) -> Result<()> {
         });
     }
     if !args.quiet {
-        eprintln!("{}", p.describe());
+        crate::note!("{}", p.describe());
         if settings.len() > 1 {
-            eprintln!(
+            crate::note!(
                 "measuring {} settings side by side, interleaved in blocks of {} requests",
                 settings.len(),
                 args.block

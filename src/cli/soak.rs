@@ -58,7 +58,7 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
         leak_bytes_per_spread: args.leak_bytes_per_spread,
     };
     if !args.quiet {
-        eprintln!("{}", p.describe());
+        crate::note!("{}", p.describe());
     }
 
     let interrupt = Interrupt::install()?;

@@ -16,7 +16,7 @@ pub mod scratch;
 pub mod spreader;
 
 pub use executor::HopExecutor;
-pub use model::{Decay, FanEffect, SpreadConfig, TierParams, TierPolicy};
+pub use model::{Decay, FanEffect, SpreadConfig, TierParams, TierPolicy, MAX_DEPTH};
 pub use pool::{ActivationRecord, ActivationRecordPool, PoolHandle, PoolStats};
 pub use result::{ActivatedNode, SpreadResult, WorkCounters};
 pub use scratch::SpreadScratch;

@@ -90,6 +90,9 @@ pub enum TierPolicy {
     HopDepth,
 }
 
+/// The deepest spread the model allows (DESIGN §2: `H` is at most 250).
+pub const MAX_DEPTH: u32 = 250;
+
 /// Everything that decides the outcome of a spread besides the graph and the seeds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SpreadConfig {
@@ -149,9 +152,9 @@ impl SpreadConfig {
         if self.max_depth == 0 {
             return Err("max_depth: must be at least 1".into());
         }
-        if self.max_depth > 250 {
+        if self.max_depth > MAX_DEPTH {
             return Err(format!(
-                "max_depth: {} is above the limit of 250",
+                "max_depth: {} is above the limit of {MAX_DEPTH}",
                 self.max_depth
             ));
         }

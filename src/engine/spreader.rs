@@ -33,14 +33,23 @@ impl Seed {
     pub fn new(node: u32, activation: f64) -> Self {
         Seed { node, activation }
     }
+
+    /// Whether `a` is a valid seed activation: in [2⁻³², 1]. Below one fixed-point unit a seed
+    /// would round to zero activation and vanish from the result while still being expanded.
+    pub fn valid_activation(a: f64) -> bool {
+        (MIN_SEED_ACTIVATION..=1.0).contains(&a)
+    }
 }
+
+/// The smallest seed activation: one fixed-point unit, 2⁻³² (DESIGN §2).
+pub const MIN_SEED_ACTIVATION: f64 = 1.0 / crate::engine::fixed::SCALE;
 
 /// Why a spread could not run. These are caller errors; a valid request never fails.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SpreadError {
     #[error("seed node {node} is outside the graph (nodes 0..{nodes})")]
     SeedOutOfRange { node: u32, nodes: usize },
-    #[error("seed node {node} has activation {activation}; it must be in (0, 1]")]
+    #[error("seed node {node} has activation {activation}; it must be in (0, 1] and at least 2^-32, one fixed-point unit")]
     SeedActivation { node: u32, activation: f64 },
     #[error("a spread needs at least one seed")]
     NoSeeds,
@@ -182,7 +191,7 @@ impl Spreader {
                     nodes: n,
                 });
             }
-            if !(s.activation > 0.0 && s.activation <= 1.0) {
+            if !Seed::valid_activation(s.activation) {
                 return Err(SpreadError::SeedActivation {
                     node: s.node,
                     activation: s.activation,

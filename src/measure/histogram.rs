@@ -140,24 +140,20 @@ impl LatencyHistogram {
             "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
         )?;
         let h = &self.h;
-        let mut total = 0u64;
-        if !h.is_empty() {
-            for v in h.iter_quantiles(TICKS_PER_HALF_DISTANCE) {
-                total += v.count_since_last_iteration();
-                let value = v.value_iterated_to() as f64 / scale;
-                let q = v.quantile_iterated_to();
-                if q < 1.0 {
-                    writeln!(
-                        out,
-                        "{:12.3} {:2.12} {:10} {:14.2}",
-                        value,
-                        q,
-                        total,
-                        1.0 / (1.0 - q)
-                    )?;
-                } else {
-                    writeln!(out, "{:12.3} {:2.12} {:10}", value, q, total)?;
-                }
+        for row in percentile_rows(h, TICKS_PER_HALF_DISTANCE) {
+            let value = row.value as f64 / scale;
+            let q = row.percentile / 100.0;
+            if row.percentile < 100.0 {
+                writeln!(
+                    out,
+                    "{:12.3} {:2.12} {:10} {:14.2}",
+                    value,
+                    q,
+                    row.total_count,
+                    1.0 / (1.0 - q)
+                )?;
+            } else {
+                writeln!(out, "{:12.3} {:2.12} {:10}", value, q, row.total_count)?;
             }
         }
         let sub_buckets = (2 * 10u64.pow(u32::from(h.sigfig()))).next_power_of_two();
@@ -181,6 +177,56 @@ impl LatencyHistogram {
         )?;
         Ok(())
     }
+}
+
+/// One row of the percentile distribution: the level in percent (0..=100), the value reported
+/// for it (the highest value equivalent to the bucket that reached it) and the count up to it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PercentileRow {
+    pub percentile: f64,
+    pub value: u64,
+    pub total_count: u64,
+}
+
+/// The rows Java HdrHistogram's `outputPercentileDistribution` prints (its `PercentileIterator`,
+/// followed step by step, in percent as Java computes it): a level is reached by the first
+/// recorded bucket whose cumulative share is `>=` the level, one bucket may report several
+/// levels, levels double in density at every halving of the distance to 100%, and a last row
+/// at 100% follows the bucket that holds the final count. The `hdrhistogram` crate's
+/// `iter_quantiles` differs at levels that fall exactly on a bucket's cumulative share (it
+/// reports the next bucket), which is why this does not use it.
+pub fn percentile_rows(h: &Histogram<u64>, ticks_per_half_distance: u32) -> Vec<PercentileRow> {
+    let n = h.len();
+    let mut rows = Vec::new();
+    if n == 0 {
+        return rows;
+    }
+    let mut level = 0.0f64;
+    let mut total = 0u64;
+    for v in h.iter_recorded() {
+        total += v.count_at_value();
+        let value = h.highest_equivalent(v.value_iterated_to());
+        while 100.0 * total as f64 / n as f64 >= level {
+            rows.push(PercentileRow {
+                percentile: level,
+                value,
+                total_count: total,
+            });
+            if total == n {
+                rows.push(PercentileRow {
+                    percentile: 100.0,
+                    value,
+                    total_count: total,
+                });
+                return rows;
+            }
+            // Java: ticks · 2^(⌊log₂(100 / (100 − level))⌋ + 1) steps per 100%.
+            let halvings = ((100.0 / (100.0 - level)).ln() / 2f64.ln()) as i64 + 1;
+            let ticks = i64::from(ticks_per_half_distance) * 2f64.powi(halvings as i32) as i64;
+            level += 100.0 / ticks as f64;
+        }
+    }
+    rows
 }
 
 #[cfg(test)]
@@ -212,6 +258,67 @@ mod tests {
         assert_eq!(back.summary().count, 5);
         assert_eq!(back.inner(), h.inner());
         assert!(LatencyHistogram::from_base64("not base64!").is_err());
+    }
+
+    /// Levels and values computed independently of the iterator: for 1..=1000 ns recorded once
+    /// each (exact buckets below 2048 at 3 significant digits), level L is first reached by the
+    /// value ⌈10·L⌉ (at least 1), and Java's levels are 0, 10, …, 50, then steps of 5 to 75,
+    /// 2.5 to 87.5, 1.25 to 93.75, …
+    #[test]
+    fn percentile_rows_match_java_at_exact_boundaries() {
+        let mut h = LatencyHistogram::new();
+        for v in 1..=1000u64 {
+            h.record(v);
+        }
+        let rows = percentile_rows(h.inner(), 5);
+        let levels: Vec<f64> = rows.iter().map(|r| r.percentile).take(22).collect();
+        assert_eq!(
+            levels,
+            vec![
+                0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 77.5, 80.0, 82.5,
+                85.0, 87.5, 88.75, 90.0, 91.25, 92.5, 93.75, 94.375
+            ]
+        );
+        for r in &rows[..rows.len() - 1] {
+            let expected = ((r.percentile * 10.0).ceil() as u64).max(1);
+            assert_eq!(r.value, expected, "level {}", r.percentile);
+            assert_eq!(r.total_count, expected, "level {}", r.percentile);
+        }
+        // The 95% row is exactly the 950th value, not the next bucket.
+        let p95 = rows.iter().find(|r| r.percentile == 95.0).unwrap();
+        assert_eq!(p95.value, 950);
+        let last = rows.last().unwrap();
+        assert_eq!((last.percentile, last.value, last.total_count), (100.0, 1000, 1000));
+        // The row before it is the first level the last value reaches; nothing after 100%.
+        assert_eq!(rows[rows.len() - 2].value, 1000);
+    }
+
+    /// A bucket that holds many samples reports every level it reaches, as Java does.
+    #[test]
+    fn percentile_rows_repeat_a_heavy_bucket() {
+        let mut h = LatencyHistogram::new();
+        for _ in 0..90 {
+            h.record(7);
+        }
+        for _ in 0..10 {
+            h.record(9);
+        }
+        let rows = percentile_rows(h.inner(), 5);
+        let at7: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.value == 7)
+            .map(|r| r.percentile)
+            .collect();
+        assert_eq!(
+            at7,
+            vec![0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 77.5, 80.0, 82.5, 85.0, 87.5, 88.75, 90.0]
+        );
+        let rest: Vec<(f64, u64)> = rows
+            .iter()
+            .filter(|r| r.value == 9)
+            .map(|r| (r.percentile, r.total_count))
+            .collect();
+        assert_eq!(rest, vec![(91.25, 100), (100.0, 100)]);
     }
 
     #[test]
