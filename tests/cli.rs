@@ -1620,3 +1620,14 @@ fn a_huge_max_depth_is_reported_as_written() {
         &["spread.max_depth", "got 9223372036854775807"],
     );
 }
+
+#[test]
+fn a_tiny_rate_is_reported_in_a_readable_form() {
+    let t = tmp();
+    let line = bad_input(
+        t.path(),
+        &["soak", "--spreads", "10", "--rate", "1e-300"],
+        &["--rate", "got 1e-300"],
+    );
+    assert!(line.len() < 200, "{line}");
+}

@@ -210,7 +210,7 @@ fn validate(args: &SoakArgs) -> Result<SoakPlan> {
     if let Some(r) = args.rate {
         if !(r.is_finite() && (0.001..=1e9).contains(&r)) {
             return Err(bad_input!(
-                "--rate: must be between 0.001 and 1e9 requests per second (got {r})"
+                "--rate: must be between 0.001 and 1e9 requests per second (got {r:e})"
             ));
         }
     }
