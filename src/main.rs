@@ -4,9 +4,9 @@
 //! (results written, flagged partial).
 
 use clap::Parser;
-use spreadbench::note;
 use spreadbench::cli::{dispatch, Cli};
 use spreadbench::error::ExitWith;
+use spreadbench::note;
 use spreadbench::InputError;
 use std::process::ExitCode;
 

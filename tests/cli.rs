@@ -1590,7 +1590,14 @@ fn a_seed_below_one_fixed_point_unit_is_bad_input() {
     // Exactly one unit is accepted.
     let j = ok_json(
         d,
-        &["spread", "-w", "chain-64", "--seeds", "3:2.3283064365386963e-10", "--json"],
+        &[
+            "spread",
+            "-w",
+            "chain-64",
+            "--seeds",
+            "3:2.3283064365386963e-10",
+            "--json",
+        ],
     );
     assert_eq!(nodes(&j).len(), 1);
     write(

@@ -86,7 +86,9 @@ pub fn memory_estimate(p: &GraphParams) -> MemoryEstimate {
     };
     let generation = match p.topology {
         Topology::BarabasiAlbert { .. } => links.saturating_mul(16),
-        Topology::WattsStrogatz { .. } => n.saturating_mul(24).saturating_add(links.saturating_mul(16)),
+        Topology::WattsStrogatz { .. } => n
+            .saturating_mul(24)
+            .saturating_add(links.saturating_mul(16)),
         _ => links.saturating_mul(8),
     };
     let build = links

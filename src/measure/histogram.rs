@@ -288,7 +288,10 @@ mod tests {
         let p95 = rows.iter().find(|r| r.percentile == 95.0).unwrap();
         assert_eq!(p95.value, 950);
         let last = rows.last().unwrap();
-        assert_eq!((last.percentile, last.value, last.total_count), (100.0, 1000, 1000));
+        assert_eq!(
+            (last.percentile, last.value, last.total_count),
+            (100.0, 1000, 1000)
+        );
         // The row before it is the first level the last value reaches; nothing after 100%.
         assert_eq!(rows[rows.len() - 2].value, 1000);
     }
@@ -311,7 +314,10 @@ mod tests {
             .collect();
         assert_eq!(
             at7,
-            vec![0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 77.5, 80.0, 82.5, 85.0, 87.5, 88.75, 90.0]
+            vec![
+                0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 77.5, 80.0, 82.5,
+                85.0, 87.5, 88.75, 90.0
+            ]
         );
         let rest: Vec<(f64, u64)> = rows
             .iter()
