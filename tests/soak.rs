@@ -7,6 +7,12 @@
 //! (`hot-1k`, `chain-64`) and runs short, so the file stays well under 30 s in release on two
 //! cores, with tests running in parallel.
 //!
+//! Timing is never assumed: a test that needs the process in a phase waits for evidence of
+//! it (its temporary results directory, bytes in its buffered `metrics.jsonl`) rather than
+//! sleeping a fixed time, and a stall it needs is made with SIGSTOP for a known time. What
+//! is asserted about time is one-sided, in the direction a loaded machine cannot break
+//! (latencies and wall times only grow under load).
+//!
 //! The drift and stall verdicts compare latencies, which a loaded shared machine (parallel
 //! tests, another build) disturbs; tests that need exit 0 but are not about those verdicts
 //! pass generous `--max-stall-ratio` / `--max-p99-drift` (see [`CALM`]) and check that the
@@ -146,6 +152,25 @@ struct Hlog {
     intervals: Vec<HlogInterval>,
 }
 
+/// A base64 HdrHistogram (V2, DEFLATE or not), decoded with the hdrhistogram crate.
+fn decode_histogram(b64: &str) -> Histogram<u64> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("histogram is base64");
+    Deserializer::new()
+        .deserialize(&mut std::io::Cursor::new(raw))
+        .expect("histogram decodes")
+}
+
+/// How many recorded values are certainly at least `ns` (a value's bucket must lie wholly
+/// above it: with 3 significant digits a bucket spans 0.1% of its value).
+fn count_at_least(h: &Histogram<u64>, ns: u64) -> u64 {
+    h.iter_recorded()
+        .filter(|v| h.lowest_equivalent(v.value_iterated_to()) >= ns)
+        .map(|v| v.count_at_value())
+        .sum()
+}
+
 fn read_hlog(path: &Path) -> Hlog {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     assert!(bytes.ends_with(b"\n"), "{} ends mid-line", path.display());
@@ -159,12 +184,7 @@ fn read_hlog(path: &Path) -> Hlog {
             LogEntry::StartTime(d) => log.start_time = Some(d.as_secs_f64()),
             LogEntry::BaseTime(d) => log.base_time = Some(d.as_secs_f64()),
             LogEntry::Interval(iv) => {
-                let raw = base64::engine::general_purpose::STANDARD
-                    .decode(iv.encoded_histogram())
-                    .expect("interval histogram is base64");
-                let hist: Histogram<u64> = Deserializer::new()
-                    .deserialize(&mut std::io::Cursor::new(raw))
-                    .expect("interval histogram decodes");
+                let hist = decode_histogram(iv.encoded_histogram());
                 log.intervals.push(HlogInterval {
                     start_s: iv.start_timestamp().as_secs_f64(),
                     duration_s: iv.duration().as_secs_f64(),
@@ -191,8 +211,42 @@ const EVENTS: [&str; 10] = [
     "task_clock_ns",
 ];
 
+/// The hardware events (sorted), which need a PMU.
+const HW_EVENTS: [&str; 6] = [
+    "cache_misses",
+    "cache_references",
+    "cycles",
+    "instructions",
+    "l1d_read_misses",
+    "llc_read_misses",
+];
+
+/// The software events, which the kernel counts on any Linux.
+const SW_EVENTS: [&str; 4] = [
+    "context_switches",
+    "cpu_migrations",
+    "page_faults",
+    "task_clock_ns",
+];
+
+/// Whether this machine has a CPU PMU, judged from sysfs rather than from the tool under
+/// test: the counter tests must not take the tool's word for which events are missing. The
+/// kernel registers the core PMU as `cpu` (x86), `cpu_core`/`cpu_atom` (hybrid x86) or
+/// `armv*` (Arm); a VM without a virtual PMU has none of them.
+fn cpu_pmu_present() -> bool {
+    fs::read_dir("/sys/bus/event_source/devices")
+        .map(|dir| {
+            dir.filter_map(Result::ok).any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name == "cpu" || name.starts_with("cpu_") || name.starts_with("armv")
+            })
+        })
+        .unwrap_or(false)
+}
+
 /// Whether `event` of a counters object was read; panics unless it is either a reading
-/// (`value`, no `status`) or `{"status": "unsupported"|"denied", "reason": non-empty}`.
+/// (`value`, no `status`) or exactly `{"status": "unsupported"|"denied", "reason":
+/// non-empty}` — an unreadable event carries no value at all, so it cannot pass for a zero.
 fn counter_available(counters: &Value, event: &str) -> bool {
     let e = &counters[event];
     assert!(e.is_object(), "counters.{event} missing in {counters}");
@@ -212,45 +266,162 @@ fn counter_available(counters: &Value, event: &str) -> bool {
             );
             let reason = e["reason"].as_str().unwrap_or("");
             assert!(!reason.is_empty(), "counters.{event} has no reason: {e}");
+            let keys: Vec<&String> = e
+                .as_object()
+                .map(|m| m.keys().collect())
+                .unwrap_or_default();
+            assert_eq!(keys, ["reason", "status"], "counters.{event}: {e}");
             false
         }
         _ => panic!("counters.{event} is neither a value nor a status with a reason: {e}"),
     }
 }
 
-/// Checks a `counters` object of a measurement with `--counters auto` on Linux: every event
-/// is a value or a reason, cycles and instructions are never a silent 0, software events are
-/// read, and derived figures are null when an input is missing. Returns the unavailable
-/// events.
-fn check_auto_counters(c: &Value, what: &str) -> Vec<String> {
-    for event in EVENTS {
-        counter_available(c, event);
-    }
-    for hw in ["cycles", "instructions"] {
-        if counter_available(c, hw) {
-            assert!(u(c, &format!("/{hw}/value")) > 0, "{what}: {hw} read as 0");
-        }
-    }
-    // Software events open on any Linux.
-    assert!(counter_available(c, "task_clock_ns"), "{what}: task clock");
-    assert!(u(c, "/task_clock_ns/value") > 0, "{what}: task clock is 0");
-    assert!(counter_available(c, "page_faults"), "{what}: page faults");
-    // A run can take no page fault at all, but the event must have been counting.
-    assert!(u(c, "/page_faults/time_enabled_ns") > 0, "{what}: {c}");
-    if !counter_available(c, "cycles") || !counter_available(c, "instructions") {
-        assert!(c["derived"]["ipc"].is_null(), "{what}: ipc without cycles");
-    } else {
-        assert!(f(c, "/derived/ipc") > 0.0, "{what}: ipc");
-    }
-    assert!(
-        c["derived"]["page_faults_per_spread"].is_number(),
-        "{what}: page faults per spread: {c}"
-    );
-    EVENTS
+/// Slack for comparing the kernel's task clock and enabled times with the tool's monotonic
+/// wall clock: each reading is taken a few instructions apart from the clock it is
+/// compared with.
+const CLOCK_SLACK_NS: f64 = 1e6;
+
+/// Checks the `counters` object of a stretch measured with `--counters auto` on Linux, that
+/// lasted `wall_s` seconds on `clients` client threads and measured `spreads` spreads:
+///
+/// - every event is a value or a reason, and the keys are the ten events, `derived` and
+///   `scope`;
+/// - without a PMU (see [`cpu_pmu_present`]) every hardware event is unavailable; with one,
+///   cycles and instructions that were read are not 0;
+/// - the software events were read, never multiplexed, and counted only within the stretch:
+///   enabled for at most `wall_s × clients`, and the task clock (CPU time of the client
+///   threads) is above 0 and at most its enabled time;
+/// - derived figures are null exactly when an input is missing, and per-spread figures are
+///   the count divided by `spreads`.
+///
+/// Returns the unavailable events, sorted.
+fn check_auto_counters(
+    c: &Value,
+    what: &str,
+    wall_s: f64,
+    clients: u64,
+    spreads: u64,
+) -> Vec<String> {
+    let mut keys: Vec<&str> = c
+        .as_object()
+        .unwrap_or_else(|| panic!("{what}: counters not an object: {c}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    let mut expected: Vec<&str> = EVENTS.iter().copied().chain(["derived", "scope"]).collect();
+    expected.sort_unstable();
+    assert_eq!(keys, expected, "{what}: counters keys");
+    assert!(c["scope"].is_string(), "{what}: scope: {c}");
+    let missing: Vec<String> = EVENTS
         .iter()
         .filter(|e| !counter_available(c, e))
         .map(|e| e.to_string())
-        .collect()
+        .collect();
+
+    let pmu = cpu_pmu_present();
+    for hw in HW_EVENTS {
+        if !pmu {
+            assert!(
+                missing.iter().any(|m| m == hw),
+                "{what}: {hw} read without a CPU PMU: {}",
+                c[hw]
+            );
+        }
+    }
+    for hw in ["cycles", "instructions"] {
+        if !missing.iter().any(|m| m == hw) {
+            assert!(u(c, &format!("/{hw}/value")) > 0, "{what}: {hw} read as 0");
+        }
+    }
+
+    let wall_ns = wall_s * 1e9 * clients as f64;
+    for sw in SW_EVENTS {
+        assert!(counter_available(c, sw), "{what}: software event {sw}: {c}");
+        let e = &c[sw];
+        let enabled = u(e, "/time_enabled_ns");
+        assert!(enabled > 0, "{what}: {sw} never counted: {e}");
+        assert_eq!(
+            enabled,
+            u(e, "/time_running_ns"),
+            "{what}: {sw} multiplexed: {e}"
+        );
+        assert_eq!(e["multiplexed"], false, "{what}: {sw}: {e}");
+        assert_eq!(u(e, "/value"), u(e, "/raw"), "{what}: {sw} scaled: {e}");
+        assert!(
+            enabled as f64 <= wall_ns + CLOCK_SLACK_NS * clients as f64,
+            "{what}: {sw} enabled for {enabled} ns in {wall_s} s on {clients} client thread(s)"
+        );
+    }
+    let task = u(c, "/task_clock_ns/value");
+    assert!(task > 0, "{what}: task clock is 0");
+    assert!(
+        task as f64 <= u(c, "/task_clock_ns/time_enabled_ns") as f64 + CLOCK_SLACK_NS,
+        "{what}: task clock {task} ns exceeds its enabled time: {}",
+        c["task_clock_ns"]
+    );
+    assert!(
+        task as f64 <= wall_ns + CLOCK_SLACK_NS * clients as f64,
+        "{what}: task clock {task} ns in {wall_s} s on {clients} client thread(s)"
+    );
+
+    let has = |e: &str| !missing.iter().any(|m| m == e);
+    let d = &c["derived"];
+    let pairs = [
+        ("ipc", "instructions", "cycles"),
+        ("cache_miss_rate", "cache_misses", "cache_references"),
+    ];
+    for (name, a, b) in pairs {
+        assert_eq!(
+            d[name].is_null(),
+            !(has(a) && has(b)),
+            "{what}: derived.{name}: {d}"
+        );
+    }
+    for (name, e) in [
+        ("cache_misses_per_spread", "cache_misses"),
+        ("l1d_read_misses_per_spread", "l1d_read_misses"),
+        ("llc_read_misses_per_spread", "llc_read_misses"),
+        ("page_faults_per_spread", "page_faults"),
+    ] {
+        if has(e) && spreads > 0 {
+            let expect = u(c, &format!("/{e}/value")) as f64 / spreads as f64;
+            let got = f(d, &format!("/{name}"));
+            // The value is the scaled count rounded, so they differ by at most half a count.
+            let tol = 0.5 / spreads as f64 + 1e-9 * expect;
+            assert!(
+                (got - expect).abs() <= tol,
+                "{what}: {name} {got} vs {expect}"
+            );
+        } else {
+            assert!(d[name].is_null(), "{what}: derived.{name} without {e}: {d}");
+        }
+    }
+    missing
+}
+
+/// `name` in a running soak's temporary results directory under `root` (`.NAME.tmp-PID`), if
+/// that directory and file exist yet.
+fn pending_file(root: &Path, name: &str) -> Option<PathBuf> {
+    fs::read_dir(root)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .is_some_and(|n| n.starts_with('.') && n.contains(".tmp-"))
+        })
+        .map(|dir| dir.join(name))
+        .filter(|p| p.exists())
+}
+
+/// Seconds since the Unix epoch, as `intervals.hlog` writes its times.
+fn epoch_s(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// A child process that is killed (by its own id) if the test ends before it does.
@@ -311,6 +482,41 @@ impl Spawned {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Waits until `found()` holds, polling every few milliseconds; panics if the process
+    /// exits first or `limit` passes, naming `what` it waited for.
+    fn wait_until(&mut self, what: &str, limit: Duration, mut found: impl FnMut() -> bool) {
+        let until = Instant::now() + limit;
+        while !found() {
+            if let Some(st) = self.exited() {
+                panic!("spreadbench exited ({st:?}) before {what}");
+            }
+            assert!(Instant::now() < until, "no {what} within {limit:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits until a soak writing under `root` has created its temporary results directory,
+    /// which it does just before the warm-up.
+    fn wait_until_warming_up(&mut self, root: &Path) {
+        self.wait_until(
+            "temporary results directory",
+            Duration::from_secs(20),
+            || pending_file(root, "metrics.jsonl").is_some(),
+        );
+    }
+
+    /// Waits until a soak writing under `root` is certainly in its measured phase: bytes in
+    /// its temporary `metrics.jsonl`, which is buffered, so they appear only once whole
+    /// intervals (of the measured phase, never of the warm-up) have been written. With
+    /// intervals of `k` spreads, at least `k` spreads have then been measured.
+    fn wait_until_measuring(&mut self, root: &Path) {
+        self.wait_until("measured interval", Duration::from_secs(30), || {
+            pending_file(root, "metrics.jsonl")
+                .and_then(|p| fs::metadata(p).ok())
+                .is_some_and(|m| m.len() > 0)
+        });
     }
 
     /// Waits at most `limit` for the exit (killing it and failing otherwise) and collects
@@ -397,9 +603,9 @@ fn short_soak_writes_results_dir_metrics_and_snapshot() {
         );
         assert_eq!(f(l, "/alloc/allocs_per_spread"), 0.0, "{l}");
         assert!(l["counters"].is_object(), "{l}");
-        check_auto_counters(&l["counters"], &format!("interval {i}"));
         let start = f(l, "/start_s");
         let dur = f(l, "/duration_s");
+        check_auto_counters(&l["counters"], &format!("interval {i}"), dur, 1, 1000);
         assert!(dur > 0.0, "{l}");
         assert!(
             start >= prev_end - 1e-6,
@@ -451,7 +657,13 @@ fn short_soak_writes_results_dir_metrics_and_snapshot() {
     let sum: u64 = lines.iter().map(|l| u(l, "/spreads")).sum();
     assert_eq!(sum, 10_000);
     assert_eq!(f(&snap, "/alloc/allocs_per_spread"), 0.0);
-    check_auto_counters(&snap["counters"], "soak snapshot");
+    check_auto_counters(
+        &snap["counters"],
+        "soak snapshot",
+        f(&snap, "/measure_wall_s"),
+        1,
+        10_000,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -778,12 +990,14 @@ fn check_interrupted_soak(out: &Output, t: &TempDir, sig: &str, asked: u64) {
         "partial_reason: {reason}"
     );
     let spreads = u(&snap, "/spreads");
-    assert!(spreads > 0 && spreads < asked, "spreads {spreads}");
-    assert_eq!(u(&snap, "/latency_ns/count"), spreads);
-    // The measured phase ran for a while before the signal (how long depends on the build
-    // and the machine's load, so only that it did).
+    // The signal came after a whole interval had been written (see `interrupted_soak`).
     assert!(
-        f(&snap, "/measure_wall_s") > 0.05,
+        spreads >= LONG_SOAK_INTERVAL && spreads < asked,
+        "spreads {spreads}"
+    );
+    assert_eq!(u(&snap, "/latency_ns/count"), spreads);
+    assert!(
+        f(&snap, "/measure_wall_s") > 0.0,
         "{}",
         snap["measure_wall_s"]
     );
@@ -800,8 +1014,10 @@ fn check_interrupted_soak(out: &Output, t: &TempDir, sig: &str, asked: u64) {
     assert_eq!(hsum, spreads, "intervals.hlog covers every measured spread");
 }
 
-// A short warm-up, so the measured phase has begun well before the signal even in a debug
-// build on a loaded machine.
+/// Spreads per interval of [`LONG_SOAK`]: short, so that its buffered metrics.jsonl shows
+/// the measured phase soon.
+const LONG_SOAK_INTERVAL: u64 = 200;
+
 const LONG_SOAK: [&str; 10] = [
     "soak",
     "-w",
@@ -811,19 +1027,31 @@ const LONG_SOAK: [&str; 10] = [
     "--warmup",
     "50",
     "--interval-spreads",
-    "2000",
+    "200",
     "--quiet",
 ];
 
+/// Starts [`LONG_SOAK`], sends `sig` once it is certainly in its measured phase (rather than
+/// after a fixed time, which a loaded machine can spend in start-up and warm-up), and returns
+/// the output and the temp dir.
+fn interrupted_soak(sig: &str) -> (Output, TempDir) {
+    let t = tmp();
+    let mut child = Spawned::start(t.path(), &LONG_SOAK);
+    child.wait_until_measuring(&t.path().join("results"));
+    child.signal(sig);
+    let out = child.finish(Duration::from_secs(20));
+    (out, t)
+}
+
 #[test]
 fn sigint_during_soak_writes_partial_results_and_exits_130() {
-    let (out, t) = interrupted(&LONG_SOAK, "INT", Duration::from_millis(1500));
+    let (out, t) = interrupted_soak("INT");
     check_interrupted_soak(&out, &t, "INT", 100_000_000);
 }
 
 #[test]
 fn sigterm_during_soak_writes_partial_results_and_exits_130() {
-    let (out, t) = interrupted(&LONG_SOAK, "TERM", Duration::from_millis(1500));
+    let (out, t) = interrupted_soak("TERM");
     check_interrupted_soak(&out, &t, "TERM", 100_000_000);
 }
 
@@ -863,93 +1091,137 @@ fn sigint_during_run_writes_partial_snapshot_and_exits_130() {
 // 6. Perf counters where hardware events are unsupported
 // ---------------------------------------------------------------------------------------------
 
+/// The soak and the run of the counter tests; `extra` goes last.
+fn counter_soak_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    cat(&[
+        &[
+            "soak",
+            "-w",
+            "chain-64",
+            "--spreads",
+            "3000",
+            "--warmup",
+            "10",
+            "--interval-spreads",
+            "1000",
+            "--quiet",
+            "--json",
+            "--max-rss-growth",
+            "1000",
+        ],
+        &CALM,
+        extra,
+    ])
+}
+
+/// Two client threads, so that the task-clock bound (wall time × client threads) is checked
+/// for a sum over threads.
+fn counter_run_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    cat(&[
+        &[
+            "run",
+            "-w",
+            "hot-1k",
+            "--spreads",
+            "2000",
+            "--warmup",
+            "50",
+            "--concurrency",
+            "2",
+            "--quiet",
+            "--json",
+        ],
+        extra,
+    ])
+}
+
 #[test]
 fn counters_auto_off_and_required_in_soak_and_run() {
-    let t = tmp();
-    let soak = |extra: &[&str]| -> Vec<String> {
-        cat(&[
-            &[
-                "soak",
-                "-w",
-                "chain-64",
-                "--spreads",
-                "3000",
-                "--warmup",
-                "10",
-                "--interval-spreads",
-                "1000",
-                "--quiet",
-                "--json",
-                "--max-rss-growth",
-                "1000",
-            ],
-            &CALM,
-            extra,
-        ])
-        .into_iter()
-        .map(String::from)
-        .collect()
-    };
-    let runc = |extra: &[&str]| -> Vec<String> {
-        cat(&[
-            &[
-                "run",
-                "-w",
-                "hot-1k",
-                "--spreads",
-                "2000",
-                "--warmup",
-                "50",
-                "--quiet",
-                "--json",
-            ],
-            extra,
-        ])
-        .into_iter()
-        .map(String::from)
-        .collect()
-    };
-    let json_of = |args: Vec<String>| -> Value {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        serde_json::from_slice(&ok(t.path(), &a).stdout).expect("snapshot JSON")
+    let pmu = cpu_pmu_present();
+    let snapshot = |args: &[&str]| -> (Value, TempDir) {
+        let t = tmp();
+        let snap = serde_json::from_slice(&ok(t.path(), args).stdout).expect("snapshot JSON");
+        (snap, t)
     };
 
-    // auto (the default)
-    let snap = json_of(soak(&[]));
-    let missing = check_auto_counters(&snap["counters"], "soak");
-    assert!(snap["counters"]["scope"].is_string());
-    let run_snap = json_of(runc(&[]));
-    let run_missing = check_auto_counters(&run_snap["counters"], "run");
-    assert_eq!(missing, run_missing, "soak and run see the same events");
-    let cycles_supported = !missing.iter().any(|m| m == "cycles");
+    // auto (the default): what sysfs says is missing is missing, in the snapshot and in
+    // every interval, and the software events hold figures that fit the measured time.
+    let mut missing_by_command = Vec::new();
+    for args in [counter_soak_args(&[]), counter_run_args(&[])] {
+        let (snap, t) = snapshot(&args);
+        let what = s(&snap, "/command").to_string();
+        let clients = u(&snap, "/config/concurrency");
+        assert_eq!(clients, if what == "run" { 2 } else { 1 });
+        let missing = check_auto_counters(
+            &snap["counters"],
+            &what,
+            f(&snap, "/measure_wall_s"),
+            clients,
+            u(&snap, "/spreads"),
+        );
+        if !pmu {
+            assert_eq!(
+                missing, HW_EVENTS,
+                "{what}: unavailable events without a PMU"
+            );
+        }
+        if what == "soak" {
+            let dir = only_result_dir(&t.path().join("results"));
+            let lines = read_jsonl(&dir.join("metrics.jsonl"));
+            assert_eq!(lines.len(), 3);
+            for (i, l) in lines.iter().enumerate() {
+                let m = check_auto_counters(
+                    &l["counters"],
+                    &format!("soak interval {i}"),
+                    f(l, "/duration_s"),
+                    1,
+                    u(l, "/spreads"),
+                );
+                assert_eq!(m, missing, "interval {i} and the snapshot differ");
+            }
+        }
+        missing_by_command.push(missing);
+    }
+    assert_eq!(
+        missing_by_command[0], missing_by_command[1],
+        "soak and run see the same events"
+    );
+    let missing = &missing_by_command[0];
 
-    // off
-    let snap = json_of(soak(&["--counters", "off"]));
-    assert_eq!(snap["counters"], serde_json::json!({"status": "off"}));
-    let run_snap = json_of(runc(&["--counters", "off"]));
-    assert_eq!(run_snap["counters"], serde_json::json!({"status": "off"}));
-    for dir in result_dirs(&t.path().join("results")) {
-        let snap = read_json(&dir.join("snapshot.json"));
-        if snap["counters"]["status"] == "off" && snap["command"] == "soak" {
-            for l in read_jsonl(&dir.join("metrics.jsonl")) {
-                assert_eq!(l["counters"], serde_json::json!({"status": "off"}));
+    // off: no counters anywhere, not even in the intervals.
+    for args in [
+        counter_soak_args(&["--counters", "off"]),
+        counter_run_args(&["--counters", "off"]),
+    ] {
+        let (snap, t) = snapshot(&args);
+        assert_eq!(
+            snap["counters"],
+            serde_json::json!({"status": "off"}),
+            "{args:?}"
+        );
+        if snap["command"] == "soak" {
+            let dir = only_result_dir(&t.path().join("results"));
+            let lines = read_jsonl(&dir.join("metrics.jsonl"));
+            assert_eq!(lines.len(), 3);
+            for l in lines {
+                assert_eq!(l["counters"], serde_json::json!({"status": "off"}), "{l}");
             }
         }
     }
 
-    // required: exit 1 with one line naming an unavailable event, and no results, when
-    // anything is missing; exit 0 otherwise.
-    let before = result_dirs(&t.path().join("results")).len();
+    // required: with an event missing (always, without a PMU), exit 1 with one line naming
+    // an unavailable event, nothing on stdout and no results directory at all.
     for args in [
-        soak(&["--counters", "required"]),
-        runc(&["--counters", "required"]),
+        counter_soak_args(&["--counters", "required"]),
+        counter_run_args(&["--counters", "required"]),
     ] {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let t = tmp();
         if missing.is_empty() {
-            ok(t.path(), &a);
+            ok(t.path(), &args);
+            only_result_dir(&t.path().join("results"));
             continue;
         }
-        let out = expect_code(t.path(), &a, 1);
+        let out = expect_code(t.path(), &args, 1);
         let stderr = text(&out.stderr);
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 1, "one line: {stderr}");
@@ -959,36 +1231,153 @@ fn counters_auto_off_and_required_in_soak_and_run() {
             missing.iter().any(|m| lines[0].contains(m.as_str())),
             "names none of the unavailable events {missing:?}: {stderr}"
         );
-        assert!(out.stdout.is_empty());
+        assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+        assert!(
+            !t.path().join("results").exists(),
+            "{args:?} failed but created results/"
+        );
     }
-    if !cycles_supported {
-        assert!(!missing.is_empty());
-    }
-    assert_eq!(
-        result_dirs(&t.path().join("results")).len(),
-        before + usize::from(missing.is_empty()) * 2,
-        "--counters required left results behind"
-    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // 7. Open loop
 // ---------------------------------------------------------------------------------------------
 
+// Coordinated omission is tested with a stall of known length rather than with the rate a
+// loaded machine happens to keep: the test stops the process (SIGSTOP) for `STALL` in the
+// measured phase. Open loop times each request from its scheduled start, so the `RATE × STALL`
+// requests due during the stall record latencies spread from about `STALL` down to about 0;
+// closed loop records the stall as one long request at most. Every timing assertion is
+// one-sided: a loaded machine only makes latencies and wall times larger.
+
+/// Requests per second of the open-loop soak: chain-64 costs a few µs a request even in a
+/// debug build, so the schedule is kept with a wide margin and the stall's backlog clears at
+/// once.
+const RATE: f64 = 1000.0;
+const STALL: Duration = Duration::from_millis(300);
+
+/// Stops the soak running under `root` in its measured phase for [`STALL`]; returns the wall
+/// clock time at which the stop was sent.
+fn stall_while_measuring(child: &mut Spawned, root: &Path) -> SystemTime {
+    child.wait_until_measuring(root);
+    let stopped_at = SystemTime::now();
+    child.signal("STOP");
+    std::thread::sleep(STALL);
+    child.signal("CONT");
+    stopped_at
+}
+
 #[test]
-fn open_loop_keeps_the_rate_and_says_so() {
+fn open_loop_times_a_stall_from_the_schedule_and_says_so() {
+    const N: u64 = 3000;
+    const K: u64 = 100;
     let t = tmp();
+    let root = t.path().join("results");
     let args = cat(&[
         &[
             "soak",
             "-w",
-            "hot-1k",
+            "chain-64",
             "--rate",
-            "2000",
+            "1000",
             "--spreads",
-            "4000",
+            "3000",
             "--warmup",
+            "10",
+            // Short intervals, so that metrics.jsonl shows the measured phase early.
+            "--interval-spreads",
             "100",
+            "--quiet",
+            "--json",
+            "--max-rss-growth",
+            "1000",
+        ],
+        &CALM,
+    ]);
+    let mut child = Spawned::start(t.path(), &args);
+    let stopped_at = stall_while_measuring(&mut child, &root);
+    let out = child.finish(Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let snap: Value = serde_json::from_slice(&out.stdout).expect("snapshot JSON");
+
+    let soak = &snap["soak"];
+    assert_eq!(s(soak, "/mode"), "open-loop");
+    assert_eq!(s(&snap, "/config/mode"), "open-loop");
+    assert_eq!(soak["coordinated_omission_corrected"], true);
+    assert_eq!(f(soak, "/rate_per_s"), RATE);
+    assert_eq!(u(&snap, "/spreads"), N);
+
+    // The stall fell inside the schedule: after the measured phase began (BaseTime) and
+    // before the last request was due.
+    let dir = only_result_dir(&root);
+    let hlog = read_hlog(&dir.join("intervals.hlog"));
+    let base = hlog.base_time.expect("BaseTime");
+    let stall_end = epoch_s(stopped_at) + STALL.as_secs_f64();
+    assert!(
+        base <= epoch_s(stopped_at) + 0.001 && stall_end < base + (N - 1) as f64 / RATE,
+        "the stall ({:.3} s to {stall_end:.3} s) is not inside the measured schedule \
+         ({base:.3} s + {} s)",
+        epoch_s(stopped_at),
+        (N - 1) as f64 / RATE
+    );
+
+    let h = decode_histogram(s(&snap, "/latency_ns/hdr"));
+    assert_eq!(h.len(), N);
+    let stall_ns = STALL.as_nanos() as u64;
+    // The requests due in the first half of the stall waited at least half of it: RATE ×
+    // STALL / 2 of them, 150; asked for half that.
+    let due_in_stall = (RATE * STALL.as_secs_f64()) as u64;
+    let long = count_at_least(&h, stall_ns / 2);
+    assert!(
+        long >= due_in_stall / 4,
+        "{long} requests of at least {} ms; a stall of {STALL:?} at {RATE}/s delays {due_in_stall}",
+        stall_ns / 2_000_000
+    );
+    // The request due when the stall began waited (nearly) all of it.
+    assert!(
+        h.max() >= stall_ns * 8 / 10,
+        "max {} ns after a stall of {STALL:?}",
+        h.max()
+    );
+    assert_eq!(u(&snap, "/latency_ns/max"), h.max());
+
+    // The schedule bounds the run from below whatever the load: the last request is due
+    // (N − 1) / RATE after the start, and interval i starts after request i·K − 1 was due.
+    let wall = f(&snap, "/measure_wall_s");
+    assert!(
+        wall >= (N - 1) as f64 / RATE,
+        "{N} requests at {RATE}/s took {wall} s"
+    );
+    let tput = f(&snap, "/throughput_per_s");
+    assert!(
+        tput <= RATE * N as f64 / (N - 1) as f64 + 1e-9,
+        "throughput {tput}/s above the rate {RATE}/s"
+    );
+    let lines = read_jsonl(&dir.join("metrics.jsonl"));
+    assert_eq!(lines.len() as u64, N / K);
+    for (i, l) in lines.iter().enumerate().skip(1) {
+        let due = (i as u64 * K - 1) as f64 / RATE;
+        let start = f(l, "/start_s");
+        assert!(
+            start >= due,
+            "interval {i} starts at {start} s, before {due} s"
+        );
+    }
+}
+
+#[test]
+fn closed_loop_records_a_stall_as_one_long_request() {
+    let t = tmp();
+    let root = t.path().join("results");
+    let args = cat(&[
+        &[
+            "soak",
+            "-w",
+            "chain-64",
+            "--spreads",
+            "100000000",
+            "--warmup",
+            "10",
             "--interval-spreads",
             "1000",
             "--quiet",
@@ -998,36 +1387,31 @@ fn open_loop_keeps_the_rate_and_says_so() {
         ],
         &CALM,
     ]);
-    let out = ok(t.path(), &args);
+    let mut child = Spawned::start(t.path(), &args);
+    stall_while_measuring(&mut child, &root);
+    std::thread::sleep(Duration::from_millis(100));
+    child.signal("INT");
+    let out = child.finish(Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     let snap: Value = serde_json::from_slice(&out.stdout).expect("snapshot JSON");
+
     let soak = &snap["soak"];
-    assert_eq!(s(soak, "/mode"), "open-loop");
-    assert_eq!(s(&snap, "/config/mode"), "open-loop");
-    assert_eq!(soak["coordinated_omission_corrected"], true);
-    assert_eq!(f(soak, "/rate_per_s"), 2000.0);
-    let wall = f(&snap, "/measure_wall_s");
-    assert!(wall >= 1.9, "4000 requests at 2000/s took {wall} s");
-    let tput = f(&snap, "/throughput_per_s");
+    assert_eq!(s(soak, "/mode"), "closed-loop");
+    assert_eq!(s(&snap, "/config/mode"), "closed-loop");
+    assert_eq!(soak["coordinated_omission_corrected"], false);
+    assert!(soak["rate_per_s"].is_null(), "{}", soak["rate_per_s"]);
+    assert!(f(&snap, "/measure_wall_s") >= STALL.as_secs_f64());
+
+    // The next request starts only when the stalled one ends: the stall is in one request
+    // at most (none if it fell between two). Two more allow for the machine's own hiccups.
+    let h = decode_histogram(s(&snap, "/latency_ns/hdr"));
+    assert_eq!(h.len(), u(&snap, "/spreads"));
+    let long = count_at_least(&h, STALL.as_nanos() as u64 / 2);
     assert!(
-        (tput - 2000.0).abs() <= 400.0,
-        "throughput {tput} vs rate 2000"
+        long <= 3,
+        "{long} requests of at least half the stall in closed loop, of {}",
+        h.len()
     );
-    assert_eq!(u(&snap, "/spreads"), 4000);
-    let dir = only_result_dir(&t.path().join("results"));
-    let lines = read_jsonl(&dir.join("metrics.jsonl"));
-    assert_eq!(lines.len(), 4);
-    for (i, l) in lines.iter().enumerate() {
-        // Interval i holds requests due from i * 0.5 s on.
-        let start = f(l, "/start_s");
-        assert!(
-            (start - i as f64 * 0.5).abs() < 0.1,
-            "interval {i} starts at {start} s"
-        );
-        let tp = f(l, "/throughput_per_s");
-        // Per interval, a scheduling hiccup at a boundary moves a little time between
-        // neighbours; the run as a whole is held to 10% above.
-        assert!((tp - 2000.0).abs() <= 500.0, "interval {i}: {tp}/s");
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1124,7 +1508,7 @@ fn soak_json_prints_the_snapshot_on_stdout() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bugs found while writing these tests (ignored until fixed; see the report)
+// Defects found by these tests (fixed since, except where marked ignored)
 // ---------------------------------------------------------------------------------------------
 
 /// The leak verdict judges RSS growth over the second half against 1% of the process's RSS,
@@ -1206,25 +1590,26 @@ fn leak_verdict_no_false_positive_after_stalls() {
 }
 
 /// `BaseTime` in intervals.hlog is documented as the measured phase's start (interval
-/// timestamps count from it) but is taken before the warm-up.
+/// timestamps count from it) but was taken before the warm-up. The process is stopped for a
+/// second during the warm-up, so the measured phase cannot start before that second ends:
+/// BaseTime must come after it, by the wall clock, whatever the machine's load.
 #[test]
 fn hlog_base_time_is_the_measured_phase_start() {
+    const STOP: Duration = Duration::from_secs(1);
     let t = tmp();
-    let t0 = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    let root = t.path().join("results");
     let args = cat(&[
         &[
             "soak",
             "-w",
             "hot-1k",
             "--spreads",
-            "2000",
-            "--warmup",
-            "20000",
-            "--interval-spreads",
             "500",
+            // Long enough (≥ 0.1 s even in a release build) that the stop lands in it.
+            "--warmup",
+            "5000",
+            "--interval-spreads",
+            "100",
             "--quiet",
             "--json",
             "--max-rss-growth",
@@ -1232,18 +1617,26 @@ fn hlog_base_time_is_the_measured_phase_start() {
         ],
         &CALM,
     ]);
-    let out = ok(t.path(), &args);
-    let snap: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let dir = only_result_dir(&t.path().join("results"));
-    let hlog = read_hlog(&dir.join("intervals.hlog"));
-    let base = hlog.base_time.unwrap();
-    // The warm-up runs the same requests closed loop: it takes about warmup / throughput.
-    let warm_s = 20_000.0 / f(&snap, "/throughput_per_s");
+    let mut child = Spawned::start(t.path(), &args);
+    child.wait_until_warming_up(&root);
+    let stopped_at = epoch_s(SystemTime::now());
+    child.signal("STOP");
+    std::thread::sleep(STOP);
+    child.signal("CONT");
+    let out = child.finish(Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let snap: Value = serde_json::from_slice(&out.stdout).expect("snapshot JSON");
+    assert_eq!(u(&snap, "/warmup"), 5000);
+    let hlog = read_hlog(&only_result_dir(&root).join("intervals.hlog"));
+    let base = hlog.base_time.expect("BaseTime");
+    // BaseTime is written with millisecond precision.
     assert!(
-        base - t0 >= 0.5 * warm_s,
-        "BaseTime is {:.3} s after the command started, but the warm-up alone took about \
-         {warm_s:.3} s",
-        base - t0
+        base >= stopped_at + STOP.as_secs_f64() - 0.001,
+        "BaseTime {base:.3} s, yet the warm-up was stopped from {stopped_at:.3} s for {STOP:?}"
+    );
+    assert!(
+        base <= epoch_s(SystemTime::now()),
+        "BaseTime {base:.3} s in the future"
     );
 }
 
@@ -1273,15 +1666,25 @@ fn tiny_rate_is_rejected_not_a_panic() {
     assert!(stderr.contains("--rate"), "{stderr}");
 }
 
-/// `run` draws every request before measuring, without looking at the stop flag: with
-/// `--spreads 100000000` a SIGINT 1.5 s in is answered only after ~10 s and ~3 GB, and the
-/// partial snapshot has 0 spreads.
+/// `run` drew every request before measuring, without looking at the stop flag: with
+/// `--spreads 100000000` a SIGINT 1.5 s in was answered only after ~10 s and ~3 GB, and the
+/// partial snapshot had 0 spreads. A short warm-up: hot-1k's default of 2,000 takes more than
+/// 1.5 s in a debug build on a loaded machine, and the measured phase must have begun.
 #[test]
 fn run_answers_sigint_promptly_with_many_spreads() {
     let t = tmp();
     let mut child = Spawned::start(
         t.path(),
-        &["run", "-w", "hot-1k", "--spreads", "100000000", "--quiet"],
+        &[
+            "run",
+            "-w",
+            "hot-1k",
+            "--spreads",
+            "100000000",
+            "--warmup",
+            "50",
+            "--quiet",
+        ],
     );
     std::thread::sleep(Duration::from_millis(1500));
     child.signal("INT");
@@ -1293,5 +1696,67 @@ fn run_answers_sigint_promptly_with_many_spreads() {
     assert!(
         u(&snap, "/spreads") > 0,
         "nothing measured before the signal"
+    );
+}
+
+/// An interrupted warm-up must report the warm-up requests that ran, not those asked for:
+/// SIGINT during `--warmup 100000000` gives a snapshot with `"warmup": 100000000` (and 0
+/// spreads), in `soak` and in `run`.
+#[test]
+#[ignore = "fixed by the lead: interrupted warm-up count"]
+fn interrupted_warmup_records_the_warmup_that_ran() {
+    const ASKED: u64 = 100_000_000;
+    let mut wrong = Vec::new();
+    for command in ["soak", "run"] {
+        let t = tmp();
+        let root = t.path().join("results");
+        let args = [
+            command,
+            "-w",
+            "hot-1k",
+            "--warmup",
+            "100000000",
+            "--spreads",
+            "1000",
+            "--quiet",
+            "--json",
+        ];
+        let mut child = Spawned::start(t.path(), &args);
+        if command == "soak" {
+            child.wait_until_warming_up(&root);
+        }
+        // Start-up takes milliseconds (hot-1k builds in a few); this is warm-up time.
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            child.exited().is_none(),
+            "{command} ended during its warm-up"
+        );
+        child.signal("INT");
+        let out = child.finish(Duration::from_secs(20));
+        assert_eq!(
+            out.status.code(),
+            Some(130),
+            "{command}: {}",
+            text(&out.stderr)
+        );
+        let snap: Value = serde_json::from_slice(&out.stdout).expect("snapshot JSON");
+        assert_eq!(snap["partial"], true, "{command}");
+        assert_eq!(
+            u(&snap, "/spreads"),
+            0,
+            "{command}: measured during the warm-up"
+        );
+        assert_eq!(
+            read_json(&only_result_dir(&root).join("snapshot.json")),
+            snap
+        );
+        let warmup = u(&snap, "/warmup");
+        if !(warmup > 0 && warmup < ASKED) {
+            wrong.push(format!("{command}: warmup {warmup}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "after a SIGINT during a warm-up of {ASKED}: {wrong:?}"
     );
 }
