@@ -1,6 +1,7 @@
-//! SIGINT and SIGTERM during a measurement: the first asks it to stop at the next request
-//! boundary (so what was measured can still be written, flagged partial, and the command
-//! exits 130); a second one ends the process at once with 130.
+//! SIGINT and SIGTERM during a measurement or a long write: the first asks it to stop at
+//! the next request boundary (so what was measured can still be written, flagged partial,
+//! and the command exits 130) or at the next chunk of a file (`gen`, whose temporary file
+//! is then removed); a second one ends the process at once with 130.
 
 use anyhow::{Context, Result};
 use signal_hook::consts::{SIGINT, SIGTERM};

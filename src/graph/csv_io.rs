@@ -20,12 +20,13 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 
 use super::generate::assign_tiers;
 use super::{EdgeKind, EdgeSpec, Graph, Tier};
-use crate::atomic_file::write_atomic;
+use crate::atomic_file;
 use crate::InputError;
 
 /// How to read a CSV edge list.
@@ -449,9 +450,20 @@ fn writer<W: io::Write>(w: W) -> csv::Writer<W> {
 /// Writes `src,dst,weight,type` (header row, one row per directed edge in CSR order, type as
 /// its full name, weight as the shortest decimal that reads back to the same f32) to `path`
 /// and `id,tier` (every node, in id order, tier by name) to [`nodes_path`]`(path)`. Ids are
-/// the graph's labels if it has them, else `0..n-1`. Each file is written atomically (temp
-/// name + rename); the nodes file first.
+/// the graph's labels if it has them, else `0..n-1`. Both files follow
+/// [`atomic_file::write_atomic`]'s rules; both are written in full under temporary names
+/// before either is renamed into place (the nodes file first), so a failure leaves neither.
 pub fn write_edge_list(g: &Graph, path: &Path) -> anyhow::Result<()> {
+    write_edge_list_inner(g, path, None)
+}
+
+/// [`write_edge_list`] that gives up, leaving both files as they were, once `stop` is set (a
+/// signal): the error then has [`atomic_file::Stopped`] at its root.
+pub fn write_edge_list_until(g: &Graph, path: &Path, stop: &AtomicBool) -> anyhow::Result<()> {
+    write_edge_list_inner(g, path, Some(stop))
+}
+
+fn write_edge_list_inner(g: &Graph, path: &Path, stop: Option<&AtomicBool>) -> anyhow::Result<()> {
     let labels = g.labels();
     let id = |i: u32| -> String {
         match labels {
@@ -460,7 +472,9 @@ pub fn write_edge_list(g: &Graph, path: &Path) -> anyhow::Result<()> {
         }
     };
     let npath = nodes_path(path);
-    write_atomic(&npath, |w| {
+    let nodes_context = || format!("cannot write nodes file {}", npath.display());
+    let edges_context = || format!("cannot write edge list {}", path.display());
+    let nodes = atomic_file::stage(&npath, stop, |w| {
         let mut wtr = writer(w);
         wtr.write_record(["id", "tier"])?;
         for (i, r) in g.nodes().iter().enumerate() {
@@ -468,9 +482,9 @@ pub fn write_edge_list(g: &Graph, path: &Path) -> anyhow::Result<()> {
         }
         wtr.flush()
     })
-    .with_context(|| format!("cannot write nodes file {}", npath.display()))?;
+    .with_context(nodes_context)?;
 
-    write_atomic(path, |w| {
+    let edges = atomic_file::stage(path, stop, |w| {
         let mut wtr = writer(w);
         wtr.write_record(["src", "dst", "weight", "type"])?;
         for e in g.edge_specs() {
@@ -484,7 +498,9 @@ pub fn write_edge_list(g: &Graph, path: &Path) -> anyhow::Result<()> {
         }
         wtr.flush()
     })
-    .with_context(|| format!("cannot write edge list {}", path.display()))
+    .with_context(edges_context)?;
+    nodes.commit().with_context(nodes_context)?;
+    edges.commit().with_context(edges_context)
 }
 
 #[cfg(test)]

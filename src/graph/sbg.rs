@@ -27,11 +27,12 @@
 use std::fs;
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 
 use super::{EdgeKind, EdgeSpec, Fnv1a64, Graph, NodeRecord, Tier};
-use crate::atomic_file::write_atomic;
+use crate::atomic_file;
 use crate::InputError;
 
 /// The first eight bytes of every `.sbg` file.
@@ -434,11 +435,23 @@ fn le_u64(b: &[u8]) -> u64 {
     u64::from_le_bytes(a)
 }
 
-/// Writes atomically: to `<path>.tmp-<pid>` in the same directory, fsync, rename. On failure
-/// removes the temp file.
+/// Writes the graph to `path` with [`atomic_file::write_atomic`]'s rules (atomically for a
+/// regular file or a symlink to one, straight through for a device or FIFO, refused for
+/// anything else). On failure no temporary file is left and `path` is as it was.
 pub fn write_file(g: &Graph, path: &Path) -> anyhow::Result<()> {
+    write_file_inner(g, path, None)
+}
+
+/// [`write_file`] that gives up, leaving `path` as it was, once `stop` is set (a signal):
+/// the error then has [`atomic_file::Stopped`] at its root.
+pub fn write_file_until(g: &Graph, path: &Path, stop: &AtomicBool) -> anyhow::Result<()> {
+    write_file_inner(g, path, Some(stop))
+}
+
+fn write_file_inner(g: &Graph, path: &Path, stop: Option<&AtomicBool>) -> anyhow::Result<()> {
     let bytes = to_bytes(g);
-    write_atomic(path, |w| w.write_all(&bytes))
+    atomic_file::stage(path, stop, |w| w.write_all(&bytes))
+        .and_then(atomic_file::Staged::commit)
         .with_context(|| format!("cannot write graph file {}", path.display()))
 }
 
