@@ -4,7 +4,7 @@
 use super::WorkloadArgs;
 use crate::engine::Seed;
 use crate::graph::csv_io::{self, CsvImport};
-use crate::graph::generate::{self, GraphParams};
+use crate::graph::generate;
 use crate::graph::{sbg, Graph};
 use crate::measure::bench::SettingOutcome;
 use crate::measure::counters::{CounterMode, CounterSample, ThreadCounters};
@@ -115,13 +115,14 @@ fn load_graph_file(path: &Path, undirected: bool, workload: &Workload) -> Result
 }
 
 /// Generates the workload's graph after checking that its estimated memory fits in what this
-/// machine has available (bad input naming the key otherwise, rather than an aborted
-/// allocation).
-pub fn generate_graph(params: &GraphParams) -> Result<Graph> {
+/// machine has available (bad input naming the workload file and key otherwise, rather than an
+/// aborted allocation).
+pub fn generate_graph(workload: &Workload) -> Result<Graph> {
     if let Some(available) = crate::measure::rss::available_memory_bytes() {
-        generate::check_fits(params, available)?;
+        generate::check_fits(&workload.graph, available)
+            .map_err(|e| bad_input!("{}: {e}", workload.source))?;
     }
-    Ok(generate::generate(params)?)
+    Ok(generate::generate(&workload.graph)?)
 }
 
 /// Parses `12,40:0.5`: node ids, each with an optional activation (default `activation`).

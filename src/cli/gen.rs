@@ -4,12 +4,12 @@
 //! removes the temporary file and exits 130, leaving `--out` as it was. Until the graph is
 //! generated nothing is on disk, and a signal ends the process at once, as by default.
 
-use super::common::{human_duration, load_workload};
+use super::common::{generate_graph, human_duration, load_workload};
 use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
 use super::{GenArgs, GraphFormat};
 use crate::atomic_file;
 use crate::error::ExitWith;
-use crate::graph::{csv_io, generate, sbg};
+use crate::graph::{csv_io, sbg};
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
@@ -38,7 +38,7 @@ pub fn execute(args: &GenArgs) -> Result<()> {
         }
     }
     let start = Instant::now();
-    let g = generate::generate(&w.graph)?;
+    let g = generate_graph(&w)?;
     let gen_time = start.elapsed();
 
     let interrupt = Interrupt::install()?;
