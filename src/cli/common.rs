@@ -4,8 +4,8 @@
 use super::WorkloadArgs;
 use crate::engine::Seed;
 use crate::graph::csv_io::{self, CsvImport};
-use crate::graph::generate;
-use crate::graph::{sbg, Graph};
+use crate::graph::{generate, sbg, Graph};
+use crate::input::{self, Input};
 use crate::measure::bench::SettingOutcome;
 use crate::measure::counters::{CounterMode, CounterSample, ThreadCounters};
 use crate::measure::{LatencyHistogram, LatencySummary};
@@ -16,7 +16,7 @@ use crate::{bad_input, InputError};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -72,40 +72,54 @@ pub fn prepare(args: &WorkloadArgs) -> Result<Prepared> {
     let start = Instant::now();
     let graph = match &args.graph {
         Some(path) => load_graph_file(path, args.undirected, &workload)?,
-        None => generate::generate(&workload.graph)?,
+        None => generate_graph(&workload)?,
     };
     let build_time = start.elapsed();
     if graph.node_count() == 0 {
-        return Err(bad_input!("the graph has no nodes"));
+        return Err(match &args.graph {
+            Some(path) => bad_input!("{}: the graph has no nodes", input::input_name(path)),
+            None => bad_input!(
+                "workload '{}': the generated graph has no nodes",
+                workload.name
+            ),
+        });
     }
     Ok(Prepared {
         workload,
         graph,
         build_time,
-        graph_file: args.graph.clone(),
+        // Standard input is recorded under the name messages give it, not as "-".
+        graph_file: args
+            .graph
+            .as_ref()
+            .map(|p| PathBuf::from(input::input_name(p))),
     })
 }
 
-/// Loads a `.sbg` file (recognised by its magic bytes or extension) or a CSV edge list.
+/// Loads a `.sbg` file (recognised by its magic bytes or extension) or a CSV edge list from a
+/// path, or from standard input for `-`. The input is opened once and its first bytes are
+/// peeked from the same handle, so pipes, FIFOs and `<(…)` work; each reader bounds what it
+/// reads (`sbg::MAX_FILE_BYTES`, `csv_io::MAX_FILE_BYTES` and `MAX_LINE_BYTES`).
 fn load_graph_file(path: &Path, undirected: bool, workload: &Workload) -> Result<Graph> {
-    let name = path.display();
-    let mut head = [0u8; 8];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .map_err(|e| InputError::new(format!("{name}: cannot read: {e}")))?;
+    let mut input = Input::open(path)?;
+    let name = input.name.clone();
     let is_sbg_ext = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("sbg"));
-    if sbg::is_sbg(&head[..n]) || is_sbg_ext {
+    if sbg::is_sbg(input.peek(sbg::MAGIC.len())?) || is_sbg_ext {
         if undirected {
             return Err(bad_input!(
                 "{name}: --undirected applies to CSV edge lists, not .sbg files"
             ));
         }
-        return sbg::read_file(path);
+        return sbg::read_from(input, &name);
     }
-    csv_io::read_edge_list(
-        path,
+    // Standard input has no FILE.nodes.csv beside it; tiers then come from the workload.
+    let nodes_file = (!input::is_stdin(path)).then(|| csv_io::nodes_path(path));
+    csv_io::read_edge_list_from(
+        input,
+        &name,
+        nodes_file.as_deref(),
         &CsvImport {
             undirected,
             tier_shares: workload.graph.tier_shares,

@@ -73,7 +73,8 @@ pub struct WorkloadArgs {
     pub workload: String,
 
     /// Use this graph instead of generating the workload's: a .sbg file or a CSV edge list
-    /// (`src,dst[,weight[,type]]`, with an optional FILE.nodes.csv of `id,tier`).
+    /// (`src,dst[,weight[,type]]`, with an optional FILE.nodes.csv of `id,tier`); `-` reads
+    /// standard input.
     #[arg(long, value_name = "FILE")]
     pub graph: Option<PathBuf>,
 

@@ -27,6 +27,7 @@ use anyhow::Context;
 use super::generate::assign_tiers;
 use super::{EdgeKind, EdgeSpec, Graph, Tier};
 use crate::atomic_file;
+use crate::input::{human_bytes, input_error_in, is_stdin, Bounded, Input};
 use crate::InputError;
 
 /// How to read a CSV edge list.
@@ -55,29 +56,74 @@ pub fn nodes_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Reads a CSV edge list (and its nodes file, if there is one) into a graph. Every problem
-/// with the files' content, or a file that cannot be read, is an [`InputError`] naming the
-/// file, the line and the field.
-pub fn read_edge_list(path: &Path, opts: &CsvImport) -> anyhow::Result<Graph> {
-    let name = path.display().to_string();
-    let edge_file =
-        File::open(path).map_err(|e| InputError::new(format!("{name}: cannot read: {e}")))?;
+/// The most an edge list (or its nodes file) may hold: 1 GiB, about three times scale-free-1m's
+/// edge list (8 M rows, some 300 MB). Lower than `.sbg`'s bound because each row, however
+/// short, costs about 26 bytes of memory until the graph is built: an endless stream of the
+/// shortest rows (`0,1`, 4 bytes) costs about 7 GB before it is refused.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
+/// The longest physical line read: 1 MiB. Real rows are tens of bytes; the bound stops an
+/// input without line breaks (`/dev/zero`) after a megabyte instead of at [`MAX_FILE_BYTES`].
+pub const MAX_LINE_BYTES: u64 = 1 << 20;
+
+/// The bounds a reader applies (the constants above, smaller in tests).
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    file: u64,
+    line: u64,
+}
+
+const BOUNDS: Bounds = Bounds {
+    file: MAX_FILE_BYTES,
+    line: MAX_LINE_BYTES,
+};
+
+/// Reads a CSV edge list (and its nodes file, if there is one) into a graph; `-` reads
+/// standard input, which has no nodes file. Every problem with the files' content, or a file
+/// that cannot be read, is an [`InputError`] naming the file, the line and the field.
+pub fn read_edge_list(path: &Path, opts: &CsvImport) -> anyhow::Result<Graph> {
+    let input = Input::open(path)?;
+    let name = input.name.clone();
+    let npath = (!is_stdin(path)).then(|| nodes_path(path));
+    read_edge_list_from(input, &name, npath.as_deref(), opts)
+}
+
+/// Reads a CSV edge list from `reader` (a file, a pipe, standard input), named `name` in
+/// messages, with the nodes file at `nodes_file` if one is given and exists. Both are read
+/// within [`MAX_FILE_BYTES`] and [`MAX_LINE_BYTES`].
+pub fn read_edge_list_from(
+    edges: impl io::Read,
+    name: &str,
+    nodes_file: Option<&Path>,
+    opts: &CsvImport,
+) -> anyhow::Result<Graph> {
+    read_within(edges, name, nodes_file, opts, BOUNDS)
+}
+
+fn read_within(
+    edges: impl io::Read,
+    name: &str,
+    nodes_file: Option<&Path>,
+    opts: &CsvImport,
+    bounds: Bounds,
+) -> anyhow::Result<Graph> {
+    let name = name.to_owned();
     let mut ids = Ids::default();
 
     // Nodes file first: its ids come first in first-appearance order.
-    let npath = nodes_path(path);
-    let nname = npath.display().to_string();
     let mut listed_tiers: Vec<Option<Tier>> = Vec::new();
-    match File::open(&npath) {
-        Ok(f) => read_nodes(f, &nname, &mut ids, &mut listed_tiers)?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(InputError::new(format!("{nname}: cannot read: {e}")).into()),
+    if let Some(npath) = nodes_file {
+        let nname = npath.display().to_string();
+        match File::open(npath) {
+            Ok(f) => read_nodes(f, &nname, &mut ids, &mut listed_tiers, bounds)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(InputError::new(format!("{nname}: cannot read: {e}")).into()),
+        }
     }
 
     // Edges, with ids in first-appearance numbering for now.
     let mut rows: Vec<EdgeSpec> = Vec::new();
-    let mut rdr = reader(edge_file);
+    let mut rdr = reader(edges, &name, bounds);
     let mut rec = csv::StringRecord::new();
     let mut first = true;
     while let Some(line) = next_record(&mut rdr, &mut rec, &name, &EDGE_FIELDS)? {
@@ -170,22 +216,25 @@ pub fn read_edge_list(path: &Path, opts: &CsvImport) -> anyhow::Result<Graph> {
         }
     }
 
-    let mut edges = Vec::with_capacity(if opts.undirected {
-        2 * rows.len()
-    } else {
-        rows.len()
-    });
-    for e in rows {
-        let src = dense_of[e.src as usize];
-        let dst = dense_of[e.dst as usize];
-        edges.push(EdgeSpec { src, dst, ..e });
-        // A self-loop is one edge either way.
-        if opts.undirected && src != dst {
-            edges.push(EdgeSpec {
-                src: dst,
-                dst: src,
-                ..e
-            });
+    // Renumbered in place, and reversed copies appended rather than interleaved: the rows are
+    // the largest allocation of an import, and `Graph::from_edges` sorts them anyway.
+    let mut edges = rows;
+    let directed_rows = edges.len();
+    for e in edges.iter_mut() {
+        e.src = dense_of[e.src as usize];
+        e.dst = dense_of[e.dst as usize];
+    }
+    if opts.undirected {
+        for i in 0..directed_rows {
+            let e = edges[i];
+            // A self-loop is one edge either way.
+            if e.src != e.dst {
+                edges.push(EdgeSpec {
+                    src: e.dst,
+                    dst: e.src,
+                    ..e
+                });
+            }
         }
     }
 
@@ -200,12 +249,13 @@ pub fn read_edge_list(path: &Path, opts: &CsvImport) -> anyhow::Result<Graph> {
 
 /// Reads the nodes file into `ids` (in file order) and `tiers` (indexed like `ids`).
 fn read_nodes(
-    file: File,
+    file: impl io::Read,
     name: &str,
     ids: &mut Ids,
     tiers: &mut Vec<Option<Tier>>,
+    bounds: Bounds,
 ) -> anyhow::Result<()> {
-    let mut rdr = reader(file);
+    let mut rdr = reader(file, name, bounds);
     let mut rec = csv::StringRecord::new();
     let mut first = true;
     let mut listed_on: HashMap<u32, u64> = HashMap::new();
@@ -274,13 +324,18 @@ impl Ids {
     }
 }
 
-fn reader<R: io::Read>(r: R) -> csv::Reader<LineTracked<R>> {
+/// The CSV parser over `r` (named `name` in messages), within `bounds`.
+fn reader<R: io::Read>(r: R, name: &str, bounds: Bounds) -> csv::Reader<LineTracked<Bounded<R>>> {
     csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .comment(Some(b'#'))
         .trim(csv::Trim::All)
-        .from_reader(LineTracked::new(r))
+        .from_reader(LineTracked::new(
+            Bounded::new(r, name, bounds.file),
+            name,
+            bounds.line,
+        ))
 }
 
 /// Field `i` of `rec`; on the file's first record, without a leading UTF-8 byte order mark.
@@ -332,7 +387,11 @@ fn csv_error(e: csv::Error, line: Option<u64>, name: &str, fields: &[&str]) -> I
         None => name.to_owned(),
     };
     match e.kind() {
-        csv::ErrorKind::Io(io) => InputError::new(format!("{name}: cannot read: {io}")),
+        csv::ErrorKind::Io(io) => match input_error_in(io) {
+            // A bound was passed: the reader's own message says which.
+            Some(e) => e.clone(),
+            None => InputError::new(format!("{name}: cannot read: {io}")),
+        },
         csv::ErrorKind::Utf8 { err, .. } => {
             let field = match fields.get(err.field()) {
                 Some(f) => format!("'{f}'"),
@@ -351,6 +410,8 @@ fn csv_error(e: csv::Error, line: Option<u64>, name: &str, fields: &[&str]) -> I
 /// physical line of each record can be found. (`csv::Position::line()` does not count blank
 /// lines, counts CRLF blank lines as nothing, and its byte offset points at the first skipped
 /// blank or comment line before a record rather than at the record.)
+///
+/// It also refuses a physical line longer than `max_line` bytes, since it sees every byte.
 struct LineTracked<R> {
     inner: R,
     /// The bytes read from `inner`, from offset `base` on.
@@ -358,16 +419,36 @@ struct LineTracked<R> {
     base: u64,
     /// Line terminators counted in the bytes before `base`.
     terminators: u64,
+    /// Bytes read since the last line terminator.
+    line_len: u64,
+    max_line: u64,
+    name: String,
 }
 
 impl<R> LineTracked<R> {
-    fn new(inner: R) -> Self {
+    fn new(inner: R, name: &str, max_line: u64) -> Self {
         LineTracked {
             inner,
             window: VecDeque::new(),
             base: 0,
             terminators: 0,
+            line_len: 0,
+            max_line,
+            name: name.to_owned(),
         }
+    }
+
+    /// The 1-based line of the byte at `at` in the window.
+    fn line_at(&self, at: usize) -> u64 {
+        let mut t = self.terminators;
+        for (i, &b) in self.window.iter().enumerate().take(at) {
+            match b {
+                b'\n' => t += 1,
+                b'\r' if self.window.get(i + 1) != Some(&b'\n') => t += 1,
+                _ => {}
+            }
+        }
+        t + 1
     }
 
     fn byte(&self, offset: u64) -> Option<u8> {
@@ -414,7 +495,32 @@ impl<R> LineTracked<R> {
 impl<R: io::Read> io::Read for LineTracked<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.window.extend(&buf[..n]);
+        let chunk = &buf[..n];
+        self.window.extend(chunk);
+        // The pieces between terminators: the first continues the line the previous read
+        // ended in, the last is carried into the next read.
+        let mut too_long = None;
+        let mut at = self.window.len() - n;
+        for (i, piece) in chunk.split(|&b| b == b'\n' || b == b'\r').enumerate() {
+            if i > 0 {
+                self.line_len = 0;
+                at += 1;
+            }
+            self.line_len += piece.len() as u64;
+            if self.line_len > self.max_line && too_long.is_none() {
+                too_long = Some(at);
+            }
+            at += piece.len();
+        }
+        if let Some(at) = too_long {
+            let e = InputError::new(format!(
+                "{}:{}: line longer than {}; refusing to read further (is it an endless input such as /dev/zero?)",
+                self.name,
+                self.line_at(at),
+                human_bytes(self.max_line)
+            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
         Ok(n)
     }
 }
@@ -508,6 +614,7 @@ mod tests {
     use super::*;
     use crate::graph::generate::{generate, GraphParams, Topology};
     use std::fs;
+    use std::io::Read;
 
     fn opts() -> CsvImport {
         CsvImport {
@@ -797,6 +904,59 @@ mod tests {
 
         fs::write(nodes_path(&path), "id,tier\n0,hot,x\n").unwrap();
         assert!(input_error(read_edge_list(&path, &opts())).contains(":2: expected 1 or 2 fields"));
+    }
+
+    /// Repeats `pattern` for ever, as `yes` does.
+    struct Endless(&'static [u8], usize);
+
+    impl io::Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            for b in buf.iter_mut() {
+                *b = self.0[self.1 % self.0.len()];
+                self.1 += 1;
+            }
+            Ok(buf.len())
+        }
+    }
+
+    fn within(input: impl io::Read, file: u64, line: u64) -> anyhow::Result<Graph> {
+        read_within(input, "<stdin>", None, &opts(), Bounds { file, line })
+    }
+
+    #[test]
+    fn endless_rows_are_refused_at_the_total_bound() {
+        let e = input_error(within(Endless(b"0,1\n", 0), 1 << 20, 100));
+        assert!(
+            e.starts_with("<stdin>: larger than 1 MiB; refusing to read further"),
+            "{e}"
+        );
+        // Exactly at the bound is still read.
+        let g = within(Endless(b"0,1\n", 0).take(1 << 20), 1 << 20, 100).unwrap();
+        assert_eq!(g.edge_count(), 1 << 18);
+    }
+
+    #[test]
+    fn a_line_past_the_line_bound_is_refused_naming_it() {
+        let e = input_error(within(io::repeat(0), 1 << 30, 4096));
+        assert_eq!(
+            e,
+            "<stdin>:1: line longer than 4096 bytes; refusing to read further (is it an endless input such as /dev/zero?)"
+        );
+        // Physical lines, counted as the error messages count them.
+        let head = b"0,1\r\n# comment\n\r1,2\n".as_slice();
+        let e = input_error(within(head.chain(io::repeat(b'7')), 1 << 30, 4096));
+        assert!(
+            e.starts_with("<stdin>:5: line longer than 4096 bytes"),
+            "{e}"
+        );
+        // A line of exactly the bound is read (4094 digits, a comma, one more digit).
+        let mut text = "1".repeat(4094);
+        text.push_str(",2\n0,1\n");
+        let g = within(text.as_bytes(), 1 << 30, 4096).unwrap();
+        assert_eq!(g.edge_count(), 2);
+        let mut text = "1".repeat(4095);
+        text.push_str(",2\n");
+        assert!(input_error(within(text.as_bytes(), 1 << 30, 4096)).contains(":1: line longer"));
     }
 
     #[test]
