@@ -15,7 +15,10 @@ pub struct TierParams {
     pub threshold: f64,
     /// Confidence factor κ: confidence = activation × κ.
     pub confidence: f64,
-    /// Latency budget of a request in this tier, in nanoseconds (used by the budget manager).
+    /// Latency budget of a request in this tier, in nanoseconds. Nothing reads it yet: there
+    /// is no latency budget manager (DESIGN §3) so far, so a spread never stops early. A
+    /// workload may set it (`tiers.<tier>.latency_budget_us`), and snapshots record it with
+    /// the rest of the spread configuration.
     pub latency_budget_ns: u64,
     /// How many accepted sums a node may take and still expand; past it the cycle penalty
     /// applies instead.

@@ -305,6 +305,8 @@ impl NodeList {
     #[inline(always)]
     pub unsafe fn push_if_unchecked(&mut self, v: u32, keep: bool) {
         debug_assert!(self.len < self.buf.len());
+        // SAFETY: `len` counts the values kept, fewer than `capacity == buf.len()` by the
+        // caller's contract, so it is an index of `buf`.
         *self.buf.get_unchecked_mut(self.len) = v;
         self.len += keep as usize;
     }

@@ -1,0 +1,286 @@
+//! The spread itself: level-synchronous spreading activation over a [`Graph`], exactly as
+//! DESIGN §2 states it, on one thread or — for hops with enough work — on the persistent
+//! threads of a [`HopExecutor`].
+//!
+//! Per hop `d`, every frontier node `u` with increment `Δ` pushes along each out-edge
+//! `c = round((Δ · D(d) [/ fan(u)]) · 2³² · w_signed)` — evaluated left to right in f64 and
+//! rounded once, to nearest with ties to even, to fixed point. Contributions to one target
+//! are summed in integers (atomic adds when the hop is parallel), then applied once per target:
+//! first-contact threshold, clamp to [0, 1], visit count, and either the next frontier
+//! (carrying only the increment) or the cycle penalty. Integer sums and per-target application
+//! make the result independent of the order of work, so every thread count and batch size
+//! gives the same bits.
+//!
+//! The parts live apart so that each can be read alone: `tables` holds what the model derives
+//! from a [`SpreadConfig`] and the rules both kernels share (contribution, tier, per-target
+//! application, rank key); `policy` how a spread is executed, which never changes a result;
+//! `serial` and `parallel` the kernels of one hop; `collect` the ranking at the end. This file
+//! holds the public API, seeding and the hop loop.
+
+mod collect;
+mod parallel;
+mod policy;
+mod serial;
+mod tables;
+
+pub use policy::{DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL_MIN_EDGES, DEFAULT_PREFETCH_DISTANCE};
+
+use super::executor::HopExecutor;
+use super::fixed::{self, ONE};
+use super::model::SpreadConfig;
+use super::prefetch::prefetch;
+use super::result::SpreadResult;
+use super::scratch::{NodeState, ParticipantBuf, SpreadScratch};
+use crate::graph::{Edge, Graph};
+use policy::ExecutionPolicy;
+use std::sync::{Arc, MutexGuard};
+use tables::ModelTables;
+
+/// A seed of a spread: a node and its initial activation a₀ ∈ (0, 1].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Seed {
+    pub node: u32,
+    pub activation: f64,
+}
+
+impl Seed {
+    pub fn new(node: u32, activation: f64) -> Self {
+        Seed { node, activation }
+    }
+
+    /// Whether `a` is a valid seed activation: in [2⁻³², 1]. Below one fixed-point unit a seed
+    /// would round to zero activation and vanish from the result while still being expanded.
+    pub fn valid_activation(a: f64) -> bool {
+        (MIN_SEED_ACTIVATION..=1.0).contains(&a)
+    }
+}
+
+/// The smallest seed activation: one fixed-point unit, 2⁻³² (DESIGN §2).
+pub const MIN_SEED_ACTIVATION: f64 = 1.0 / crate::engine::fixed::SCALE;
+
+/// Why a spread could not run. These are caller errors; a valid request never fails.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpreadError {
+    #[error("seed node {node} is outside the graph (nodes 0..{nodes})")]
+    SeedOutOfRange { node: u32, nodes: usize },
+    #[error("seed node {node} has activation {activation}; it must be in (0, 1] and at least 2^-32, one fixed-point unit")]
+    SeedActivation { node: u32, activation: f64 },
+    #[error("a spread needs at least one seed")]
+    NoSeeds,
+    #[error("invalid spread configuration: {0}")]
+    Config(String),
+}
+
+/// A validated spread configuration with its lookup tables derived once, and how to execute
+/// it (prefetch distance, hop executor, batch size). Execution settings never change results.
+#[derive(Debug, Clone)]
+pub struct Spreader {
+    tables: ModelTables,
+    policy: ExecutionPolicy,
+}
+
+impl Spreader {
+    pub fn new(config: SpreadConfig) -> Result<Self, SpreadError> {
+        config.validate().map_err(SpreadError::Config)?;
+        Ok(Spreader {
+            tables: ModelTables::new(config),
+            policy: ExecutionPolicy::default(),
+        })
+    }
+
+    /// Sets how far ahead the spreading loop prefetches (0 turns prefetch off).
+    pub fn with_prefetch_distance(mut self, distance: usize) -> Self {
+        self.policy.set_prefetch_distance(distance);
+        self
+    }
+
+    /// Runs hops with enough work on `executor`'s threads (`None`, or one thread: all inline).
+    pub fn with_executor(mut self, executor: Option<Arc<HopExecutor>>) -> Self {
+        self.policy.set_executor(executor);
+        self
+    }
+
+    /// Frontier nodes per batch of a parallel push (at least 1).
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.policy.set_batch_size(batch_size);
+        self
+    }
+
+    /// Out-edges a hop's frontier needs before the hop goes parallel.
+    pub fn with_parallel_min_edges(mut self, edges: u64) -> Self {
+        self.policy.set_parallel_min_edges(edges);
+        self
+    }
+
+    pub fn prefetch_distance(&self) -> usize {
+        self.policy.prefetch_distance()
+    }
+
+    /// Threads a parallel hop uses (1 when there is no executor).
+    pub fn threads(&self) -> usize {
+        self.policy.threads()
+    }
+
+    pub fn batch_size(&self) -> usize {
+        self.policy.batch_size()
+    }
+
+    pub fn parallel_min_edges(&self) -> u64 {
+        self.policy.parallel_min_edges()
+    }
+
+    pub fn config(&self) -> &SpreadConfig {
+        self.tables.config()
+    }
+
+    /// Runs one spread and returns a fresh result. Convenient; allocates. Use
+    /// [`Spreader::spread_into`] in loops.
+    pub fn spread(
+        &self,
+        graph: &Graph,
+        seeds: &[Seed],
+        scratch: &mut SpreadScratch,
+    ) -> Result<SpreadResult, SpreadError> {
+        let mut out = SpreadResult::default();
+        self.spread_into(graph, seeds, scratch, &mut out)?;
+        Ok(out)
+    }
+
+    /// Runs one spread into `out`, reusing its buffers and those of `scratch`.
+    pub fn spread_into(
+        &self,
+        graph: &Graph,
+        seeds: &[Seed],
+        scratch: &mut SpreadScratch,
+        out: &mut SpreadResult,
+    ) -> Result<(), SpreadError> {
+        check_seeds(graph, seeds)?;
+        scratch.bind(graph);
+        out.clear();
+        scratch.begin_spread();
+        self.seed(graph, seeds, scratch);
+        if let Some(ex) = self.policy.executor() {
+            scratch.ensure_participants(ex.threads());
+        }
+
+        let (t, policy) = (&self.tables, &self.policy);
+        for d in 1..=t.config().max_depth {
+            if scratch.frontier.is_empty() {
+                break;
+            }
+            out.work.frontier_sizes.push(scratch.frontier.len() as u32);
+            out.work.hops += 1;
+            scratch.begin_hop();
+            match policy.parallel_hop(scratch.frontier_edges) {
+                Some(ex) => {
+                    out.work.edges_relaxed += parallel::push_hop(t, policy, graph, d, scratch, ex);
+                    parallel::apply_hop(t, graph, d, scratch, out, ex);
+                }
+                None => {
+                    out.work.edges_relaxed += serial::push_hop(t, policy, graph, d, scratch);
+                    serial::apply_hop(t, graph, d, scratch, out);
+                }
+            }
+            std::mem::swap(&mut scratch.frontier, &mut scratch.next);
+            scratch.next.clear();
+        }
+        collect::collect(t, policy, scratch, out);
+        Ok(())
+    }
+
+    /// Hop 0: each seed's activation is min(1, Σ a₀) over its entries; distinct seeds form the
+    /// first frontier, in order of first appearance.
+    fn seed(&self, graph: &Graph, seeds: &[Seed], s: &mut SpreadScratch) {
+        let epoch = s.spread_epoch;
+        for seed in seeds {
+            let st = &s.states[seed.node as usize];
+            if st.spread_epoch() != epoch {
+                st.activate(epoch, 0, self.tables.tier_for(st.storage_tier(), 0));
+                s.activated.push(seed.node);
+            }
+            st.set_activation((st.activation() + fixed::to_fixed(seed.activation)).min(ONE));
+        }
+        for &node in &s.activated {
+            s.frontier
+                .push((node, s.states[node as usize].activation()));
+            s.frontier_edges += graph.out_degree(node) as u64;
+        }
+    }
+}
+
+/// Checks a request's seeds against the graph before any state is touched.
+fn check_seeds(graph: &Graph, seeds: &[Seed]) -> Result<(), SpreadError> {
+    let n = graph.node_count();
+    if seeds.is_empty() {
+        return Err(SpreadError::NoSeeds);
+    }
+    for s in seeds {
+        if s.node as usize >= n {
+            return Err(SpreadError::SeedOutOfRange {
+                node: s.node,
+                nodes: n,
+            });
+        }
+        if !Seed::valid_activation(s.activation) {
+            return Err(SpreadError::SeedActivation {
+                node: s.node,
+                activation: s.activation,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Hints the state of the target `ahead` edges on (clamped to the edge array) into cache.
+///
+/// # Safety
+/// `ahead` is an index of `all_edges` (`ahead < all_edges.len()`): the edge is read without a
+/// bounds check. The state address is only prefetched, never dereferenced, so it needs no
+/// bound.
+#[inline(always)]
+unsafe fn prefetch_target(all_edges: &[Edge], states: &[NodeState], ahead: usize) {
+    // SAFETY: the caller guarantees `ahead < all_edges.len()`.
+    let t = unsafe { all_edges.get_unchecked(ahead) }.target;
+    prefetch(states.as_ptr().wrapping_add(t as usize));
+}
+
+/// Locks a participant's buffer. A poisoned lock (a panic in another participant, which the
+/// executor re-raises) still holds usable buffers, so it is taken over rather than unwrapped.
+fn lock(m: &std::sync::Mutex<ParticipantBuf>) -> MutexGuard<'_, ParticipantBuf> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::generate::{generate, GraphParams, Topology};
+
+    #[test]
+    fn epoch_wraparound_does_not_leak_state_between_spreads() {
+        let g = generate(&GraphParams {
+            topology: Topology::BarabasiAlbert { m: 3 },
+            nodes: 300,
+            directed: false,
+            weight_min: 0.1,
+            weight_max: 1.0,
+            inhibitory_share: 0.1,
+            modulatory_share: 0.1,
+            tier_shares: [0.3, 0.4, 0.3],
+            seed: 5,
+        })
+        .unwrap();
+        let sp = Spreader::new(SpreadConfig::default()).unwrap();
+        let requests: Vec<Vec<Seed>> = (0..20u32)
+            .map(|i| vec![Seed::new(i * 7 % 300, 1.0), Seed::new(i * 13 % 300, 0.5)])
+            .collect();
+        let fresh: Vec<SpreadResult> = requests
+            .iter()
+            .map(|r| sp.spread(&g, r, &mut SpreadScratch::new(300)).unwrap())
+            .collect();
+        let mut scratch = SpreadScratch::new(300);
+        scratch.force_epochs(u32::MAX - 3, u32::MAX - 5);
+        for (r, want) in requests.iter().zip(&fresh) {
+            assert_eq!(&sp.spread(&g, r, &mut scratch).unwrap(), want);
+        }
+    }
+}

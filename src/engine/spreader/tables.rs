@@ -1,0 +1,190 @@
+//! The model's side of a [`Spreader`](super::Spreader): the lookup tables derived once from a
+//! [`SpreadConfig`], and the rules that read them, shared by the serial and the parallel
+//! kernels so that both compute the same bits by construction: the contribution of an edge,
+//! the tier that applies to a node, the per-target application of a hop's sum (DESIGN §2) and
+//! the rank key.
+//!
+//! Nothing here knows how a spread is executed (threads, batches, prefetch): that is
+//! [`ExecutionPolicy`](super::policy::ExecutionPolicy)'s, and it never changes a result.
+
+use crate::engine::fixed::{self, ONE};
+use crate::engine::model::{FanEffect, SpreadConfig, TierPolicy};
+use crate::engine::result::ActivatedNode;
+use crate::engine::scratch::NodeState;
+use crate::graph::{Graph, Tier};
+use std::hint::select_unpredictable;
+
+/// A validated [`SpreadConfig`] with its per-hop and per-tier tables.
+#[derive(Debug, Clone)]
+pub(super) struct ModelTables {
+    config: SpreadConfig,
+    /// `D(d)` for d = 0..=H (index 0 unused).
+    decay: Vec<f64>,
+    /// θ per tier in fixed point; four entries so `tier & 3` needs no bounds check.
+    threshold: [i64; 4],
+    visit_budget: [u32; 4],
+    confidence: [f64; 4],
+}
+
+/// What one participant computes in one stage of a hop's apply.
+#[derive(Clone, Copy)]
+pub(super) struct HopCtx<'a> {
+    pub(super) graph: &'a Graph,
+    pub(super) states: &'a [NodeState],
+    pub(super) d: u32,
+    pub(super) spread_epoch: u32,
+}
+
+impl ModelTables {
+    /// Derives the tables of `config`, which the caller has validated.
+    pub(super) fn new(config: SpreadConfig) -> Self {
+        let decay = (0..=config.max_depth).map(|d| config.decay.at(d)).collect();
+        let t = Tier::ALL.map(|t| fixed::to_fixed(config.tier(t).threshold));
+        let b = Tier::ALL.map(|t| config.tier(t).visit_budget);
+        let k = Tier::ALL.map(|t| config.tier(t).confidence);
+        ModelTables {
+            config,
+            decay,
+            threshold: [t[0], t[1], t[2], t[2]],
+            visit_budget: [b[0], b[1], b[2], b[2]],
+            confidence: [k[0], k[1], k[2], k[2]],
+        }
+    }
+
+    pub(super) fn config(&self) -> &SpreadConfig {
+        &self.config
+    }
+
+    /// The tier whose parameters apply to a node of `storage_tier` first activated at `hop`.
+    #[inline(always)]
+    pub(super) fn tier_for(&self, storage_tier: u8, hop: u32) -> u8 {
+        match self.config.tier_policy {
+            TierPolicy::Storage => storage_tier,
+            TierPolicy::HopDepth => SpreadConfig::hop_depth_tier(hop) as u8,
+        }
+    }
+
+    /// `Δ · D(d)`, divided by the fan, scaled to fixed point: passed to [`contribution`] with
+    /// an edge's signed weight, it gives that edge's contribution.
+    #[inline(always)]
+    pub(super) fn scaled_push(&self, delta: i64, d: u32, degree: usize) -> f64 {
+        let mut base = fixed::to_f64(delta) * self.decay[d as usize];
+        match self.config.fan_effect {
+            FanEffect::None => {}
+            FanEffect::OutDegree => base /= degree.max(1) as f64,
+            FanEffect::SqrtOutDegree => base /= (degree.max(1) as f64).sqrt(),
+        }
+        base * fixed::SCALE
+    }
+
+    /// First-contact test for one target of hop `d`: true if its sum is rejected. A rejected
+    /// sum is discarded here (pending reset); an accepted one is kept for [`Self::apply_one`].
+    #[inline(always)]
+    pub(super) fn reject_one(&self, st: &NodeState, c: HopCtx<'_>) -> bool {
+        // Selects, not branches: whether a target is already active is unpredictable.
+        let active = st.spread_epoch() == c.spread_epoch;
+        let old = select_unpredictable(active, st.activation(), 0);
+        let fresh_tier = self.tier_for(st.storage_tier(), c.d);
+        let tier = select_unpredictable(active, st.tier(), fresh_tier);
+        let pending = st.pending();
+        let reject = (old == 0) & (pending < self.threshold[(tier & 3) as usize]);
+        st.set_pending(select_unpredictable(reject, 0, pending));
+        reject
+    }
+
+    /// Applies one accepted target's sum (DESIGN §2): activation on first contact, clamp,
+    /// visit count, then the next frontier or the cycle penalty. Returns
+    /// (joins next frontier with Δ, newly activated, took the penalty).
+    #[inline(always)]
+    pub(super) fn apply_one(&self, v: u32, c: HopCtx<'_>) -> (Option<i64>, bool, bool) {
+        let st = &c.states[v as usize];
+        let mut newly = false;
+        if st.spread_epoch() != c.spread_epoch {
+            st.activate(
+                c.spread_epoch,
+                c.d as u8,
+                self.tier_for(st.storage_tier(), c.d),
+            );
+            newly = true;
+        }
+        let old = st.activation();
+        let new = (old + st.pending()).clamp(0, ONE);
+        st.set_pending(0);
+        let delta = new - old;
+        st.set_activation(new);
+        let visits = st.add_visit();
+        if delta > 0 && c.d < self.config.max_depth {
+            if u32::from(visits) <= self.visit_budget[(st.tier() & 3) as usize] {
+                return (Some(delta), newly, false);
+            }
+            st.set_activation(fixed::round_scaled(new as f64 * self.config.cycle_penalty));
+            return (None, newly, true);
+        }
+        (None, newly, false)
+    }
+
+    /// The result record of node `id`.
+    #[inline(always)]
+    pub(super) fn ranked_node(&self, states: &[NodeState], id: u32) -> ActivatedNode {
+        let st = &states[id as usize];
+        let a = st.activation();
+        ActivatedNode {
+            id,
+            activation: a,
+            confidence: fixed::to_f64(a) * self.confidence[(st.tier() & 3) as usize],
+            first_hop: u32::from(st.first_hop()),
+            tier: Tier::from_u8(st.tier()).unwrap_or(Tier::Cold),
+        }
+    }
+}
+
+/// One edge's contribution: `scaled` (from [`ModelTables::scaled_push`]) times the edge's
+/// signed weight, rounded once to fixed point (to nearest, ties to even).
+#[inline(always)]
+pub(super) fn contribution(scaled: f64, weight: f32) -> i64 {
+    fixed::round_scaled(scaled * weight as f64)
+}
+
+/// Bits a rank key needs for a node id of a graph of `node_count` nodes.
+#[inline(always)]
+pub(super) fn id_bits(node_count: usize) -> u32 {
+    u64::BITS - (node_count.max(2) as u64 - 1).leading_zeros()
+}
+
+/// The rank key of node `v` with activation `a` in (0, ONE]: `(ONE − a) << id_bits | v`.
+/// `ONE − a` fits in 32 bits, so the key's natural order is the rank order (activation
+/// descending, then id ascending), and sorting one u64 per node is cheaper than sorting the
+/// 32-byte result records.
+#[inline(always)]
+pub(super) fn rank_key(a: i64, v: u32, id_bits: u32) -> u64 {
+    ((ONE - a) as u64) << id_bits | u64::from(v)
+}
+
+/// The node id in a rank key made with `id_bits`.
+#[inline(always)]
+pub(super) fn key_node(key: u64, id_bits: u32) -> u32 {
+    (key & ((1u64 << id_bits) - 1)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rank_keys_order_by_activation_descending_then_id() {
+        // 10,000 nodes: ids 0..=9999 need 14 bits (2^13 = 8192 < 9999 < 16384).
+        let bits = id_bits(10_000);
+        assert_eq!(bits, 14);
+        // Activation 1.0 leaves ONE − a = 0: the key is the id alone.
+        assert_eq!(rank_key(ONE, 9_999, bits), 9_999);
+        // Activation 0.5 leaves 2^31 above the id bits.
+        assert_eq!(rank_key(ONE / 2, 3, bits), (1u64 << 45) | 3);
+        assert!(rank_key(ONE, 9_999, bits) < rank_key(ONE / 2, 3, bits));
+        assert!(rank_key(ONE / 2, 3, bits) < rank_key(ONE / 2, 4, bits));
+        assert_eq!(key_node((1u64 << 45) | 3, bits), 3);
+        // The smallest graphs still get one id bit.
+        assert_eq!(id_bits(1), 1);
+        assert_eq!(id_bits(2), 1);
+        assert_eq!(id_bits(3), 2);
+    }
+}
