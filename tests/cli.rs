@@ -1603,7 +1603,7 @@ fn a_seed_below_one_fixed_point_unit_is_bad_input() {
     write(
         d,
         "tiny-seed.toml",
-        &format!("{MINIMAL_TOML}[requests]\nseed_activation = 1e-12\n"),
+        format!("{MINIMAL_TOML}[requests]\nseed_activation = 1e-12\n"),
     );
     bad_run(
         d,
@@ -1619,7 +1619,7 @@ fn a_huge_max_depth_is_reported_as_written() {
     write(
         d,
         "deep.toml",
-        &format!("{MINIMAL_TOML}[spread]\nmax_depth = 9223372036854775807\n"),
+        format!("{MINIMAL_TOML}[spread]\nmax_depth = 9223372036854775807\n"),
     );
     bad_run(
         d,
