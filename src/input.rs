@@ -37,8 +37,7 @@ pub fn read_text_bounded(path: &Path, limit: u64) -> Result<String, InputError> 
     let file = std::fs::File::open(path)
         .map_err(|e| InputError::new(format!("{name}: cannot read: {e}")))?;
     let bytes = read_to_end_bounded(file, &name, limit)?;
-    String::from_utf8(bytes)
-        .map_err(|e| InputError::new(format!("{name}: not UTF-8 text: {e}")))
+    String::from_utf8(bytes).map_err(|e| InputError::new(format!("{name}: not UTF-8 text: {e}")))
 }
 
 #[cfg(test)]
