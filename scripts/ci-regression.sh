@@ -8,7 +8,9 @@
 #
 # The run uses the baseline's configuration (one hop thread, so the config is the same on any
 # machine). A stored baseline compares against a run on another day, perhaps another machine;
-# on shared runners prefer `spreadbench compare --base-bin OLD --new-bin NEW` (see README).
+# when the baseline carries a calibration figure the diff divides out the machine's speed drift
+# (`--calibrate`); a baseline made before calibration existed is diffed without it. On shared
+# runners prefer `spreadbench compare --base-bin OLD --new-bin NEW` (see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,11 @@ trap 'rm -rf "$tmp"' EXIT
 new=$(ls -d "$tmp"/results/*-run-warm-10k)
 
 args=(diff "$baseline" "$new" --format markdown)
+if grep -q '"calibration"' "$baseline"; then
+  args+=(--calibrate)
+else
+  echo "note: $baseline has no calibration figure (refresh it to divide out machine drift)" >&2
+fi
 if [ "${SPREADBENCH_STRICT:-0}" != 1 ]; then
   args+=(--advisory)
 fi
