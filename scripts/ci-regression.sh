@@ -8,7 +8,10 @@
 #
 # The run uses the baseline's configuration (one hop thread, so the config is the same on any
 # machine). A stored baseline compares against a run on another day, perhaps another machine;
-# on shared runners prefer `spreadbench compare --base-bin OLD --new-bin NEW` (see README).
+# with SPREADBENCH_CALIBRATE=1 (and a baseline that carries a calibration figure) the diff
+# divides out the machine's speed drift measured on a reference kernel (`--calibrate`); it is
+# opt-in until its benefit is measured on the CI machine. On shared runners prefer
+# `spreadbench compare --base-bin OLD --new-bin NEW` (see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +25,13 @@ trap 'rm -rf "$tmp"' EXIT
 new=$(ls -d "$tmp"/results/*-run-warm-10k)
 
 args=(diff "$baseline" "$new" --format markdown)
+if [ "${SPREADBENCH_CALIBRATE:-0}" = 1 ]; then
+  if grep -q '"calibration"' "$baseline"; then
+    args+=(--calibrate)
+  else
+    echo "note: $baseline has no calibration figure; diffing without --calibrate (refresh the baseline)" >&2
+  fi
+fi
 if [ "${SPREADBENCH_STRICT:-0}" != 1 ]; then
   args+=(--advisory)
 fi

@@ -77,11 +77,36 @@ fn diff(base: &Path, new: &Path, extra: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// The snapshot with a fresh sample of `n` latencies from one lognormal distribution (median
+/// 40 µs, σ = 0.3) times `factor`, seeded: two seeds give two independent samples of one
+/// distribution.
+fn sampled(s: &Value, seed: u64, n: u64, factor: f64) -> Value {
+    let mut rng = spreadbench::rng::SeededRng::new(seed);
+    let mut h = LatencyHistogram::new();
+    for _ in 0..n {
+        let z = spreadbench::report::stats::normal(&mut rng);
+        h.record((40_000.0 * (0.3 * z).exp() * factor) as u64);
+    }
+    let mut s = s.clone();
+    s["latency_ns"] = serde_json::to_value(h.summary()).unwrap();
+    s["spreads"] = Value::from(n);
+    s
+}
+
 #[test]
-fn a_snapshot_against_itself_is_no_change() {
+fn two_samples_of_one_distribution_are_no_change() {
     let t = tempfile::tempdir().unwrap();
-    let a = write(t.path(), "a.json", base_snapshot());
-    let (code, out, err) = diff(&a, &a, &[]);
+    let a = write(
+        t.path(),
+        "a.json",
+        &sampled(base_snapshot(), 1, 20_000, 1.0),
+    );
+    let b = write(
+        t.path(),
+        "b.json",
+        &sampled(base_snapshot(), 2, 20_000, 1.0),
+    );
+    let (code, out, err) = diff(&a, &b, &[]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Verdict: no regression"), "{out}");
     assert!(out.contains("Behaviour: unchanged"), "{out}");
@@ -91,33 +116,161 @@ fn a_snapshot_against_itself_is_no_change() {
 #[test]
 fn twenty_percent_slower_is_a_regression_exit_3() {
     let t = tempfile::tempdir().unwrap();
-    let a = write(t.path(), "a.json", base_snapshot());
-    let b = write(t.path(), "b.json", &scaled(base_snapshot(), 1.2));
+    let a = write(t.path(), "a.json", &sampled(base_snapshot(), 3, 4000, 1.0));
+    let b = write(t.path(), "b.json", &sampled(base_snapshot(), 4, 4000, 1.2));
     let (code, out, err) = diff(&a, &b, &[]);
     assert_eq!(code, 3, "{out}{err}");
     assert!(out.contains("REGRESSION"), "{out}");
     assert!(err.contains("latency regression"), "{err}");
-    let j: Value = serde_json::from_slice(
-        &bin()
-            .arg("diff")
-            .arg(&a)
-            .arg(&b)
-            .args(["--format", "json", "--advisory"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let out = bin()
+        .arg("diff")
+        .arg(&a)
+        .arg(&b)
+        .args(["--format", "json", "--advisory"])
+        .output()
+        .unwrap();
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["regression"], true);
-    let p50 = &j["rows"][0];
-    assert_eq!(p50["metric"], "p50");
-    assert!((p50["ratio"].as_f64().unwrap() - 1.2).abs() < 0.01, "{p50}");
-    assert!(p50["ci_low"].as_f64().unwrap() > 1.05 && p50["ci_high"].as_f64().unwrap() > 1.15);
-    assert_eq!(p50["verdict"], "regression");
+    assert_eq!(j["rows"][0]["metric"], "p50");
+    for row in j["rows"].as_array().unwrap() {
+        let f = |k: &str| row[k].as_f64().unwrap();
+        assert!((f("ratio") - 1.2).abs() < 0.06, "{row}");
+        assert!(f("ci_low") <= 1.2 && 1.2 <= f("ci_high"), "{row}");
+        assert!(f("p") < 0.01, "{row}");
+        assert_eq!(row["verdict"], "regression", "{row}");
+    }
     // The reverse is an improvement, exit 0.
     let (code, out, _) = diff(&b, &a, &[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("improvement"), "{out}");
+}
+
+/// Reproducer: one request at 20 µs against one at 30 µs was a "significant" p95/p99
+/// regression (p = 0.0005, interval [1.5, 1.5], exit 3).
+#[test]
+fn one_request_snapshots_are_insufficient_data() {
+    let t = tempfile::tempdir().unwrap();
+    let one = |ns: u64| {
+        let mut h = LatencyHistogram::new();
+        h.record(ns);
+        let mut s = base_snapshot().clone();
+        s["latency_ns"] = serde_json::to_value(h.summary()).unwrap();
+        s["spreads"] = Value::from(1);
+        s
+    };
+    let a = write(t.path(), "a.json", &one(20_000));
+    let b = write(t.path(), "b.json", &one(30_000));
+    let (code, out, err) = diff(&a, &b, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.matches("insufficient data").count(), 5, "{out}");
+    assert!(!out.contains("REGRESSION"), "{out}");
+}
+
+/// Reproducer: the bootstrap p had a floor of 1/2000, so `--alpha 0.0005` turned the gate
+/// off (a 2× slowdown exited 3 at 0.0006 and 0 at 0.0005, under a "100% interval" header).
+#[test]
+fn a_small_alpha_still_catches_a_2x_slowdown() {
+    let t = tempfile::tempdir().unwrap();
+    let a = write(t.path(), "a.json", base_snapshot());
+    let b = write(t.path(), "b.json", &scaled(base_snapshot(), 2.0));
+    for alpha in ["0.0006", "0.0005", "0.0001"] {
+        let (code, out, err) = diff(&a, &b, &["--alpha", alpha, "--metrics", "p50"]);
+        assert_eq!(code, 3, "α {alpha}: {out}{err}");
+    }
+    let (_, out, _) = diff(&a, &b, &["--alpha", "0.0001", "--metrics", "p50"]);
+    assert!(out.contains("99.99% interval"), "{out}");
+    let (code, _, err) = diff(&a, &b, &["--alpha", "0.00005"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--alpha") && err.contains("0.0001"), "{err}");
+}
+
+/// Reproducer: a snapshot whose stated figures disagreed with its own histogram was judged
+/// on the histogram and printed with the stated figures.
+#[test]
+fn a_snapshot_that_disagrees_with_its_histogram_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let a = write(t.path(), "a.json", base_snapshot());
+    for (field, path) in [
+        ("latency_ns.count", "/latency_ns/count"),
+        ("latency_ns.p50", "/latency_ns/p50"),
+        ("spreads", "/spreads"),
+    ] {
+        let mut bad = base_snapshot().clone();
+        let v = bad.pointer_mut(path).unwrap();
+        *v = Value::from(v.as_u64().unwrap() + 7);
+        let b = write(t.path(), "bad.json", &bad);
+        let (code, out, err) = diff(&a, &b, &[]);
+        assert_eq!(code, 2, "{field}: {out}{err}");
+        assert!(err.contains("bad.json") && err.contains(field), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(out.is_empty());
+    }
+}
+
+/// Reproducer: `diff a.json /dev/zero` read until memory ran out.
+#[test]
+fn an_endless_input_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let a = write(t.path(), "a.json", base_snapshot());
+    let (code, out, err) = diff(&a, Path::new("/dev/zero"), &[]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("/dev/zero") && err.contains("larger than"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn runs_record_calibration_and_diff_can_divide_it_out() {
+    let cal = &base_snapshot()["calibration"];
+    assert!(cal["median_rep_ns"].as_f64().unwrap() > 0.0, "{cal}");
+    // Reps before the measured phase and between its blocks (4000 spreads = 4 blocks).
+    assert!(cal["reps"].as_u64().unwrap() >= 8 + 4 * 4, "{cal}");
+    let t = tempfile::tempdir().unwrap();
+    let a = write(t.path(), "a.json", base_snapshot());
+    // A machine 20% slower on everything, the reference kernel included.
+    let mut slow = scaled(base_snapshot(), 1.2);
+    let rep = cal["median_rep_ns"].as_f64().unwrap();
+    slow["calibration"]["median_rep_ns"] = Value::from(rep * 1.2);
+    let b = write(t.path(), "b.json", &slow);
+    let (code, _, _) = diff(&a, &b, &[]);
+    assert_eq!(code, 3);
+    let (code, out, err) = diff(&a, &b, &["--calibrate"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("divided by 1.200"), "{out}");
+    assert!(!out.contains("REGRESSION"), "{out}");
+    // The committed baseline predates calibration: it loads, and --calibrate names it.
+    let baseline = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/baseline/warm-10k.json");
+    let (code, _, err) = diff(&baseline, &baseline, &["--force"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = diff(&baseline, &a, &["--force", "--calibrate"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--calibrate")
+            && err.contains("warm-10k.json")
+            && err.contains("no calibration"),
+        "{err}"
+    );
+}
+
+/// Reproducer: run as root, `--export-bmf LINK` renamed a regular file over a symlink.
+#[test]
+fn export_bmf_does_not_replace_a_symlink() {
+    let t = tempfile::tempdir().unwrap();
+    let a = write(t.path(), "a.json", base_snapshot());
+    let target = t.path().join("target.txt");
+    std::fs::write(&target, "keep").unwrap();
+    let link = t.path().join("link.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let (code, _, err) = diff(&a, &a, &["--export-bmf", link.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
 }
 
 #[test]
@@ -269,6 +422,8 @@ fn results_directories_and_bmf_export() {
     );
 }
 
+/// A build against itself, in counterbalanced order (A B, then B A): never a regression;
+/// "no change" (exit 0) or, at a cap this low, the documented inconclusive code 5.
 #[test]
 fn compare_runs_two_builds_alternately() {
     let me = assert_cmd::cargo::cargo_bin("spreadbench");
@@ -280,34 +435,55 @@ fn compare_runs_two_builds_alternately() {
         .args([
             "-w",
             "hot-1k",
-            "--rounds",
+            "--min-rounds",
             "2",
+            "--max-rounds",
+            "3",
             "--spreads-per-round",
             "500",
             "--warmup",
             "50",
+            "--metrics",
+            "p50,p95",
             "--format",
             "json",
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.code() == Some(0) || out.status.code() == Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let code = out.status.code();
+    assert!(code == Some(0) || code == Some(5), "{code:?}: {err}");
     let j: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(j["mode"], "compare (2 rounds)");
-    assert_eq!(j["base_spreads"], 1000);
+    let rounds = j["sequential"]["rounds"].as_u64().unwrap();
+    assert!((2..=3).contains(&rounds), "{j}");
+    assert_eq!(j["mode"], format!("compare ({rounds} rounds)"));
+    assert_eq!(j["base_spreads"], 500 * rounds);
+    assert_eq!(j["regression"], false);
+    assert_eq!(code == Some(5), j["inconclusive"] == true, "{j}");
+    if code == Some(5) {
+        assert!(err.contains("inconclusive after"), "{err}");
+    }
     assert!(
         j["behaviour_changes"].as_array().unwrap().is_empty(),
         "same binary, same work"
     );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("round 1/2: base") && err.contains("round 2/2: new"),
-        "{err}"
-    );
+    // The order, from the progress lines: A B in round 1, B A in round 2.
+    let order: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("round "))
+        .take(4)
+        .collect();
+    assert_eq!(order.len(), 4, "{err}");
+    for (line, want) in order
+        .iter()
+        .zip(["1/3: base", "1/3: new", "2/3: new", "2/3: base"])
+    {
+        assert!(
+            line.starts_with(&format!("round {want} (")),
+            "{line} vs {want}: {err}"
+        );
+    }
+    assert!(err.contains("after round 2:"), "{err}");
 
     let out = bin()
         .args(["compare", "--base-bin", "/nonexistent/spreadbench"])
@@ -315,4 +491,20 @@ fn compare_runs_two_builds_alternately() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--base-bin"));
+    // Too few requests per round for p99 (a round needs 1,000), refused before any run.
+    let out = bin()
+        .args(["compare", "--base-bin"])
+        .arg(&me)
+        .args(["--spreads-per-round", "500"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("p99"));
+    let out = bin()
+        .args(["compare", "--base-bin"])
+        .arg(&me)
+        .args(["--min-rounds", "9", "--max-rounds", "8"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

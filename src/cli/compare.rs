@@ -1,13 +1,22 @@
 //! `spreadbench compare`: runs two builds alternately (A B, B A, …) on one workload, on this
 //! machine, and judges them round by round. Drift on a shared machine hits both builds of a
 //! round alike, so it cancels in each round's ratio — the robust gate for noisy runners.
+//!
+//! Sequential: from `--min-rounds` on it judges after every round and stops as soon as every
+//! metric is decided — its interval wholly beyond the noise band (a regression or an
+//! improvement) or wholly inside it (within noise) — or a regression or behaviour change is
+//! found; at `--max-rounds` what is still undecided is inconclusive (exit 5). Each look
+//! judges at α / looks (Bonferroni, see `report::diff::RoundPlan`), so looking often does
+//! not inflate false decisions.
 
-use super::diff::{judging_options, print_report, EXIT_REGRESSION};
+use super::diff::{
+    judging_options, parse_snapshot, print_report, EXIT_INCONCLUSIVE, EXIT_REGRESSION,
+};
 use super::CompareArgs;
 use crate::bad_input;
 use crate::error::ExitWith;
-use crate::report::diff::{self};
-use crate::report::Snapshot;
+use crate::report::diff::{self, RoundPlan};
+use crate::report::{stats, Snapshot};
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::process::Command;
@@ -19,6 +28,28 @@ pub fn execute(args: &CompareArgs) -> Result<()> {
         &args.judge.metrics,
         false,
     )?;
+    if args.min_rounds > args.max_rounds {
+        return Err(bad_input!(
+            "--min-rounds {} is more than --max-rounds {}",
+            args.min_rounds,
+            args.max_rounds
+        ));
+    }
+    for m in &opts.metrics {
+        if !stats::quantile_resolved(args.spreads_per_round, m.quantile) {
+            return Err(bad_input!(
+                "--spreads-per-round {}: too few requests per round to judge {} (a quantile needs at least {} requests and {} beyond it)",
+                args.spreads_per_round,
+                m.name,
+                stats::MIN_REQUESTS,
+                stats::MIN_TAIL
+            ));
+        }
+    }
+    let plan = RoundPlan {
+        min_rounds: args.min_rounds as usize,
+        max_rounds: args.max_rounds as usize,
+    };
     let new_bin = match &args.new_bin {
         Some(p) => p.clone(),
         None => std::env::current_exe().context("cannot find this executable")?,
@@ -30,8 +61,8 @@ pub fn execute(args: &CompareArgs) -> Result<()> {
     }
     let tmp = std::env::temp_dir().join(format!("spreadbench-compare-{}", std::process::id()));
     let (mut base, mut new) = (Vec::new(), Vec::new());
-    let result = (|| -> Result<()> {
-        for round in 0..args.rounds {
+    let result = (|| -> Result<diff::DiffReport> {
+        for round in 0..plan.max_rounds {
             // Counterbalanced order (A B, B A, A B, …): on a virtual machine the first of two
             // back-to-back runs can be measurably slower, and alternating cancels that order
             // effect along with linear drift.
@@ -47,7 +78,7 @@ pub fn execute(args: &CompareArgs) -> Result<()> {
                     crate::note!(
                         "round {}/{}: {which} ({})",
                         round + 1,
-                        args.rounds,
+                        plan.max_rounds,
                         bin.display()
                     );
                 }
@@ -67,25 +98,72 @@ pub fn execute(args: &CompareArgs) -> Result<()> {
                     ));
                 }
             }
+            let rounds = round + 1;
+            if rounds < plan.min_rounds {
+                continue;
+            }
+            let report =
+                diff::compare_rounds(&base, &new, &opts, plan).map_err(|e| bad_input!("{e}"))?;
+            let decided = report.sequential.is_some_and(|s| s.decided);
+            if !args.quiet {
+                let rows: Vec<String> = report
+                    .rows
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} {:.3} [{:.3}, {:.3}] {}",
+                            r.metric,
+                            r.ratio,
+                            r.ci_low,
+                            r.ci_high,
+                            r.verdict.label()
+                        )
+                    })
+                    .collect();
+                eprintln!(
+                    "after round {rounds}: {}; {}",
+                    rows.join(", "),
+                    if decided {
+                        "decided"
+                    } else if rounds == plan.max_rounds {
+                        "round cap reached"
+                    } else {
+                        "continuing"
+                    }
+                );
+            }
+            if decided || rounds == plan.max_rounds {
+                return Ok(report);
+            }
         }
-        Ok(())
+        unreachable!("the loop returns at the round cap")
     })();
     let _ = std::fs::remove_dir_all(&tmp);
-    result?;
-    let report = diff::compare_rounds(&base, &new, &opts).map_err(|e| bad_input!("{e}"))?;
+    let report = result?;
     print_report(&report, args.judge.format)?;
+    let rounds = report.sequential.map_or(0, |s| s.rounds);
     let failed = report.regression || !report.behaviour_changes.is_empty();
     if failed && !args.judge.advisory {
         return Err(ExitWith {
             code: EXIT_REGRESSION,
             message: format!(
-                "{} over {} rounds: {} vs {}",
+                "{} over {rounds} rounds: {} vs {}",
                 if report.regression {
                     "latency regression"
                 } else {
                     "behaviour change"
                 },
-                args.rounds,
+                args.base_bin.display(),
+                new_bin.display()
+            ),
+        }
+        .into());
+    }
+    if !failed && report.inconclusive && !args.judge.advisory {
+        return Err(ExitWith {
+            code: EXIT_INCONCLUSIVE,
+            message: format!(
+                "inconclusive after {rounds} rounds (the cap): {} vs {}",
                 args.base_bin.display(),
                 new_bin.display()
             ),
@@ -123,6 +201,9 @@ fn run_once(bin: &Path, args: &CompareArgs, tmp: &Path) -> Result<Snapshot> {
         }
         anyhow::bail!("{} failed ({}): {line}", bin.display(), out.status);
     }
-    serde_json::from_slice(&out.stdout)
-        .map_err(|e| bad_input!("{}: output is not a snapshot: {e}", bin.display()))
+    let text = String::from_utf8_lossy(&out.stdout);
+    let snap = parse_snapshot(&text)
+        .map_err(|e| bad_input!("{}: output is not a snapshot: {e}", bin.display()))?;
+    diff::validated_histogram(&snap).map_err(|e| bad_input!("{}: {e}", bin.display()))?;
+    Ok(snap)
 }

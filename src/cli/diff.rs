@@ -1,10 +1,13 @@
 //! `spreadbench diff BASE NEW`: a regression verdict a CI can gate a merge on. Loads two
-//! snapshots, refuses incomparable ones, reports behaviour changes and judges latency (see
-//! `report::diff`), prints a table, markdown or JSON, and maps the verdict to an exit code.
+//! snapshots (bounded reads; a snapshot whose stated figures disagree with its own histogram
+//! is refused), refuses incomparable ones, reports behaviour changes and judges latency (see
+//! `report::diff`), optionally after dividing out the machine's drift (`--calibrate`), prints
+//! a table, markdown or JSON, and maps the verdict to an exit code.
 
 use super::{DiffArgs, DiffFormat};
 use crate::atomic_file::write_atomic;
 use crate::error::ExitWith;
+use crate::input::{read_text_bounded, MAX_TEXT_INPUT_BYTES};
 use crate::report::diff::{self, DiffOptions, Metric};
 use crate::report::stats;
 use crate::report::Snapshot;
@@ -17,8 +20,11 @@ use std::path::{Path, PathBuf};
 /// Exit code for a regression or a behaviour change.
 pub const EXIT_REGRESSION: u8 = 3;
 
-/// Reads a snapshot from a file or a results directory; every failure is bad input naming
-/// the file.
+/// Exit code of a `compare` that reached its round cap undecided.
+pub const EXIT_INCONCLUSIVE: u8 = 5;
+
+/// Reads a snapshot from a file or a results directory, and checks that its stated figures
+/// are its histogram's; every failure is bad input naming the file (and the field).
 pub fn load_snapshot(path: &Path) -> Result<Snapshot, InputError> {
     let file: PathBuf = if path.is_dir() {
         path.join("snapshot.json")
@@ -26,9 +32,16 @@ pub fn load_snapshot(path: &Path) -> Result<Snapshot, InputError> {
         path.to_path_buf()
     };
     let name = file.display();
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| InputError::new(format!("{name}: cannot read: {e}")))?;
-    serde_json::from_str(&text).map_err(|e| {
+    // Bounded: `/dev/zero` or an endless pipe must not read until memory runs out.
+    let text = read_text_bounded(&file, MAX_TEXT_INPUT_BYTES)?;
+    let s = parse_snapshot(&text).map_err(|e| InputError::new(format!("{name}: {e}")))?;
+    diff::validated_histogram(&s).map_err(|e| InputError::new(format!("{name}: {e}")))?;
+    Ok(s)
+}
+
+/// Parses a snapshot's JSON; the error says which kind of wrong it is.
+pub fn parse_snapshot(text: &str) -> Result<Snapshot, String> {
+    serde_json::from_str(text).map_err(|e| {
         let what = if e.is_eof() {
             "truncated JSON"
         } else if e.is_syntax() {
@@ -36,19 +49,33 @@ pub fn load_snapshot(path: &Path) -> Result<Snapshot, InputError> {
         } else {
             "not a spreadbench snapshot"
         };
-        InputError::new(format!("{name}: {what}: {e}"))
+        format!("{what}: {e}")
     })
 }
 
 pub fn execute(args: &DiffArgs) -> Result<()> {
-    let opts = judging_options(
+    let mut opts = judging_options(
         args.judge.noise,
         args.judge.alpha,
         &args.judge.metrics,
         args.force,
     )?;
+    opts.calibrate = args.calibrate;
+    if let Some(path) = &args.export_bmf {
+        refuse_to_replace(path)?;
+    }
     let base = load_snapshot(&args.base)?;
     let new = load_snapshot(&args.new)?;
+    if args.calibrate {
+        for (path, s) in [(&args.base, &base), (&args.new, &new)] {
+            if s.calibration.is_none() {
+                return Err(bad_input!(
+                    "--calibrate: {} has no calibration figure (made before calibration existed; re-run it)",
+                    path.display()
+                ));
+            }
+        }
+    }
     let why = diff::incomparable(&base, &new);
     if !why.is_empty() && !args.force {
         return Err(bad_input!(
@@ -59,6 +86,7 @@ pub fn execute(args: &DiffArgs) -> Result<()> {
     let report = diff::diff(&base, &new, &opts).map_err(InputError::new)?;
     if let Some(path) = &args.export_bmf {
         let bmf = bencher_metric_format(&new, opts.alpha)?;
+        refuse_to_replace(path)?;
         write_atomic(path, |w| {
             serde_json::to_writer_pretty(&mut *w, &bmf)?;
             w.write_all(b"\n")
@@ -113,6 +141,14 @@ pub fn judging_options(
     if !(alpha > 0.0 && alpha < 1.0) {
         return Err(bad_input!("--alpha: must be in (0, 1) (got {alpha})"));
     }
+    if alpha < stats::MIN_ALPHA {
+        return Err(bad_input!(
+            "--alpha: {alpha} is below {}, the smallest level the bootstrap resolves ({} replicates; its p-value cannot go below 1/{})",
+            stats::MIN_ALPHA,
+            stats::MAX_REPLICATES,
+            stats::MAX_REPLICATES
+        ));
+    }
     let metrics = metric_names
         .iter()
         .map(|m| {
@@ -126,6 +162,7 @@ pub fn judging_options(
         alpha,
         metrics,
         force,
+        calibrate: false,
     })
 }
 
@@ -134,9 +171,9 @@ pub fn judging_options(
 pub fn bencher_metric_format(s: &Snapshot, alpha: f64) -> Result<Value> {
     let h = diff::histogram(s).map_err(|e| bad_input!("{e}"))?;
     let mut measures = Map::new();
+    let replicates = stats::replicates_for(alpha);
     for (i, m) in diff::METRICS.iter().enumerate() {
-        let reps =
-            stats::bootstrap_quantiles(h.inner(), m.quantile, diff::REPLICATES, 0xb3f + i as u64);
+        let reps = stats::bootstrap_quantiles(h.inner(), m.quantile, replicates, 0xb3f + i as u64);
         measures.insert(
             format!("latency_{}_ns", m.name),
             json!({
@@ -153,4 +190,16 @@ pub fn bencher_metric_format(s: &Snapshot, alpha: f64) -> Result<Value> {
     let mut bmf = Map::new();
     bmf.insert(s.workload.name.clone(), Value::Object(measures));
     Ok(Value::Object(bmf))
+}
+
+/// Refuses to write over anything but a regular file: run as root, an atomic rename onto a
+/// device, a symlink or a directory would replace it.
+fn refuse_to_replace(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() => Err(bad_input!(
+            "--export-bmf: {} exists and is not a regular file; refusing to replace it",
+            path.display()
+        )),
+        _ => Ok(()),
+    }
 }

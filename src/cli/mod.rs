@@ -21,15 +21,20 @@ Exit codes:
   1    runtime failure (I/O error, counters required but unavailable, an internal error)
   2    bad usage or bad input (flags, workload file, graph file, seeds, snapshots)
   3    diff, compare: a regression or a behaviour change (0 with --advisory)
+  5    compare: inconclusive at the round cap (0 with --advisory)
   4    soak: a verdict (leak, drift, stall) failed; results are written
   130  interrupted by SIGINT or SIGTERM; what was measured is written, flagged partial";
 
 pub const DIFF_EXIT_CODES: &str = "\
 Exit codes:
-  0  no regression (or --advisory)
+  0  no regression (or --advisory). diff also exits 0 when a metric is inconclusive (its
+     interval reaches across the noise band) or has insufficient data; the table says so
   1  runtime failure
-  2  bad usage, unreadable snapshot, or snapshots not comparable (without --force)
-  3  a regression or a behaviour change";
+  2  bad usage, unreadable or self-contradicting snapshot, snapshots not comparable (without
+     --force), --calibrate with a snapshot that has no calibration figure
+  3  a regression or a behaviour change
+  5  compare: inconclusive — the round cap was reached before every metric was decided
+     (0 with --advisory)";
 
 /// Benchmarks and soak-tests spreading activation over memory graphs.
 #[derive(Debug, Parser)]
@@ -247,7 +252,8 @@ pub struct JudgeArgs {
     #[arg(long, value_name = "PCT", default_value_t = 5.0)]
     pub noise: f64,
 
-    /// Significance level.
+    /// Significance level, at least 0.0001 (the bootstrap resamples 20/A times, up to
+    /// 200,000). compare spreads it over its looks (Bonferroni).
     #[arg(long, value_name = "A", default_value_t = 0.01)]
     pub alpha: f64,
 
@@ -286,6 +292,12 @@ pub struct DiffArgs {
     /// Also write NEW's latency as Bencher Metric Format JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub export_bmf: Option<PathBuf>,
+
+    /// Divide NEW's latencies by (NEW's calibration / BASE's calibration) before judging:
+    /// cancels the machine's speed drift between the two runs, measured on a fixed reference
+    /// kernel that does not depend on the engine. Both snapshots need a calibration figure.
+    #[arg(long)]
+    pub calibrate: bool,
 }
 
 #[derive(Debug, Args)]
@@ -302,9 +314,16 @@ pub struct CompareArgs {
     #[arg(short = 'w', long, default_value = crate::workload::DEFAULT_WORKLOAD, value_name = "WORKLOAD")]
     pub workload: String,
 
-    /// Rounds; each runs both builds, base first in even rounds and new first in odd ones.
-    #[arg(long, value_name = "K", default_value_t = 20, value_parser = clap::value_parser!(u64).range(2..=1000))]
-    pub rounds: u64,
+    /// The first verdict is taken after this many rounds; then after every round.
+    #[arg(long, value_name = "K", default_value_t = 6, value_parser = clap::value_parser!(u64).range(2..=1000))]
+    pub min_rounds: u64,
+
+    /// The round cap: undecided after this many rounds is "inconclusive" (exit 5). Each round
+    /// runs both builds, base first in odd rounds and new first in even ones; a round of
+    /// warm-10k at the defaults takes about 0.5 s, so the default cap stays well under a
+    /// minute.
+    #[arg(long, alias = "rounds", value_name = "K", default_value_t = 40, value_parser = clap::value_parser!(u64).range(2..=1000))]
+    pub max_rounds: u64,
 
     /// Measured spreads per build per round.
     #[arg(long, value_name = "N", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]

@@ -13,6 +13,7 @@ use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
 use crate::error::ExitWith;
 use crate::measure::alloc;
 use crate::measure::bench::{run_interleaved, BenchPlan, BenchSetting, SettingOutcome};
+use crate::measure::calibration::Calibrator;
 use crate::measure::timing::harness_overhead_ns;
 use crate::measure::HostInfo;
 use crate::report::snapshot::{SettingReport, ToolInfo};
@@ -148,18 +149,21 @@ pub fn execute(args: &RunArgs) -> Result<()> {
         block: args.block,
         counters: args.counters,
     };
+    let mut calibrator = Calibrator::new();
     let outcomes = run_interleaved(
         &p.graph,
         &mut requests,
         &settings,
         plan,
         interrupt.flag(),
+        &mut calibrator,
         |done| pb.set_position(done),
     );
     pb.finish_and_clear();
 
     let mut snapshot = build_snapshot(&p, &settings, &specs, &outcomes, started, overhead, warmup);
     snapshot.counters = counters_json(args.counters, &outcomes[0].counters, outcomes[0].measured);
+    snapshot.calibration = calibrator.figure();
     let interrupted = interrupt.reason().map(|sig| {
         format!(
             "interrupted by {sig} after {} of {} measured spreads per setting",
@@ -259,6 +263,7 @@ fn build_snapshot(
         work_identical_across_settings: outcomes.iter().all(|o| o.work.same_as(&first.work)),
         counters: json!({"status": "off"}),
         soak: None,
+        calibration: None,
     }
 }
 

@@ -11,6 +11,7 @@ use super::SoakArgs;
 use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
 use crate::error::ExitWith;
 use crate::measure::bench::BenchSetting;
+use crate::measure::calibration::Calibrator;
 use crate::measure::soak::{run_soak, IntervalReport, IntervalRule, SoakPlan};
 use crate::measure::timing::harness_overhead_ns;
 use crate::measure::{alloc, rss, HostInfo};
@@ -70,12 +71,14 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
     let pb = progress_bar(args.spreads, args.quiet);
     pb.set_prefix("soak");
     let mut stream = p.workload.requests(n);
+    let mut calibrator = Calibrator::new();
     let outcome = run_soak(
         &p.graph,
         &setting,
         &mut stream,
         &plan,
         interrupt.flag(),
+        &mut calibrator,
         |iv| {
             if iv.index == 0 {
                 write_hlog_header(&mut hlog, iv.measured_start)?;
@@ -178,6 +181,7 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
             "passed": failed.is_empty(),
             "failed": failed,
         })),
+        calibration: calibrator.figure(),
     };
     let (json, files) = snapshot_files(&snapshot, &total.latency)?;
     let dir = pending.finish(&snapshot, &files)?;

@@ -14,6 +14,7 @@
 //! request it delays (coordinated omission corrected, as wrk2 does).
 
 use super::alloc::{self, AllocCount};
+use super::calibration::{Calibrator, REPS_BEFORE, REPS_BETWEEN};
 use super::counters::{CounterMode, CounterSample, ThreadCounters};
 use super::LatencyHistogram;
 use crate::engine::{ActivationRecord, ActivationRecordPool, PoolStats, Spreader, WorkCounters};
@@ -202,13 +203,15 @@ pub struct BlockCtx<'a> {
 /// memory does not grow with the number of spreads): warm-up requests first, then measured
 /// ones; every setting runs the same requests. `progress(done)` is called after every block
 /// with the requests done so far, all settings together. Stops early, between requests, when
-/// `stop` is set.
+/// `stop` is set. `calibration` times its reference kernel before the measured blocks and
+/// between them, outside every timed request.
 pub fn run_interleaved(
     graph: &Graph,
     stream: &mut RequestStream,
     settings: &[BenchSetting],
     plan: BenchPlan,
     stop: &AtomicBool,
+    calibration: &mut Calibrator,
     mut progress: impl FnMut(u64),
 ) -> Vec<SettingOutcome> {
     let mut outcomes: Vec<SettingOutcome> =
@@ -242,6 +245,7 @@ pub fn run_interleaved(
         ..warm_ctx
     };
     let mut measured = 0;
+    calibration.sample(REPS_BEFORE);
     while measured < plan.spreads && !stop.load(Relaxed) {
         let requests = RequestList::draw(stream, block.min(plan.spreads - measured) as usize);
         for (s, o) in settings.iter().zip(outcomes.iter_mut()) {
@@ -251,6 +255,7 @@ pub fn run_interleaved(
             done += requests.len() as u64;
         }
         measured += requests.len() as u64;
+        calibration.sample(REPS_BETWEEN);
         progress(done);
     }
     for (s, o) in settings.iter().zip(outcomes.iter_mut()) {

@@ -3,6 +3,7 @@
 
 pub mod alloc;
 pub mod bench;
+pub mod calibration;
 pub mod counters;
 pub mod histogram;
 pub mod host;

@@ -7,6 +7,7 @@
 //! stall counts against every request it delays.
 
 use super::bench::{run_block, BenchSetting, BlockCtx, OpenLoop, SettingOutcome};
+use super::calibration::{Calibrator, REPS_BEFORE, REPS_BETWEEN};
 use super::counters::CounterMode;
 use super::rss;
 use crate::engine::PoolStats;
@@ -64,13 +65,15 @@ pub struct SoakOutcome {
 }
 
 /// Runs the soak. `on_interval` is called after every interval (to write its log lines); an
-/// error from it ends the soak and is returned.
+/// error from it ends the soak and is returned. `calibration` times its reference kernel
+/// before the measured phase and at every interval's end, outside every timed request.
 pub fn run_soak(
     graph: &Graph,
     setting: &BenchSetting,
     stream: &mut RequestStream,
     plan: &SoakPlan,
     stop: &AtomicBool,
+    calibration: &mut Calibrator,
     mut on_interval: impl FnMut(&IntervalReport<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<SoakOutcome> {
     // Warm-up: unmeasured, closed loop.
@@ -94,6 +97,7 @@ pub fn run_soak(
         done_warm += n;
     }
 
+    calibration.sample(REPS_BEFORE);
     let start = Instant::now();
     let measured_start = std::time::SystemTime::now();
     let open_loop = plan.rate.map(|r| OpenLoop {
@@ -144,6 +148,8 @@ pub fn run_soak(
             break;
         }
         interval.busy = i_start.elapsed();
+        // After the interval's time is taken, so its reps do not count as interval time.
+        calibration.sample(REPS_BETWEEN);
         done += interval.measured;
         let rss_bytes = rss::current_rss_bytes();
         let pool = setting.pool.as_ref().map(|p| p.stats());

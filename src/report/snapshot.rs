@@ -65,6 +65,25 @@ pub struct Snapshot {
     /// Soak only: mode, intervals, RSS and the verdicts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak: Option<serde_json::Value>,
+    /// How fast this machine ran a fixed reference kernel during the measurement (see
+    /// `measure::calibration`), so `diff --calibrate` can divide out the machine's speed
+    /// drift between two runs. Absent in snapshots made before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+}
+
+/// The calibration figure of one run: the fixed kernel's time per rep, sampled between the
+/// measured blocks (or intervals) of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// The kernel's identity; figures of different kernels are not comparable.
+    pub kernel: String,
+    /// Median nanoseconds per rep over all reps.
+    pub median_rep_ns: f64,
+    pub min_rep_ns: u64,
+    pub max_rep_ns: u64,
+    /// Reps timed.
+    pub reps: u64,
 }
 
 /// One setting of a side-by-side run.
@@ -151,4 +170,30 @@ pub struct WorkSummary {
     pub hops_mean: f64,
     pub rejected_mean: f64,
     pub cycle_penalties_mean: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed CI baseline predates calibration: it must still load, without one.
+    #[test]
+    fn baseline_without_calibration_still_loads() {
+        let text = include_str!("../../results/baseline/warm-10k.json");
+        let s: Snapshot = serde_json::from_str(text).expect("baseline loads");
+        assert_eq!(s.calibration, None);
+        assert_eq!(s.workload.name, "warm-10k");
+        // And a snapshot with one round-trips it.
+        let mut with = s.clone();
+        with.calibration = Some(Calibration {
+            kernel: "k".into(),
+            median_rep_ns: 41_250.5,
+            min_rep_ns: 40_000,
+            max_rep_ns: 90_000,
+            reps: 96,
+        });
+        let back: Snapshot = serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
+        assert!(!serde_json::to_string(&s).unwrap().contains("calibration"));
+    }
 }
