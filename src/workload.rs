@@ -337,6 +337,21 @@ impl Workload {
     }
 }
 
+/// A number in a message: as Rust writes it, except very small or large magnitudes, which
+/// `{}` would spell out in hundreds of digits (`1e-300`).
+struct Num(f64);
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let a = self.0.abs();
+        if a != 0.0 && a.is_finite() && !(1e-6..1e15).contains(&a) {
+            write!(f, "{:e}", self.0)
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
 /// `Err("KEY: RULE (got VALUE)")` unless `ok`: one line for the range of each key.
 fn ensure(ok: bool, key: &str, rule: &str, got: impl fmt::Display) -> Result<(), String> {
     if ok {
@@ -363,24 +378,29 @@ impl SpecFile {
             ));
         }
         if let GraphSection::WattsStrogatz { p, .. } = self.graph {
-            ensure((0.0..=1.0).contains(&p), "graph.p", "must be in [0, 1]", p)?;
+            ensure(
+                (0.0..=1.0).contains(&p),
+                "graph.p",
+                "must be in [0, 1]",
+                Num(p),
+            )?;
         }
         for (key, v) in [
             ("graph.weight_min", g.weight_min),
             ("graph.weight_max", g.weight_max),
         ] {
-            ensure(v > 0.0 && v <= 1.0, key, "must be in (0, 1]", v)?;
+            ensure(v > 0.0 && v <= 1.0, key, "must be in (0, 1]", Num(v))?;
         }
         for (key, v) in [
             ("graph.inhibitory_share", g.inhibitory_share),
             ("graph.modulatory_share", g.modulatory_share),
         ] {
-            ensure((0.0..=1.0).contains(&v), key, "must be in [0, 1]", v)?;
+            ensure((0.0..=1.0).contains(&v), key, "must be in [0, 1]", Num(v))?;
         }
         let sh = &self.tiers.shares;
         for (t, v) in Tier::ALL.iter().zip([sh.hot, sh.warm, sh.cold]) {
             let key = format!("tiers.shares.{t}");
-            ensure((0.0..=1.0).contains(&v), &key, "must be in [0, 1]", v)?;
+            ensure((0.0..=1.0).contains(&v), &key, "must be in [0, 1]", Num(v))?;
         }
         let depth = self.spread.max_depth;
         let rule = format!("must be in 1..={MAX_DEPTH}");
@@ -405,7 +425,7 @@ impl SpecFile {
             Seed::valid_activation(a),
             "requests.seed_activation",
             rule,
-            a,
+            Num(a),
         )?;
         let run = &self.run;
         ensure(
@@ -433,7 +453,7 @@ impl TiersSection {
             p.confidence = o.confidence.unwrap_or(p.confidence);
             if let Some(v) = o.latency_budget_us {
                 let key = format!("tiers.{t}.latency_budget_us");
-                ensure(v.is_finite() && v > 0.0, &key, "must be > 0", v)?;
+                ensure(v.is_finite() && v > 0.0, &key, "must be > 0", Num(v))?;
                 p.latency_budget_ns = (v * 1000.0).round() as u64;
             }
             if let Some(v) = o.visit_budget {
@@ -502,7 +522,7 @@ fn resolve(s: SpecFile) -> Result<Workload, String> {
         }
         GraphSection::ErdosRenyi { mean_degree: d, .. } => {
             let ok = d.is_finite() && d > 0.0 && d <= (nodes as f64 - 1.0).max(0.0);
-            ensure(ok, "graph.mean_degree", "must be in (0, nodes - 1]", d)?;
+            ensure(ok, "graph.mean_degree", "must be in (0, nodes - 1]", Num(d))?;
             Topology::ErdosRenyi { mean_degree: d }
         }
         GraphSection::Chain { .. } => Topology::Chain,
@@ -510,6 +530,7 @@ fn resolve(s: SpecFile) -> Result<Workload, String> {
     };
     let (wmin, wmax) = (g.weight_min, g.weight_max);
     if wmin > wmax {
+        let (wmin, wmax) = (Num(wmin), Num(wmax));
         return Err(format!(
             "graph.weight_min: {wmin} is above graph.weight_max {wmax}"
         ));
@@ -521,7 +542,12 @@ fn resolve(s: SpecFile) -> Result<Workload, String> {
     let shares = [sh.hot, sh.warm, sh.cold];
     let total: f64 = shares.iter().sum();
     let rule = "hot + warm + cold must sum to 1";
-    ensure((total - 1.0).abs() <= 1e-6, "tiers.shares", rule, total)?;
+    ensure(
+        (total - 1.0).abs() <= 1e-6,
+        "tiers.shares",
+        rule,
+        Num(total),
+    )?;
     let spread = s.spread.config(&s.tiers)?;
 
     Ok(Workload {
@@ -986,6 +1012,25 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(err(&text), format!("x.toml: {want}"), "{text}");
         }
+    }
+
+    #[test]
+    fn a_very_small_or_large_number_is_shown_in_scientific_notation() {
+        let e = err(&format!("{MINIMAL}[requests]\nseed_activation = 1e-300\n"));
+        assert_eq!(
+            e,
+            "x.toml: requests.seed_activation: must be in (0, 1] and at least 2^-32 (got 1e-300)"
+        );
+        let e = err(&format!("{MINIMAL}weight_max = 1e300\n"));
+        assert_eq!(e, "x.toml: graph.weight_max: must be in (0, 1] (got 1e300)");
+        let e = err(&format!("{MINIMAL}weight_min = 0.5\nweight_max = 1e-20\n"));
+        assert_eq!(
+            e,
+            "x.toml: graph.weight_min: 0.5 is above graph.weight_max 1e-20"
+        );
+        // Ordinary numbers as written.
+        let e = err(&format!("{MINIMAL}weight_max = 1.5\n"));
+        assert_eq!(e, "x.toml: graph.weight_max: must be in (0, 1] (got 1.5)");
     }
 
     #[test]
