@@ -5,7 +5,7 @@
 //! derives its lookup tables (fixed-point thresholds, per-hop decay) from it once.
 
 use crate::graph::Tier;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Parameters of one storage tier.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -52,8 +52,8 @@ impl TierParams {
 }
 
 /// Decay `D(d)` applied to contributions pushed at hop `d ≥ 1`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Decay {
     /// `exp(−rate·d)`
     Exponential { rate: f64 },
@@ -75,7 +75,7 @@ impl Decay {
 }
 
 /// Optional division of a node's push by its out-degree (ACT-R's fan effect).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FanEffect {
     None,
@@ -84,7 +84,7 @@ pub enum FanEffect {
 }
 
 /// Which tier's parameters apply to a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TierPolicy {
     /// The node's own storage tier (default).
