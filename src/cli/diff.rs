@@ -62,7 +62,9 @@ pub fn execute(args: &DiffArgs) -> Result<()> {
     )?;
     opts.calibrate = args.calibrate;
     if let Some(path) = &args.export_bmf {
-        refuse_to_replace(path)?;
+        // Before any work: a directory or socket given as the BMF file is refused up front.
+        crate::atomic_file::target(path)
+            .with_context(|| format!("--export-bmf {}", path.display()))?;
     }
     let base = load_snapshot(&args.base)?;
     let new = load_snapshot(&args.new)?;
@@ -86,7 +88,6 @@ pub fn execute(args: &DiffArgs) -> Result<()> {
     let report = diff::diff(&base, &new, &opts).map_err(InputError::new)?;
     if let Some(path) = &args.export_bmf {
         let bmf = bencher_metric_format(&new, opts.alpha)?;
-        refuse_to_replace(path)?;
         write_atomic(path, |w| {
             serde_json::to_writer_pretty(&mut *w, &bmf)?;
             w.write_all(b"\n")
@@ -190,16 +191,4 @@ pub fn bencher_metric_format(s: &Snapshot, alpha: f64) -> Result<Value> {
     let mut bmf = Map::new();
     bmf.insert(s.workload.name.clone(), Value::Object(measures));
     Ok(Value::Object(bmf))
-}
-
-/// Refuses to write over anything but a regular file: run as root, an atomic rename onto a
-/// device, a symlink or a directory would replace it.
-fn refuse_to_replace(path: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if !m.file_type().is_file() => Err(bad_input!(
-            "--export-bmf: {} exists and is not a regular file; refusing to replace it",
-            path.display()
-        )),
-        _ => Ok(()),
-    }
 }
