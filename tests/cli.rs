@@ -1638,3 +1638,28 @@ fn a_tiny_rate_is_reported_in_a_readable_form() {
     );
     assert!(line.len() < 200, "{line}");
 }
+
+#[test]
+fn an_unusable_results_root_fails_before_measuring() {
+    // Before: `run` measured every request and only then failed to write, losing the
+    // measurement. Now it fails at once: 10⁸ spreads would take hours.
+    let t = tmp();
+    let d = t.path();
+    write(d, "not-a-dir", "x");
+    let start = std::time::Instant::now();
+    fails_with(
+        d,
+        &[
+            "run",
+            "-w",
+            "chain-64",
+            "--spreads",
+            "100000000",
+            "--out",
+            "not-a-dir",
+        ],
+        1,
+        &["not-a-dir"],
+    );
+    assert!(start.elapsed().as_secs() < 30, "{:?}", start.elapsed());
+}

@@ -1703,7 +1703,6 @@ fn run_answers_sigint_promptly_with_many_spreads() {
 /// SIGINT during `--warmup 100000000` gives a snapshot with `"warmup": 100000000` (and 0
 /// spreads), in `soak` and in `run`.
 #[test]
-#[ignore = "fixed by the lead: interrupted warm-up count"]
 fn interrupted_warmup_records_the_warmup_that_ran() {
     const ASKED: u64 = 100_000_000;
     let mut wrong = Vec::new();

@@ -137,6 +137,10 @@ pub fn execute(args: &RunArgs) -> Result<()> {
     }
 
     check_counters(args.counters)?;
+    // The results directory is begun (under a hidden name) before anything is measured, so an
+    // unusable `--out` fails now instead of losing the measurement.
+    let results = ResultsWriter::new(&args.out);
+    let pending = results.begin("run", &p.workload.name, started)?;
     let interrupt = Interrupt::install()?;
     let overhead = harness_overhead_ns(10_000);
     let mut requests = p.workload.requests(n);
@@ -161,7 +165,7 @@ pub fn execute(args: &RunArgs) -> Result<()> {
     );
     pb.finish_and_clear();
 
-    let mut snapshot = build_snapshot(&p, &settings, &specs, &outcomes, started, overhead, warmup);
+    let mut snapshot = build_snapshot(&p, &settings, &specs, &outcomes, started, overhead);
     snapshot.counters = counters_json(args.counters, &outcomes[0].counters, outcomes[0].measured);
     snapshot.calibration = calibrator.figure();
     let interrupted = interrupt.reason().map(|sig| {
@@ -173,7 +177,7 @@ pub fn execute(args: &RunArgs) -> Result<()> {
     snapshot.partial = interrupted.is_some();
     snapshot.partial_reason = interrupted.clone();
     let (json, files) = snapshot_files(&snapshot, &outcomes[0].latency)?;
-    let dir = ResultsWriter::new(&args.out).write_run(&snapshot, started, &files)?;
+    let dir = pending.finish(&snapshot, &files)?;
     print_outcome(args.json.then_some(&json[..]), args.quiet, &dir, |out| {
         print_summary(out, &snapshot)
     })?;
@@ -194,7 +198,6 @@ fn build_snapshot(
     outcomes: &[SettingOutcome],
     started: UtcTime,
     overhead: u64,
-    warmup: u64,
 ) -> Snapshot {
     let counting = alloc::counting_active();
     let first = &outcomes[0];
@@ -247,7 +250,7 @@ fn build_snapshot(
             "mode": "closed-loop",
         }),
         spreads: first.measured,
-        warmup,
+        warmup: first.warmed,
         latency_ns: first.latency.summary(),
         throughput_per_s: base_tput,
         work: work_summary(first),

@@ -143,7 +143,7 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
             "mode": if args.rate.is_some() { "open-loop" } else { "closed-loop" },
         }),
         spreads: total.measured,
-        warmup,
+        warmup: total.warmed,
         latency_ns: latency,
         throughput_per_s: total.measured as f64 / outcome.wall.as_secs_f64().max(1e-9),
         work: work_summary(total),

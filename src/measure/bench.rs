@@ -42,6 +42,8 @@ pub struct BenchSetting {
 pub struct SettingOutcome {
     pub latency: LatencyHistogram,
     pub measured: u64,
+    /// Warm-up requests that ran (fewer than planned when a signal stopped the warm-up).
+    pub warmed: u64,
     /// Wall time of this setting's measured blocks.
     pub busy: Duration,
     pub work: WorkTotals,
@@ -57,6 +59,7 @@ impl Default for SettingOutcome {
         SettingOutcome {
             latency: LatencyHistogram::new(),
             measured: 0,
+            warmed: 0,
             busy: Duration::ZERO,
             work: WorkTotals::new(),
             alloc: AllocCount::default(),
@@ -80,6 +83,7 @@ impl SettingOutcome {
     pub fn merge(&mut self, o: &SettingOutcome) {
         self.latency.add(&o.latency);
         self.measured += o.measured;
+        self.warmed += o.warmed;
         self.busy += o.busy;
         self.work.merge(&o.work);
         self.alloc += o.alloc;
@@ -226,15 +230,10 @@ pub fn run_interleaved(
     let mut warmed = 0;
     while warmed < plan.warmup && !stop.load(Relaxed) {
         let requests = RequestList::draw(stream, block.min(plan.warmup - warmed) as usize);
-        for s in settings {
-            run_block(
-                graph,
-                &requests,
-                s,
-                0..requests.len(),
-                &mut SettingOutcome::default(),
-                warm_ctx,
-            );
+        for (s, o) in settings.iter().zip(outcomes.iter_mut()) {
+            let mut warm = SettingOutcome::default();
+            run_block(graph, &requests, s, 0..requests.len(), &mut warm, warm_ctx);
+            o.warmed += warm.measured;
             done += requests.len() as u64;
         }
         warmed += requests.len() as u64;

@@ -86,15 +86,12 @@ pub fn run_soak(
             counters: CounterMode::Off,
             open_loop: None,
         };
-        run_block(
-            graph,
-            &chunk,
-            setting,
-            0..chunk.len(),
-            &mut SettingOutcome::default(),
-            ctx,
-        );
-        done_warm += n;
+        let mut warm = SettingOutcome::default();
+        run_block(graph, &chunk, setting, 0..chunk.len(), &mut warm, ctx);
+        done_warm += warm.measured;
+        if warm.measured < n {
+            break;
+        }
     }
 
     calibration.sample(REPS_BEFORE);
@@ -104,7 +101,10 @@ pub fn run_soak(
         start,
         rate_per_s: r,
     });
-    let mut total = SettingOutcome::default();
+    let mut total = SettingOutcome {
+        warmed: done_warm,
+        ..SettingOutcome::default()
+    };
     let mut points = Vec::new();
     let rss_start = rss::current_rss_bytes();
     let mut done = 0u64;
