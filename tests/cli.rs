@@ -1655,6 +1655,7 @@ fn an_unusable_results_root_fails_before_measuring() {
             "chain-64",
             "--spreads",
             "100000000",
+            "--quiet",
             "--out",
             "not-a-dir",
         ],
