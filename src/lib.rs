@@ -13,6 +13,7 @@ pub mod cli;
 pub mod engine;
 pub mod error;
 pub mod graph;
+pub mod harness;
 pub mod input;
 pub mod measure;
 pub mod report;

@@ -6,7 +6,7 @@ use crate::engine::Seed;
 use crate::graph::csv_io::{self, CsvImport};
 use crate::graph::{generate, sbg, Graph};
 use crate::input::{self, Input};
-use crate::measure::bench::SettingOutcome;
+use crate::harness::bench::SettingOutcome;
 use crate::measure::counters::{CounterMode, CounterSample, ThreadCounters};
 use crate::measure::{LatencyHistogram, LatencySummary};
 use crate::report::snapshot::{KindCounts, TierCounts, WorkSummary, WorkloadInfo};

@@ -22,12 +22,13 @@ use std::path::Path;
 use std::process::Command;
 
 pub fn execute(args: &CompareArgs) -> Result<()> {
-    let opts = judging_options(
+    let mut opts = judging_options(
         args.judge.noise,
         args.judge.alpha,
         &args.judge.metrics,
         false,
     )?;
+    opts.calibrate = args.calibrate;
     if args.min_rounds > args.max_rounds {
         return Err(bad_input!(
             "--min-rounds {} is more than --max-rounds {}",
@@ -97,6 +98,15 @@ pub fn execute(args: &CompareArgs) -> Result<()> {
                         why.join("; ")
                     ));
                 }
+                if opts.calibrate {
+                    if let Err(why) = diff::calibration_factor(&base[0], &new[0]) {
+                        // An older build records no calibration: judge its rounds as they are.
+                        opts.calibrate = false;
+                        if !args.quiet {
+                            crate::note!("compare: not calibrating: {why}");
+                        }
+                    }
+                }
             }
             let rounds = round + 1;
             if rounds < plan.min_rounds {
@@ -120,7 +130,7 @@ pub fn execute(args: &CompareArgs) -> Result<()> {
                         )
                     })
                     .collect();
-                eprintln!(
+                crate::note!(
                     "after round {rounds}: {}; {}",
                     rows.join(", "),
                     if decided {
@@ -187,6 +197,13 @@ fn run_once(bin: &Path, args: &CompareArgs, tmp: &Path) -> Result<Snapshot> {
             "--counters",
             "off",
         ])
+        // Calibrating: short blocks, since the kernel is sampled between blocks and twenty
+        // sample points per round follow the machine's speed through the round.
+        .args(if args.calibrate {
+            &["--block", "100"][..]
+        } else {
+            &[][..]
+        })
         .args(["--spreads", &args.spreads_per_round.to_string()])
         .args(["--warmup", &args.warmup.to_string()])
         .arg("--out")

@@ -12,8 +12,9 @@ use super::{RunArgs, Switch};
 use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
 use crate::error::ExitWith;
 use crate::measure::alloc;
-use crate::measure::bench::{run_interleaved, BenchPlan, BenchSetting, SettingOutcome};
+use crate::harness::bench::{run_interleaved, BenchPlan, SettingUnderTest, SettingOutcome};
 use crate::measure::calibration::Calibrator;
+use crate::measure::counters::CounterMode;
 use crate::measure::timing::harness_overhead_ns;
 use crate::measure::HostInfo;
 use crate::report::snapshot::{SettingReport, ToolInfo};
@@ -89,6 +90,7 @@ fn setting_specs(args: &RunArgs) -> Vec<SettingSpec> {
 }
 
 pub fn execute(args: &RunArgs) -> Result<()> {
+    let counter_mode = CounterMode::from(args.counters);
     let started = UtcTime::now();
     let p = prepare(&args.workload)?;
     let spreads = args.spreads.unwrap_or(p.workload.run.spreads);
@@ -117,7 +119,7 @@ pub fn execute(args: &RunArgs) -> Result<()> {
             pool.prefill(spec.concurrency as usize, spec.threads as usize);
             pool
         });
-        settings.push(BenchSetting {
+        settings.push(SettingUnderTest {
             label: spec.label(),
             spreader,
             pool,
@@ -136,7 +138,7 @@ pub fn execute(args: &RunArgs) -> Result<()> {
         }
     }
 
-    check_counters(args.counters)?;
+    check_counters(counter_mode)?;
     // The results directory is begun (under a hidden name) before anything is measured, so an
     // unusable `--out` fails now instead of losing the measurement.
     let results = ResultsWriter::new(&args.out);
@@ -151,7 +153,7 @@ pub fn execute(args: &RunArgs) -> Result<()> {
         warmup,
         spreads,
         block: args.block,
-        counters: args.counters,
+        counters: counter_mode,
     };
     let mut calibrator = Calibrator::new();
     let outcomes = run_interleaved(
@@ -166,7 +168,7 @@ pub fn execute(args: &RunArgs) -> Result<()> {
     pb.finish_and_clear();
 
     let mut snapshot = build_snapshot(&p, &settings, &specs, &outcomes, started, overhead);
-    snapshot.counters = counters_json(args.counters, &outcomes[0].counters, outcomes[0].measured);
+    snapshot.counters = counters_json(counter_mode, &outcomes[0].counters, outcomes[0].measured);
     snapshot.calibration = calibrator.figure();
     let interrupted = interrupt.reason().map(|sig| {
         format!(
@@ -193,7 +195,7 @@ pub fn execute(args: &RunArgs) -> Result<()> {
 
 fn build_snapshot(
     p: &Prepared,
-    settings: &[BenchSetting],
+    settings: &[SettingUnderTest],
     specs: &[SettingSpec],
     outcomes: &[SettingOutcome],
     started: UtcTime,
@@ -258,7 +260,7 @@ fn build_snapshot(
         partial_reason: None,
         fallback: 0,
         graph_build_ms: p.build_time.as_secs_f64() * 1e3,
-        measure_wall_s: first.busy.as_secs_f64(),
+        measure_wall_s: first.measured_wall.as_secs_f64(),
         harness_overhead_ns: overhead,
         pool: pool_json(first),
         alloc: alloc_json(first, counting),

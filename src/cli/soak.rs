@@ -10,9 +10,10 @@ use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
 use super::SoakArgs;
 use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
 use crate::error::ExitWith;
-use crate::measure::bench::BenchSetting;
+use crate::harness::bench::SettingUnderTest;
 use crate::measure::calibration::Calibrator;
-use crate::measure::soak::{run_soak, IntervalReport, IntervalRule, SoakPlan};
+use crate::harness::soak::{run_soak, IntervalReport, IntervalRule, SoakPlan};
+use crate::measure::counters::CounterMode;
 use crate::measure::timing::harness_overhead_ns;
 use crate::measure::{alloc, rss, HostInfo};
 use crate::report::snapshot::ToolInfo;
@@ -29,13 +30,14 @@ use std::sync::Arc;
 pub const EXIT_VERDICT_FAILED: u8 = 4;
 
 pub fn execute(args: &SoakArgs) -> Result<()> {
+    let counter_mode = CounterMode::from(args.counters);
     let started = UtcTime::now();
     let plan = validate(args)?;
     let p = prepare(&args.workload)?;
     let n = p.graph.node_count();
     let warmup = args.warmup.unwrap_or(p.workload.run.warmup);
     let plan = SoakPlan { warmup, ..plan };
-    check_counters(args.counters)?;
+    check_counters(counter_mode)?;
     let spreader = Spreader::new(p.workload.spread.clone())
         .map_err(|e| InputError::new(e.to_string()))?
         .with_prefetch_distance(args.prefetch_distance)
@@ -45,7 +47,7 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
         pool.prefill(args.concurrency as usize, args.threads as usize);
         pool
     });
-    let setting = BenchSetting {
+    let setting = SettingUnderTest {
         label: format!(
             "threads={} prefetch={} pool={} concurrency={}",
             args.threads,
@@ -83,7 +85,7 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
             if iv.index == 0 {
                 write_hlog_header(&mut hlog, iv.measured_start)?;
             }
-            write_interval(&mut hlog, &mut jsonl, iv, args.counters)?;
+            write_interval(&mut hlog, &mut jsonl, iv, counter_mode)?;
             pb.set_position(iv.spreads_done);
             pb.set_message(format!(
                 "interval p99 {:.1} µs, RSS {}",
@@ -157,7 +159,7 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
         alloc: alloc_json(total, alloc::counting_active()),
         settings: Vec::new(),
         work_identical_across_settings: true,
-        counters: counters_json(args.counters, &total.counters, total.measured),
+        counters: counters_json(counter_mode, &total.counters, total.measured),
         soak: Some(json!({
             "mode": if args.rate.is_some() { "open-loop" } else { "closed-loop" },
             "coordinated_omission_corrected": args.rate.is_some(),
@@ -242,7 +244,7 @@ fn validate(args: &SoakArgs) -> Result<SoakPlan> {
         warmup: 0,
         interval,
         rate: args.rate,
-        counters: args.counters,
+        counters: CounterMode::from(args.counters),
     })
 }
 

@@ -22,8 +22,8 @@
 //! which follows the machine over the same period as the latencies it calibrates.
 
 use super::LatencyHistogram;
-use crate::report::snapshot::Calibration;
 use crate::rng::SeededRng;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// The kernel's identity, recorded with every figure: change it whenever the kernel changes.
@@ -47,6 +47,20 @@ pub const REPS_BEFORE: usize = 8;
 
 /// Reps timed between measured blocks (or soak intervals).
 pub const REPS_BETWEEN: usize = 4;
+
+/// The calibration figure of one run: the fixed kernel's time per rep, sampled between the
+/// measured blocks (or intervals) of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// The kernel's identity; figures of different kernels are not comparable.
+    pub kernel: String,
+    /// Median nanoseconds per rep over all reps.
+    pub median_rep_ns: f64,
+    pub min_rep_ns: u64,
+    pub max_rep_ns: u64,
+    /// Reps timed.
+    pub reps: u64,
+}
 
 /// Times the reference kernel. Memory is allocated once, up front; timing a rep allocates
 /// nothing (the reps go into a fixed-size histogram).

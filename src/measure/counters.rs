@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::io;
 
 /// `--counters`: whether to read counters, and whether their absence is an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CounterMode {
     Off,

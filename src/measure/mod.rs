@@ -2,13 +2,12 @@
 //! facts about the host. Knows nothing of the engine's internals.
 
 pub mod alloc;
-pub mod bench;
 pub mod calibration;
 pub mod counters;
 pub mod histogram;
+pub mod interval;
 pub mod host;
 pub mod rss;
-pub mod soak;
 pub mod timing;
 
 pub use histogram::{LatencyHistogram, LatencySummary};

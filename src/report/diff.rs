@@ -570,7 +570,15 @@ pub fn render(r: &DiffReport, markdown: bool) -> String {
             r.incomparable.join("; ")
         ));
     }
-    if let Some(c) = &r.calibration {
+    if let (Some(c), Some(_)) = (&r.calibration, &r.sequential) {
+        s.push_str(&format!(
+            "Calibrated per round: each round's ratio divided by its calibration ratio (kernel {:.2} µs per rep in NEW, {:.2} µs in BASE, geometric means; factor {:.3}).\n{}",
+            c.new_rep_ns / 1000.0,
+            c.base_rep_ns / 1000.0,
+            c.factor,
+            if markdown { "\n" } else { "" }
+        ));
+    } else if let Some(c) = &r.calibration {
         s.push_str(&format!(
             "Calibrated: NEW's latencies divided by {:.3} (calibration kernel {:.2} µs per rep in NEW, {:.2} µs in BASE); the new µs column is calibrated.\n{}",
             c.factor,
@@ -690,9 +698,14 @@ pub fn render(r: &DiffReport, markdown: bool) -> String {
 /// handful of rounds, where a bootstrap of k values is too narrow (it ignores the k − 1
 /// degrees of freedom) and has only a few distinct resamples; the log ratio of two medians
 /// over thousands of requests is close to normal, so t is the honest interval there.
+///
+/// `drift[k]`, when given, is round k's log calibration ratio ln(cal_new / cal_base): it is
+/// subtracted from that round's log ratio, so a round in which the machine happened to run
+/// the NEW process slower (or faster) counts only for what the engine did.
 pub fn judge_rounds(
     base: &[LatencyHistogram],
     new: &[LatencyHistogram],
+    drift: Option<&[f64]>,
     m: Metric,
     opts: &DiffOptions,
 ) -> MetricRow {
@@ -712,10 +725,12 @@ pub fn judge_rounds(
     let logs: Vec<f64> = base
         .iter()
         .zip(new)
-        .map(|(b, n)| {
+        .enumerate()
+        .map(|(k, (b, n))| {
             (n.value_at_quantile(m.quantile).max(1) as f64
                 / b.value_at_quantile(m.quantile).max(1) as f64)
                 .ln()
+                - drift.map_or(0.0, |d| d[k])
         })
         .collect();
     let geo = (logs.iter().sum::<f64>() / logs.len().max(1) as f64).exp();
@@ -741,6 +756,32 @@ pub fn judge_rounds(
         p: t.p,
         verdict: verdict(t.p, lo, hi, opts),
     }
+}
+
+/// Per-round log calibration ratios of paired rounds, and their geometric mean as the factor
+/// the report states; an error names the round without a usable figure.
+fn round_drift(
+    base: &[Snapshot],
+    new: &[Snapshot],
+) -> Result<(Vec<f64>, Option<CalibrationApplied>), String> {
+    let mut drift = Vec::with_capacity(base.len());
+    let (mut log_b, mut log_n) = (0.0, 0.0);
+    for (k, (b, n)) in base.iter().zip(new).enumerate() {
+        let c = calibration_factor(b, n).map_err(|e| format!("round {}: {e}", k + 1))?;
+        drift.push(c.factor.ln());
+        log_b += c.base_rep_ns.ln();
+        log_n += c.new_rep_ns.ln();
+    }
+    let k = drift.len().max(1) as f64;
+    let (b, n) = ((log_b / k).exp(), (log_n / k).exp());
+    Ok((
+        drift,
+        Some(CalibrationApplied {
+            base_rep_ns: b,
+            new_rep_ns: n,
+            factor: n / b,
+        }),
+    ))
 }
 
 /// The rounds a sequential `compare` may run.
@@ -800,10 +841,16 @@ pub fn compare_rounds(
         alpha: plan.per_look_alpha(opts.alpha),
         ..opts.clone()
     };
+    let (drift, calibration) = if opts.calibrate {
+        round_drift(base, new)?
+    } else {
+        (Vec::new(), None)
+    };
+    let drift = opts.calibrate.then_some(&drift[..]);
     let rows: Vec<MetricRow> = opts
         .metrics
         .iter()
-        .map(|&m| judge_rounds(&hb, &hn, m, &look))
+        .map(|&m| judge_rounds(&hb, &hn, drift, m, &look))
         .collect();
     let behaviour_changes = base
         .first()
@@ -836,7 +883,7 @@ pub fn compare_rounds(
         insufficient_data: false,
         base_spreads: all_b.len(),
         new_spreads: all_n.len(),
-        calibration: None,
+        calibration,
         sequential: Some(SequentialInfo {
             rounds,
             min_rounds: plan.min_rounds,
@@ -1143,7 +1190,7 @@ mod tests {
             .map(|l| values((1000..2000u64).map(|v| (v as f64 * 10.0 * l.exp()) as u64)))
             .collect();
         let o = opts(0.01);
-        let r = judge_rounds(&base, &new, P50, &o);
+        let r = judge_rounds(&base, &new, None, P50, &o);
         let half = stats::t_quantile(0.995, 2.0) * 0.1 / 3f64.sqrt();
         // Histogram buckets put each ratio within 0.1% of the intended one.
         assert!((r.ratio / 0.2f64.exp() - 1.0).abs() < 2e-3, "{r:?}");

@@ -3,6 +3,7 @@
 //! Field names are a contract with later tools (`diff`, CI baselines): fields may be added,
 //! never renamed. `schema_version` follows semver: a major bump means incomparable.
 
+use crate::measure::calibration::Calibration;
 use crate::measure::{HostInfo, LatencySummary};
 use serde::{Deserialize, Serialize};
 
@@ -70,20 +71,6 @@ pub struct Snapshot {
     /// drift between two runs. Absent in snapshots made before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
-}
-
-/// The calibration figure of one run: the fixed kernel's time per rep, sampled between the
-/// measured blocks (or intervals) of the run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Calibration {
-    /// The kernel's identity; figures of different kernels are not comparable.
-    pub kernel: String,
-    /// Median nanoseconds per rep over all reps.
-    pub median_rep_ns: f64,
-    pub min_rep_ns: u64,
-    pub max_rep_ns: u64,
-    /// Reps timed.
-    pub reps: u64,
 }
 
 /// One setting of a side-by-side run.

@@ -2,6 +2,7 @@
 //! per-interval figures a soak keeps (a few numbers per interval, never per request) and
 //! judged against a threshold the user can change.
 
+use crate::measure::interval::IntervalPoint;
 use serde::Serialize;
 
 /// `pass`, `fail`, or `inconclusive` (too little data to judge; never fails a run).
@@ -11,17 +12,6 @@ pub enum Status {
     Pass,
     Fail,
     Inconclusive,
-}
-
-/// The figures of one interval that the verdicts use.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct IntervalPoint {
-    /// Spreads done at the end of the interval (cumulative).
-    pub spreads_done: u64,
-    pub spreads: u64,
-    pub p99_ns: u64,
-    pub rss_bytes: Option<u64>,
-    pub allocs: u64,
 }
 
 /// Least-squares slope and intercept of y over x. `None` with fewer than two distinct x.

@@ -6,13 +6,13 @@
 //! with a rate, open loop: request `n` is due at `start + n / rate` and timed from then, so a
 //! stall counts against every request it delays.
 
-use super::bench::{run_block, BenchSetting, BlockCtx, OpenLoop, SettingOutcome};
-use super::calibration::{Calibrator, REPS_BEFORE, REPS_BETWEEN};
-use super::counters::CounterMode;
-use super::rss;
+use super::bench::{run_block, BlockCtx, OpenLoop, SettingOutcome, SettingUnderTest};
+use crate::measure::calibration::{Calibrator, REPS_BEFORE, REPS_BETWEEN};
+use crate::measure::counters::CounterMode;
+use crate::measure::interval::IntervalPoint;
+use crate::measure::rss;
 use crate::engine::PoolStats;
 use crate::graph::Graph;
-use crate::report::verdict::IntervalPoint;
 use crate::workload::{RequestList, RequestStream};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -69,7 +69,7 @@ pub struct SoakOutcome {
 /// before the measured phase and at every interval's end, outside every timed request.
 pub fn run_soak(
     graph: &Graph,
-    setting: &BenchSetting,
+    setting: &SettingUnderTest,
     stream: &mut RequestStream,
     plan: &SoakPlan,
     stop: &AtomicBool,
@@ -147,7 +147,7 @@ pub fn run_soak(
         if interval.measured == 0 {
             break;
         }
-        interval.busy = i_start.elapsed();
+        interval.measured_wall = i_start.elapsed();
         // After the interval's time is taken, so its reps do not count as interval time.
         calibration.sample(REPS_BETWEEN);
         done += interval.measured;
@@ -157,7 +157,7 @@ pub fn run_soak(
             index,
             measured_start,
             start: i_start.duration_since(start),
-            duration: interval.busy,
+            duration: interval.measured_wall,
             outcome: &interval,
             spreads_done: done,
             rss_bytes,

@@ -13,10 +13,10 @@
 //! scheduled at a fixed time and timed from that time, so a stall counts against every
 //! request it delays (coordinated omission corrected, as wrk2 does).
 
-use super::alloc::{self, AllocCount};
-use super::calibration::{Calibrator, REPS_BEFORE, REPS_BETWEEN};
-use super::counters::{CounterMode, CounterSample, ThreadCounters};
-use super::LatencyHistogram;
+use crate::measure::alloc::{self, AllocCount};
+use crate::measure::calibration::{Calibrator, REPS_BEFORE, REPS_BETWEEN};
+use crate::measure::counters::{CounterMode, CounterSample, ThreadCounters};
+use crate::measure::LatencyHistogram;
 use crate::engine::{ActivationRecord, ActivationRecordPool, PoolStats, Spreader, WorkCounters};
 use crate::graph::Graph;
 use crate::workload::{RequestList, RequestStream};
@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// One configuration under test.
-pub struct BenchSetting {
+pub struct SettingUnderTest {
     /// Short description, e.g. `threads=2 prefetch=8 pool=on concurrency=1`.
     pub label: String,
     pub spreader: Spreader,
@@ -45,7 +45,7 @@ pub struct SettingOutcome {
     /// Warm-up requests that ran (fewer than planned when a signal stopped the warm-up).
     pub warmed: u64,
     /// Wall time of this setting's measured blocks.
-    pub busy: Duration,
+    pub measured_wall: Duration,
     pub work: WorkTotals,
     /// Allocations during measured requests (warm-up excluded).
     pub alloc: AllocCount,
@@ -60,7 +60,7 @@ impl Default for SettingOutcome {
             latency: LatencyHistogram::new(),
             measured: 0,
             warmed: 0,
-            busy: Duration::ZERO,
+            measured_wall: Duration::ZERO,
             work: WorkTotals::new(),
             alloc: AllocCount::default(),
             pool: None,
@@ -71,7 +71,7 @@ impl Default for SettingOutcome {
 
 impl SettingOutcome {
     pub fn throughput_per_s(&self) -> f64 {
-        let s = self.busy.as_secs_f64();
+        let s = self.measured_wall.as_secs_f64();
         if s > 0.0 {
             self.measured as f64 / s
         } else {
@@ -84,7 +84,7 @@ impl SettingOutcome {
         self.latency.add(&o.latency);
         self.measured += o.measured;
         self.warmed += o.warmed;
-        self.busy += o.busy;
+        self.measured_wall += o.measured_wall;
         self.work.merge(&o.work);
         self.alloc += o.alloc;
         self.counters.add(&o.counters);
@@ -212,7 +212,7 @@ pub struct BlockCtx<'a> {
 pub fn run_interleaved(
     graph: &Graph,
     stream: &mut RequestStream,
-    settings: &[BenchSetting],
+    settings: &[SettingUnderTest],
     plan: BenchPlan,
     stop: &AtomicBool,
     calibration: &mut Calibrator,
@@ -250,7 +250,7 @@ pub fn run_interleaved(
         for (s, o) in settings.iter().zip(outcomes.iter_mut()) {
             let t0 = Instant::now();
             run_block(graph, &requests, s, 0..requests.len(), o, ctx);
-            o.busy += t0.elapsed();
+            o.measured_wall += t0.elapsed();
             done += requests.len() as u64;
         }
         measured += requests.len() as u64;
@@ -264,11 +264,11 @@ pub fn run_interleaved(
 }
 
 /// Runs requests `range` of `requests` on setting `s` (with its concurrency), adding to `out`
-/// (not its `busy` time: the caller times blocks).
+/// (not its `measured_wall` time: the caller times blocks).
 pub fn run_block(
     graph: &Graph,
     requests: &RequestList,
-    s: &BenchSetting,
+    s: &SettingUnderTest,
     range: std::ops::Range<usize>,
     out: &mut SettingOutcome,
     ctx: BlockCtx<'_>,
@@ -309,7 +309,7 @@ pub fn run_block(
 fn run_client(
     graph: &Graph,
     requests: &RequestList,
-    s: &BenchSetting,
+    s: &SettingUnderTest,
     cursor: &AtomicUsize,
     first: usize,
     end: usize,
