@@ -1664,3 +1664,40 @@ fn an_unusable_results_root_fails_before_measuring() {
     );
     assert!(start.elapsed().as_secs() < 30, "{:?}", start.elapsed());
 }
+
+#[test]
+fn every_numeric_flag_is_bounded() {
+    // `--block` sizes an allocation and `--prefetch-distance` a stride: both were unbounded.
+    let t = tmp();
+    let d = t.path();
+    for (args, needle) in [
+        (&["run", "--block", "2000000"][..], "--block"),
+        (
+            &["run", "--prefetch-distance", "8,99999"][..],
+            "--prefetch-distance",
+        ),
+        (&["run", "--batch-size", "99999999"][..], "--batch-size"),
+        (&["run", "--warmup", "99999999999999999"][..], "--warmup"),
+        (
+            &["soak", "--prefetch-distance", "5000"][..],
+            "--prefetch-distance",
+        ),
+        (&["soak", "--spreads", "99999999999999999"][..], "--spreads"),
+        (
+            &[
+                "compare",
+                "--base-bin",
+                "x",
+                "--warmup",
+                "99999999999999999",
+            ][..],
+            "--warmup",
+        ),
+        (
+            &["spread", "--seeds", "1", "--top", "99999999999"][..],
+            "--top",
+        ),
+    ] {
+        usage_error(d, args, needle);
+    }
+}

@@ -7,11 +7,13 @@ pub mod compare;
 pub mod diff;
 pub mod gen;
 pub mod interrupt;
+pub mod options;
 pub mod run;
 pub mod soak;
 pub mod spread;
 pub mod workloads;
 
+use crate::engine::spreader::{DEFAULT_BATCH_SIZE, DEFAULT_PREFETCH_DISTANCE};
 use crate::measure::counters::CounterMode;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -99,24 +101,24 @@ pub struct RunArgs {
     pub workload: WorkloadArgs,
 
     /// Spread requests to measure [default: the workload's, 20000 for warm-10k].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=options::MAX_REQUESTS))]
     pub spreads: Option<u64>,
 
     /// Requests to run first and discard [default: the workload's, 2000 for warm-10k].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=options::MAX_REQUESTS))]
     pub warmup: Option<u64>,
 
     /// Hop threads (the caller plus workers); a list measures each [default: available
     /// parallelism]. Hops with little work stay on the calling thread.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=256))]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=options::MAX_THREADS))]
     pub threads: Option<Vec<u64>>,
 
     /// Frontier nodes per batch of a parallel hop; a list measures each.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "256", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_values_t = [DEFAULT_BATCH_SIZE as u64], value_parser = clap::value_parser!(u64).range(1..=options::MAX_BATCH_SIZE))]
     pub batch_size: Vec<u64>,
 
     /// Prefetch this many items ahead while spreading, 0 = off; a list measures each.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "8")]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_values_t = [DEFAULT_PREFETCH_DISTANCE], value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=options::MAX_PREFETCH_DISTANCE))]
     pub prefetch_distance: Vec<usize>,
 
     /// Take per-spread state from the ActivationRecordPool (on) or allocate it per request
@@ -135,7 +137,7 @@ pub struct RunArgs {
     pub no_pool: bool,
 
     /// Closed-loop clients, each on its own thread; a list measures each.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "1", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "1", value_parser = clap::value_parser!(u64).range(1..=options::MAX_CONCURRENCY))]
     pub concurrency: Vec<u64>,
 
     /// A hop runs on all threads only when its frontier has at least this many out-edges.
@@ -148,7 +150,7 @@ pub struct RunArgs {
     pub counters: CounterArg,
 
     /// Requests per interleaved block when several settings are measured.
-    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = options::DEFAULT_BLOCK, value_parser = clap::value_parser!(u64).range(1..=options::MAX_BLOCK))]
     pub block: u64,
 
     /// Results root: the run's directory and runs.csv go here.
@@ -170,15 +172,15 @@ pub struct SoakArgs {
     pub workload: WorkloadArgs,
 
     /// Spread requests to measure.
-    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=options::MAX_REQUESTS))]
     pub spreads: u64,
 
     /// Requests to run first and discard [default: the workload's].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=options::MAX_REQUESTS))]
     pub warmup: Option<u64>,
 
     /// Spreads per interval [default: the larger of 1000 and N/100, so 100 intervals].
-    #[arg(long, value_name = "K", conflicts_with = "interval_secs", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "K", conflicts_with = "interval_secs", value_parser = clap::value_parser!(u64).range(1..=options::MAX_REQUESTS))]
     pub interval_spreads: Option<u64>,
 
     /// Seconds per interval (ends at the next chunk of 1024 requests).
@@ -186,7 +188,7 @@ pub struct SoakArgs {
     pub interval_secs: Option<f64>,
 
     /// Closed-loop clients (with --rate: clients sharing the schedule).
-    #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=options::MAX_CONCURRENCY))]
     pub concurrency: u64,
 
     /// Open loop: schedule requests at this many per second and time each from its scheduled
@@ -195,11 +197,11 @@ pub struct SoakArgs {
     pub rate: Option<f64>,
 
     /// Hop threads (the caller plus workers).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=options::MAX_THREADS))]
     pub threads: u64,
 
     /// Prefetch distance, 0 = off.
-    #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PREFETCH_DISTANCE)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PREFETCH_DISTANCE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=options::MAX_PREFETCH_DISTANCE))]
     pub prefetch_distance: usize,
 
     /// Allocate per-spread state per request instead of using the pool.
@@ -235,7 +237,7 @@ pub struct SoakArgs {
     pub quiet: bool,
 
     /// Test hook: leak this many bytes after every request (to check the leak verdict).
-    #[arg(long, value_name = "BYTES", default_value_t = 0, hide = true)]
+    #[arg(long, value_name = "BYTES", default_value_t = 0, hide = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=options::MAX_LEAK_BYTES))]
     pub leak_bytes_per_spread: usize,
 }
 
@@ -333,12 +335,12 @@ pub struct CompareArgs {
     pub calibrate: bool,
 
     /// Measured spreads per build per round.
-    #[arg(long, value_name = "N", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=options::MAX_REQUESTS))]
     pub spreads_per_round: u64,
 
     /// Warm-up spreads per build per round (enough to get past the first, slower fraction
     /// of a second of a fresh process on a virtual machine).
-    #[arg(long, value_name = "N", default_value_t = 2000)]
+    #[arg(long, value_name = "N", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=options::MAX_REQUESTS))]
     pub warmup: u64,
 
     #[command(flatten)]
@@ -360,19 +362,19 @@ pub struct SpreadArgs {
     pub seeds: String,
 
     /// Maximum depth H [default: the workload's].
-    #[arg(long, value_name = "H", value_parser = clap::value_parser!(u32).range(1..=250))]
+    #[arg(long, value_name = "H", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::engine::MAX_DEPTH)))]
     pub depth: Option<u32>,
 
     /// Keep only the K highest-ranked nodes [default: the workload's, or all].
-    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=u64::from(u32::MAX)))]
     pub top: Option<u64>,
 
     /// Hop threads (the caller plus workers). The result does not depend on it.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=options::MAX_THREADS))]
     pub threads: u64,
 
     /// Frontier nodes per batch of a parallel hop.
-    #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_BATCH_SIZE as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH_SIZE as u64, value_parser = clap::value_parser!(u64).range(1..=options::MAX_BATCH_SIZE))]
     pub batch_size: u64,
 
     /// A hop runs on all threads only when its frontier has at least this many out-edges

@@ -8,11 +8,13 @@ use super::common::{
     snapshot_files, work_summary, workload_info, write_latency_table, Prepared,
 };
 use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
-use super::{RunArgs, Switch};
+use super::options::{setting_specs, SettingSpec};
+use super::RunArgs;
 use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
 use crate::error::ExitWith;
+use crate::harness::bench::POOL_CAPACITY;
+use crate::harness::bench::{run_interleaved, BenchPlan, SettingOutcome, SettingUnderTest};
 use crate::measure::alloc;
-use crate::harness::bench::{run_interleaved, BenchPlan, SettingUnderTest, SettingOutcome};
 use crate::measure::calibration::Calibrator;
 use crate::measure::counters::CounterMode;
 use crate::measure::timing::harness_overhead_ns;
@@ -26,68 +28,6 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
-
-/// Idle records the pool's shared queue may hold: more than any client count we run.
-const POOL_CAPACITY: usize = 1024;
-
-/// The options that make one setting.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct SettingSpec {
-    threads: u64,
-    batch_size: u64,
-    prefetch_distance: usize,
-    pool: bool,
-    concurrency: u64,
-}
-
-impl SettingSpec {
-    fn label(&self) -> String {
-        format!(
-            "threads={} batch={} prefetch={} pool={} concurrency={}",
-            self.threads,
-            self.batch_size,
-            self.prefetch_distance,
-            if self.pool { "on" } else { "off" },
-            self.concurrency
-        )
-    }
-}
-
-/// Every combination of the listed options, in the order given (the first is the baseline).
-fn setting_specs(args: &RunArgs) -> Vec<SettingSpec> {
-    let default_threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
-    let threads = args
-        .threads
-        .clone()
-        .unwrap_or_else(|| vec![default_threads]);
-    let pools: Vec<bool> = if args.no_pool {
-        vec![false]
-    } else {
-        args.pool.iter().map(|s| *s == Switch::On).collect()
-    };
-    let mut specs = Vec::new();
-    for &t in &threads {
-        for &b in &args.batch_size {
-            for &pd in &args.prefetch_distance {
-                for &pool in &pools {
-                    for &c in &args.concurrency {
-                        let spec = SettingSpec {
-                            threads: t,
-                            batch_size: b,
-                            prefetch_distance: pd,
-                            pool,
-                            concurrency: c,
-                        };
-                        if !specs.contains(&spec) {
-                            specs.push(spec);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    specs
-}
 
 pub fn execute(args: &RunArgs) -> Result<()> {
     let counter_mode = CounterMode::from(args.counters);

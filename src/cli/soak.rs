@@ -7,12 +7,14 @@ use super::common::{
     snapshot_files, work_summary, workload_info, write_latency_table,
 };
 use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
+use super::options::soak_plan;
 use super::SoakArgs;
 use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
 use crate::error::ExitWith;
 use crate::harness::bench::SettingUnderTest;
-use crate::measure::calibration::Calibrator;
+use crate::harness::bench::POOL_CAPACITY;
 use crate::harness::soak::{run_soak, IntervalReport, IntervalRule, SoakPlan};
+use crate::measure::calibration::Calibrator;
 use crate::measure::counters::CounterMode;
 use crate::measure::timing::harness_overhead_ns;
 use crate::measure::{alloc, rss, HostInfo};
@@ -20,7 +22,7 @@ use crate::report::snapshot::ToolInfo;
 use crate::report::time::UtcTime;
 use crate::report::verdict::{self, Status};
 use crate::report::{ResultsWriter, Snapshot, SCHEMA_VERSION};
-use crate::{bad_input, InputError};
+use crate::InputError;
 use anyhow::Result;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -32,7 +34,7 @@ pub const EXIT_VERDICT_FAILED: u8 = 4;
 pub fn execute(args: &SoakArgs) -> Result<()> {
     let counter_mode = CounterMode::from(args.counters);
     let started = UtcTime::now();
-    let plan = validate(args)?;
+    let plan = soak_plan(args)?;
     let p = prepare(&args.workload)?;
     let n = p.graph.node_count();
     let warmup = args.warmup.unwrap_or(p.workload.run.warmup);
@@ -43,7 +45,7 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
         .with_prefetch_distance(args.prefetch_distance)
         .with_executor(Some(Arc::new(HopExecutor::new(args.threads as usize))));
     let pool = (!args.no_pool).then(|| {
-        let pool = ActivationRecordPool::new(n, 1024);
+        let pool = ActivationRecordPool::new(n, POOL_CAPACITY);
         pool.prefill(args.concurrency as usize, args.threads as usize);
         pool
     });
@@ -209,43 +211,6 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
         .into());
     }
     Ok(())
-}
-
-/// Checks the flags that clap cannot, and resolves the interval rule.
-fn validate(args: &SoakArgs) -> Result<SoakPlan> {
-    if let Some(r) = args.rate {
-        if !(r.is_finite() && (0.001..=1e9).contains(&r)) {
-            return Err(bad_input!(
-                "--rate: must be between 0.001 and 1e9 requests per second (got {r:e})"
-            ));
-        }
-    }
-    let interval = match (args.interval_spreads, args.interval_secs) {
-        (_, Some(s)) if !(s.is_finite() && s > 0.0) => {
-            return Err(bad_input!(
-                "--interval-secs: must be a positive number of seconds (got {s})"
-            ))
-        }
-        (_, Some(s)) => IntervalRule::Secs(s),
-        (Some(k), None) => IntervalRule::Spreads(k),
-        (None, None) => IntervalRule::Spreads((args.spreads / 100).max(1000).min(args.spreads)),
-    };
-    for (flag, v) in [
-        ("--max-rss-growth", args.max_rss_growth),
-        ("--max-p99-drift", args.max_p99_drift),
-        ("--max-stall-ratio", args.max_stall_ratio),
-    ] {
-        if !(v.is_finite() && v >= 0.0) {
-            return Err(bad_input!("{flag}: must be a number >= 0 (got {v})"));
-        }
-    }
-    Ok(SoakPlan {
-        spreads: args.spreads,
-        warmup: 0,
-        interval,
-        rate: args.rate,
-        counters: CounterMode::from(args.counters),
-    })
 }
 
 /// The interval log's header, as HdrHistogram's Java `HistogramLogWriter` writes it. Interval

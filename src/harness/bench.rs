@@ -13,16 +13,20 @@
 //! scheduled at a fixed time and timed from that time, so a stall counts against every
 //! request it delays (coordinated omission corrected, as wrk2 does).
 
+use crate::engine::{ActivationRecord, ActivationRecordPool, PoolStats, Spreader, WorkCounters};
+use crate::graph::Graph;
 use crate::measure::alloc::{self, AllocCount};
 use crate::measure::calibration::{Calibrator, REPS_BEFORE, REPS_BETWEEN};
 use crate::measure::counters::{CounterMode, CounterSample, ThreadCounters};
 use crate::measure::LatencyHistogram;
-use crate::engine::{ActivationRecord, ActivationRecordPool, PoolStats, Spreader, WorkCounters};
-use crate::graph::Graph;
 use crate::workload::{RequestList, RequestStream};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
+
+/// Idle records an ActivationRecordPool's shared queue may hold in `run` and `soak`: more than
+/// any client count they run (`--concurrency` is at most 1024).
+pub const POOL_CAPACITY: usize = 1024;
 
 /// One configuration under test.
 pub struct SettingUnderTest {

@@ -7,12 +7,12 @@
 //! stall counts against every request it delays.
 
 use super::bench::{run_block, BlockCtx, OpenLoop, SettingOutcome, SettingUnderTest};
+use crate::engine::PoolStats;
+use crate::graph::Graph;
 use crate::measure::calibration::{Calibrator, REPS_BEFORE, REPS_BETWEEN};
 use crate::measure::counters::CounterMode;
 use crate::measure::interval::IntervalPoint;
 use crate::measure::rss;
-use crate::engine::PoolStats;
-use crate::graph::Graph;
 use crate::workload::{RequestList, RequestStream};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
