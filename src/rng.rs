@@ -47,7 +47,8 @@ impl SeededRng {
         (m >> 64) as u64
     }
 
-    /// Uniform in [lo, hi].
+    /// Uniform in [lo, hi): `unit()` never returns 1, so `hi` itself is never drawn (callers
+    /// that need it, like the weight drawer, nudge the result).
     #[inline]
     pub fn range_f64(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.unit()

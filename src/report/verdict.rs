@@ -61,11 +61,12 @@ pub struct LeakVerdict {
     pub reason: String,
 }
 
-/// Leak: RSS must not grow over the second half, the pool must be empty at the end, and
-/// allocations per spread must not rise.
 /// The default [`LeakVerdict::min_growth_bytes`]: 1 MiB.
 pub const LEAK_FLOOR_BYTES: u64 = 1 << 20;
 
+/// Leak: RSS must not grow over the second half by more than `max_growth_pct` of its level
+/// there (growth below `min_growth_bytes` never counts), the pool must be empty at the end,
+/// and allocations per spread must not rise from the first half to the second.
 pub fn leak(
     points: &[IntervalPoint],
     pool_in_use_at_end: Option<u64>,
