@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 mod common;
-use common::{f, ok, ok_json, ok_stdout, s, sb, text, tmp, u};
+use common::{entries, f, ok, ok_json, ok_stdout, s, sb, text, tmp, u};
 
 const SPREADS: u64 = 200;
 const WARMUP: u64 = 20;
@@ -142,16 +142,6 @@ fn usage_error(dir: &Path, args: &[&str], needle: &str) {
         !dir.join("results").exists(),
         "usage error left a results directory"
     );
-}
-
-/// Names in `dir`, sorted.
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 /// The run directories under `results/` (every subdirectory).

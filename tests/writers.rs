@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{ok, sb, text, tmp};
+use common::{entries, ok, sb, text, tmp};
 use std::fs;
 use std::os::unix::fs::{symlink, FileTypeExt};
 use std::path::{Path, PathBuf};
@@ -27,15 +27,6 @@ const RUN: &[&str] = &[
     "0",
     "--quiet",
 ];
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
 
 fn subdirs(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)

@@ -65,3 +65,13 @@ pub fn s<'a>(v: &'a Value, path: &str) -> &'a str {
         .and_then(Value::as_str)
         .unwrap_or_else(|| panic!("{path} is not a string in {v}"))
 }
+
+/// Names in `dir`, sorted.
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
