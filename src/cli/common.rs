@@ -3,19 +3,26 @@
 
 use super::WorkloadArgs;
 use crate::engine::Seed;
+use crate::engine::{Decay, FanEffect, PoolStats, SpreadConfig, TierParams, TierPolicy};
 use crate::graph::csv_io::{self, CsvImport};
+use crate::graph::Tier;
 use crate::graph::{generate, sbg, Graph};
 use crate::harness::bench::SettingOutcome;
 use crate::input::{self, Input};
-use crate::measure::counters::{CounterMode, CounterSample, ThreadCounters};
+use crate::measure::alloc;
+use crate::measure::counters::{CounterMode, ThreadCounters};
 use crate::measure::{LatencyHistogram, LatencySummary};
-use crate::report::snapshot::{KindCounts, TierCounts, WorkSummary, WorkloadInfo};
+use crate::report::snapshot::{
+    AllocSection, CountersSection, DecaySetting, FanEffectSetting, KindCounts, MeasuredFigures,
+    PoolFigures, PoolSection, RequestsConfig, RunConfig, SnapshotContext, SpreadSettings,
+    TierCounts, TierPolicySetting, TierSetting, TierTable, WorkSummary, WorkloadInfo,
+};
+use crate::report::time::UtcTime;
 use crate::report::Snapshot;
-use crate::workload::Workload;
+use crate::workload::{RequestSpec, Workload};
 use crate::{bad_input, InputError};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{json, Value};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -223,47 +230,149 @@ pub fn check_counters(mode: CounterMode) -> Result<()> {
     Ok(())
 }
 
-/// The snapshot's `counters` object.
-pub fn counters_json(mode: CounterMode, sample: &CounterSample, spreads: u64) -> Value {
-    match mode {
-        CounterMode::Off => json!({"status": "off"}),
-        _ => {
-            let mut v = sample.to_json(spreads);
-            if let Value::Object(m) = &mut v {
-                m.insert(
-                    "scope".into(),
-                    json!("client threads, measured requests only; hop-executor workers are not observed"),
-                );
-            }
-            v
+/// The top-level figures of a snapshot for one setting's outcome, measured over
+/// `measure_wall` at `throughput_per_s`.
+pub fn measured_figures(
+    o: &SettingOutcome,
+    counters: CounterMode,
+    measure_wall: Duration,
+    throughput_per_s: f64,
+) -> MeasuredFigures {
+    MeasuredFigures {
+        spreads: o.measured,
+        warmup: o.warmed,
+        latency_ns: o.latency.summary(),
+        throughput_per_s,
+        work: work_summary(o),
+        measure_wall_s: measure_wall.as_secs_f64(),
+        pool: pool_section(o),
+        alloc: alloc_section(o),
+        counters: CountersSection::new(counters, &o.counters, o.measured),
+    }
+}
+
+/// An outcome's `pool` (or `pool_stats`) section. The engine's `PoolStats` is copied field
+/// by field here because the report layer does not depend on the engine; the destructuring
+/// names every field, so a new one fails to compile until the snapshot has it.
+pub fn pool_section(o: &SettingOutcome) -> PoolSection {
+    PoolSection::new(o.pool.map(|s| {
+        let PoolStats {
+            acquires,
+            hits,
+            local_hits,
+            global_hits,
+            misses,
+            hit_rate,
+            returns,
+            discarded,
+            prefilled,
+            in_use,
+            available,
+            high_water_mark,
+            utilization,
+        } = s;
+        PoolFigures {
+            acquires,
+            available,
+            discarded,
+            global_hits,
+            high_water_mark,
+            hit_rate,
+            hits,
+            in_use,
+            local_hits,
+            misses,
+            prefilled,
+            returns,
+            utilization,
         }
+    }))
+}
+
+/// An outcome's `alloc` section (unsupported unless the counting allocator is installed).
+pub fn alloc_section(o: &SettingOutcome) -> AllocSection {
+    AllocSection::new(alloc::counting_active(), o.alloc, o.measured)
+}
+
+/// The snapshot's copy of the engine's spread configuration (exhaustive, as above).
+pub fn spread_settings(c: &SpreadConfig) -> SpreadSettings {
+    let SpreadConfig {
+        max_depth,
+        decay,
+        fan_effect,
+        cycle_penalty,
+        tier_policy,
+        tiers,
+        top_k,
+    } = c;
+    let tier = |t: Tier| {
+        let TierParams {
+            threshold,
+            confidence,
+            latency_budget_ns,
+            visit_budget,
+        } = tiers[t as usize];
+        TierSetting {
+            confidence,
+            latency_budget_ns,
+            threshold,
+            visit_budget,
+        }
+    };
+    SpreadSettings {
+        cycle_penalty: *cycle_penalty,
+        decay: match *decay {
+            Decay::Exponential { rate } => DecaySetting::Exponential { rate },
+            Decay::PowerLaw { exponent } => DecaySetting::PowerLaw { exponent },
+            Decay::Linear { slope } => DecaySetting::Linear { slope },
+        },
+        fan_effect: match fan_effect {
+            FanEffect::None => FanEffectSetting::None,
+            FanEffect::OutDegree => FanEffectSetting::OutDegree,
+            FanEffect::SqrtOutDegree => FanEffectSetting::SqrtOutDegree,
+        },
+        max_depth: *max_depth,
+        tier_policy: match tier_policy {
+            TierPolicy::Storage => TierPolicySetting::Storage,
+            TierPolicy::HopDepth => TierPolicySetting::HopDepth,
+        },
+        tiers: TierTable {
+            cold: tier(Tier::Cold),
+            hot: tier(Tier::Hot),
+            warm: tier(Tier::Warm),
+        },
+        top_k: top_k.map(|k| k as u64),
     }
 }
 
-/// The snapshot's `pool` object for an outcome.
-pub fn pool_json(o: &SettingOutcome) -> Value {
-    match &o.pool {
-        Some(s) => serde_json::to_value(s).unwrap_or(Value::Null),
-        None => json!({"status": "off"}),
+/// The snapshot's copy of the workload's request spec.
+pub fn requests_config(r: &RequestSpec) -> RequestsConfig {
+    let RequestSpec {
+        seeds_per_request,
+        seed_activation,
+    } = r;
+    RequestsConfig {
+        seed_activation: *seed_activation,
+        seeds_per_request: *seeds_per_request as u64,
     }
 }
 
-/// The snapshot's `alloc` object for an outcome (`counting`: the counting allocator is
-/// installed).
-pub fn alloc_json(o: &SettingOutcome, counting: bool) -> Value {
-    if !counting {
-        return json!({
-            "status": "unsupported",
-            "reason": "the counting allocator is not installed in this program",
-        });
+/// The parts of a snapshot that describe where and how it was measured.
+pub fn snapshot_context(
+    p: &Prepared,
+    started: UtcTime,
+    config: RunConfig,
+    harness_overhead_ns: u64,
+) -> SnapshotContext {
+    SnapshotContext {
+        started,
+        workload: workload_info(p),
+        config,
+        graph_build_ms: p.build_time.as_secs_f64() * 1e3,
+        harness_overhead_ns,
+        partial_reason: None,
+        calibration: None,
     }
-    let n = o.measured.max(1) as f64;
-    json!({
-        "allocs_per_spread": o.alloc.allocs as f64 / n,
-        "bytes_per_spread": o.alloc.bytes as f64 / n,
-        "allocs": o.alloc.allocs,
-        "bytes": o.alloc.bytes,
-    })
 }
 
 /// Work per measured spread, from an outcome's totals.

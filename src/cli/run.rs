@@ -4,8 +4,9 @@
 //! snapshot.
 
 use super::common::{
-    alloc_json, check_counters, counters_json, pool_json, prepare, print_outcome, progress_bar,
-    snapshot_files, work_summary, workload_info, write_latency_table, Prepared,
+    alloc_section, check_counters, measured_figures, pool_section, prepare, print_outcome,
+    progress_bar, requests_config, snapshot_context, snapshot_files, spread_settings,
+    write_latency_table, Prepared,
 };
 use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
 use super::options::{setting_specs, SettingSpec};
@@ -14,17 +15,16 @@ use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
 use crate::error::ExitWith;
 use crate::harness::bench::POOL_CAPACITY;
 use crate::harness::bench::{run_interleaved, BenchPlan, SettingOutcome, SettingUnderTest};
-use crate::measure::alloc;
 use crate::measure::calibration::Calibrator;
 use crate::measure::counters::CounterMode;
 use crate::measure::timing::harness_overhead_ns;
-use crate::measure::HostInfo;
-use crate::report::snapshot::{SettingReport, ToolInfo};
+use crate::report::snapshot::{
+    AllocSection, LoopMode, PoolSection, RunConfig, SettingReport, SnapshotContext,
+};
 use crate::report::time::UtcTime;
-use crate::report::{ResultsWriter, Snapshot, SCHEMA_VERSION};
+use crate::report::{ResultsWriter, Snapshot};
 use crate::InputError;
 use anyhow::Result;
-use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
@@ -107,17 +107,17 @@ pub fn execute(args: &RunArgs) -> Result<()> {
     );
     pb.finish_and_clear();
 
-    let mut snapshot = build_snapshot(&p, &settings, &specs, &outcomes, started, overhead);
-    snapshot.counters = counters_json(counter_mode, &outcomes[0].counters, outcomes[0].measured);
-    snapshot.calibration = calibrator.figure();
     let interrupted = interrupt.reason().map(|sig| {
         format!(
             "interrupted by {sig} after {} of {} measured spreads per setting",
             outcomes[0].measured, spreads
         )
     });
-    snapshot.partial = interrupted.is_some();
-    snapshot.partial_reason = interrupted.clone();
+    let config = run_config(&p, &settings[0], specs[0]);
+    let mut ctx = snapshot_context(&p, started, config, overhead);
+    ctx.partial_reason = interrupted.clone();
+    ctx.calibration = calibrator.figure();
+    let snapshot = build_snapshot(ctx, &settings, &specs, &outcomes, counter_mode);
     let (json, files) = snapshot_files(&snapshot, &outcomes[0].latency)?;
     let dir = pending.finish(&snapshot, &files)?;
     print_outcome(args.json.then_some(&json[..]), args.quiet, &dir, |out| {
@@ -133,15 +133,28 @@ pub fn execute(args: &RunArgs) -> Result<()> {
     }
 }
 
+/// The `config` of a run: its first setting's.
+fn run_config(p: &Prepared, first: &SettingUnderTest, spec: SettingSpec) -> RunConfig {
+    RunConfig {
+        batch_size: Some(spec.batch_size),
+        concurrency: spec.concurrency,
+        mode: LoopMode::ClosedLoop,
+        parallel_min_edges: Some(first.spreader.parallel_min_edges()),
+        pool: spec.pool,
+        prefetch_distance: spec.prefetch_distance as u64,
+        requests: requests_config(&p.workload.requests),
+        spread: spread_settings(first.spreader.config()),
+        threads: spec.threads,
+    }
+}
+
 fn build_snapshot(
-    p: &Prepared,
+    ctx: SnapshotContext,
     settings: &[SettingUnderTest],
     specs: &[SettingSpec],
     outcomes: &[SettingOutcome],
-    started: UtcTime,
-    overhead: u64,
+    counters: CounterMode,
 ) -> Snapshot {
-    let counting = alloc::counting_active();
     let first = &outcomes[0];
     let base_p50 = first.latency.value_at_quantile(0.5).max(1) as f64;
     let base_tput = first.throughput_per_s();
@@ -167,49 +180,17 @@ fn build_snapshot(
                 } else {
                     0.0
                 },
-                pool_stats: pool_json(o),
-                alloc: alloc_json(o, counting),
+                pool_stats: pool_section(o),
+                alloc: alloc_section(o),
             }
         })
         .collect();
-    let spec = specs[0];
-    Snapshot {
-        schema_version: SCHEMA_VERSION.to_string(),
-        tool: ToolInfo::current(),
-        command: "run".into(),
-        started_at: started.rfc3339(),
-        host: HostInfo::detect(),
-        workload: workload_info(p),
-        config: json!({
-            "spread": settings[0].spreader.config(),
-            "requests": p.workload.requests,
-            "prefetch_distance": spec.prefetch_distance,
-            "threads": spec.threads,
-            "batch_size": spec.batch_size,
-            "parallel_min_edges": settings[0].spreader.parallel_min_edges(),
-            "pool": spec.pool,
-            "concurrency": spec.concurrency,
-            "mode": "closed-loop",
-        }),
-        spreads: first.measured,
-        warmup: first.warmed,
-        latency_ns: first.latency.summary(),
-        throughput_per_s: base_tput,
-        work: work_summary(first),
-        partial: false,
-        partial_reason: None,
-        fallback: 0,
-        graph_build_ms: p.build_time.as_secs_f64() * 1e3,
-        measure_wall_s: first.measured_wall.as_secs_f64(),
-        harness_overhead_ns: overhead,
-        pool: pool_json(first),
-        alloc: alloc_json(first, counting),
-        settings: reports,
-        work_identical_across_settings: outcomes.iter().all(|o| o.work.same_as(&first.work)),
-        counters: json!({"status": "off"}),
-        soak: None,
-        calibration: None,
-    }
+    Snapshot::for_run(
+        ctx,
+        measured_figures(first, counters, first.measured_wall, base_tput),
+        reports,
+        outcomes.iter().all(|o| o.work.same_as(&first.work)),
+    )
 }
 
 fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
@@ -271,23 +252,23 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
         s.work.rejected_mean,
         s.work.cycle_penalties_mean
     )?;
-    if let Some(hr) = s.pool.get("hit_rate").and_then(Value::as_f64) {
-        writeln!(
+    match &s.pool {
+        PoolSection::Stats(p) => writeln!(
             out,
             "pool          hit rate {:.4}, {} misses, high-water {} in use, {} in use now",
-            hr, s.pool["misses"], s.pool["high_water_mark"], s.pool["in_use"]
-        )?;
-    } else {
-        writeln!(out, "pool          off")?;
+            p.hit_rate, p.misses, p.high_water_mark, p.in_use
+        )?,
+        PoolSection::Off => writeln!(out, "pool          off")?,
     }
-    match s.alloc.get("allocs_per_spread").and_then(Value::as_f64) {
-        Some(a) => writeln!(
+    match &s.alloc {
+        AllocSection::Counted(a) => writeln!(
             out,
             "allocations   {:.3} per spread, {:.0} bytes per spread (steady state)",
-            a,
-            s.alloc["bytes_per_spread"].as_f64().unwrap_or(0.0)
+            a.allocs_per_spread, a.bytes_per_spread
         )?,
-        None => writeln!(out, "allocations   not counted ({})", s.alloc["reason"])?,
+        AllocSection::Unsupported { reason } => {
+            writeln!(out, "allocations   not counted ({reason})")?
+        }
     }
     writeln!(
         out,

@@ -3,8 +3,8 @@
 //! leak, drift and stall verdicts; exits 4 when a verdict fails and 130 when interrupted.
 
 use super::common::{
-    alloc_json, check_counters, counters_json, pool_json, prepare, print_outcome, progress_bar,
-    snapshot_files, work_summary, workload_info, write_latency_table,
+    check_counters, measured_figures, prepare, print_outcome, progress_bar, requests_config,
+    snapshot_context, snapshot_files, spread_settings, write_latency_table,
 };
 use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
 use super::options::soak_plan;
@@ -16,15 +16,17 @@ use crate::harness::bench::POOL_CAPACITY;
 use crate::harness::soak::{run_soak, IntervalReport, IntervalRule, SoakPlan};
 use crate::measure::calibration::Calibrator;
 use crate::measure::counters::CounterMode;
+use crate::measure::rss;
 use crate::measure::timing::harness_overhead_ns;
-use crate::measure::{alloc, rss, HostInfo};
-use crate::report::snapshot::ToolInfo;
+use crate::report::snapshot::{
+    CountersSection, LoopMode, RssBytes, RunConfig, SoakInterval, SoakSection, Verdicts,
+};
 use crate::report::time::UtcTime;
 use crate::report::verdict::{self, Status};
-use crate::report::{ResultsWriter, Snapshot, SCHEMA_VERSION};
+use crate::report::{ResultsWriter, Snapshot};
 use crate::InputError;
 use anyhow::Result;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -130,63 +132,47 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
             args.spreads
         )
     });
-    let snapshot = Snapshot {
-        schema_version: SCHEMA_VERSION.to_string(),
-        tool: ToolInfo::current(),
-        command: "soak".into(),
-        started_at: started.rfc3339(),
-        host: HostInfo::detect(),
-        workload: workload_info(&p),
-        config: json!({
-            "spread": setting.spreader.config(),
-            "requests": p.workload.requests,
-            "prefetch_distance": args.prefetch_distance,
-            "threads": args.threads,
-            "pool": !args.no_pool,
-            "concurrency": args.concurrency,
-            "mode": if args.rate.is_some() { "open-loop" } else { "closed-loop" },
-        }),
-        spreads: total.measured,
-        warmup: total.warmed,
-        latency_ns: latency,
-        throughput_per_s: total.measured as f64 / outcome.wall.as_secs_f64().max(1e-9),
-        work: work_summary(total),
-        partial: interrupted.is_some(),
-        partial_reason: interrupted.clone(),
-        fallback: 0,
-        graph_build_ms: p.build_time.as_secs_f64() * 1e3,
-        measure_wall_s: outcome.wall.as_secs_f64(),
-        harness_overhead_ns: overhead,
-        pool: pool_json(total),
-        alloc: alloc_json(total, alloc::counting_active()),
-        settings: Vec::new(),
-        work_identical_across_settings: true,
-        counters: counters_json(counter_mode, &total.counters, total.measured),
-        soak: Some(json!({
-            "mode": if args.rate.is_some() { "open-loop" } else { "closed-loop" },
-            "coordinated_omission_corrected": args.rate.is_some(),
-            "rate_per_s": args.rate,
-            "interval": match plan.interval {
-                IntervalRule::Spreads(k) => json!({"spreads": k}),
-                IntervalRule::Secs(s) => json!({"secs": s}),
-            },
-            "intervals": outcome.intervals.len(),
-            "rss_bytes": {
-                "start": outcome.rss_start,
-                "end": outcome.rss_end,
-                // VmHWM is sampled by the kernel and can lag a later VmRSS reading.
-                "peak": rss::peak_rss_bytes().max(outcome.rss_end),
-            },
-            "verdicts": {
-                "leak": leak,
-                "drift": drift,
-                "stall": stall,
-            },
-            "passed": failed.is_empty(),
-            "failed": failed,
-        })),
-        calibration: calibrator.figure(),
+    let mode = if args.rate.is_some() {
+        LoopMode::OpenLoop
+    } else {
+        LoopMode::ClosedLoop
     };
+    let config = RunConfig {
+        batch_size: None,
+        concurrency: args.concurrency,
+        mode,
+        parallel_min_edges: None,
+        pool: !args.no_pool,
+        prefetch_distance: args.prefetch_distance as u64,
+        requests: requests_config(&p.workload.requests),
+        spread: spread_settings(setting.spreader.config()),
+        threads: args.threads,
+    };
+    let soak = SoakSection {
+        coordinated_omission_corrected: args.rate.is_some(),
+        failed: failed.iter().map(|f| f.to_string()).collect(),
+        interval: match plan.interval {
+            IntervalRule::Spreads(k) => SoakInterval::Spreads(k),
+            IntervalRule::Secs(s) => SoakInterval::Secs(s),
+        },
+        intervals: outcome.intervals.len() as u64,
+        mode,
+        passed: failed.is_empty(),
+        rate_per_s: args.rate,
+        rss_bytes: RssBytes {
+            end: outcome.rss_end,
+            // VmHWM is sampled by the kernel and can lag a later VmRSS reading.
+            peak: rss::peak_rss_bytes().max(outcome.rss_end),
+            start: outcome.rss_start,
+        },
+        verdicts: Verdicts { drift, leak, stall },
+    };
+    let mut ctx = snapshot_context(&p, started, config, overhead);
+    ctx.partial_reason = interrupted.clone();
+    ctx.calibration = calibrator.figure();
+    let throughput = total.measured as f64 / outcome.wall.as_secs_f64().max(1e-9);
+    let figures = measured_figures(total, counter_mode, outcome.wall, throughput);
+    let snapshot = Snapshot::for_soak(ctx, figures, soak);
     let (json, files) = snapshot_files(&snapshot, &total.latency)?;
     let dir = pending.finish(&snapshot, &files)?;
     print_outcome(args.json.then_some(&json[..]), args.quiet, &dir, |out| {
@@ -289,7 +275,7 @@ fn write_interval(
             "bytes": iv.outcome.alloc.bytes,
             "allocs_per_spread": iv.outcome.alloc.allocs as f64 / n,
         },
-        "counters": counters_json(counters, &iv.outcome.counters, iv.outcome.measured),
+        "counters": CountersSection::new(counters, &iv.outcome.counters, iv.outcome.measured),
     });
     serde_json::to_writer(&mut *jsonl, &line)?;
     writeln!(jsonl)?;
@@ -298,7 +284,9 @@ fn write_interval(
 
 fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
     let l = &s.latency_ns;
-    let soak = s.soak.as_ref().cloned().unwrap_or(Value::Null);
+    let Some(soak) = &s.soak else {
+        anyhow::bail!("internal error: a soak snapshot without its soak section");
+    };
     writeln!(
         out,
         "soak {} ({} nodes, {} edges, hash {}): {} spreads in {:.1} s, {}, {} intervals",
@@ -308,60 +296,62 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
         s.workload.hash,
         s.spreads,
         s.measure_wall_s,
-        soak["mode"].as_str().unwrap_or("?"),
-        soak["intervals"]
+        soak.mode.as_str(),
+        soak.intervals
     )?;
     writeln!(out)?;
     write_latency_table(out, l)?;
     writeln!(out, "throughput    {:.0} spreads/s", s.throughput_per_s)?;
-    let rss = &soak["rss_bytes"];
-    let mb = |v: &Value| {
-        v.as_f64()
-            .map_or("n/a".to_string(), |b| format!("{:.1} MB", b / 1e6))
-    };
+    let rss = &soak.rss_bytes;
+    let mb = |v: Option<u64>| v.map_or("n/a".to_string(), |b| format!("{:.1} MB", b as f64 / 1e6));
     writeln!(
         out,
         "RSS           start {}, end {}, peak {}",
-        mb(&rss["start"]),
-        mb(&rss["end"]),
-        mb(&rss["peak"])
+        mb(rss.start),
+        mb(rss.end),
+        mb(rss.peak)
     )?;
-    if let Some(a) = s.alloc.get("allocs_per_spread").and_then(Value::as_f64) {
-        writeln!(out, "allocations   {a:.3} per spread")?;
+    if let Some(a) = s.alloc.figures() {
+        writeln!(out, "allocations   {:.3} per spread", a.allocs_per_spread)?;
     }
-    let v = &soak["verdicts"];
-    let leak = &v["leak"];
+    let v = &soak.verdicts;
+    let leak = &v.leak;
     writeln!(
         out,
         "leak          {}: RSS {} over the second half ({:.0} bytes per 10k spreads), pool in use at end {}, allocations steady {}",
-        leak["status"].as_str().unwrap_or("?").to_uppercase(),
-        leak["rss_growth_second_half_pct"].as_f64().map_or("n/a".into(), |g| format!("{g:+.3}%")),
-        leak["rss_slope_bytes_per_10k_spreads"].as_f64().unwrap_or(f64::NAN),
-        leak["pool_in_use_at_end"],
-        leak["allocs_steady"]
+        status_word(leak.status),
+        leak.rss_growth_second_half_pct.map_or("n/a".into(), |g| format!("{g:+.3}%")),
+        leak.rss_slope_bytes_per_10k_spreads.unwrap_or(f64::NAN),
+        leak.pool_in_use_at_end.map_or("n/a".into(), |n| n.to_string()),
+        leak.allocs_steady
     )?;
-    let drift = &v["drift"];
+    let drift = &v.drift;
+    // `{:?}` keeps a whole limit's ".0" (`50.0`), as the summary always printed it.
     writeln!(
         out,
-        "drift         {}: last/first p99 {} (limit {})",
-        drift["status"].as_str().unwrap_or("?").to_uppercase(),
-        drift["ratio"]
-            .as_f64()
-            .map_or("n/a".into(), |r| format!("{r:.3}")),
-        drift["max_ratio"]
+        "drift         {}: last/first p99 {} (limit {:?})",
+        status_word(drift.status),
+        drift.ratio.map_or("n/a".into(), |r| format!("{r:.3}")),
+        drift.max_ratio
     )?;
-    let stall = &v["stall"];
+    let stall = &v.stall;
     writeln!(
         out,
-        "stall         {}: max/p99.9 {} (limit {})",
-        stall["status"].as_str().unwrap_or("?").to_uppercase(),
-        stall["ratio"]
-            .as_f64()
-            .map_or("n/a".into(), |r| format!("{r:.2}")),
-        stall["max_ratio"]
+        "stall         {}: max/p99.9 {} (limit {:?})",
+        status_word(stall.status),
+        stall.ratio.map_or("n/a".into(), |r| format!("{r:.2}")),
+        stall.max_ratio
     )?;
     if let Some(reason) = &s.partial_reason {
         writeln!(out, "PARTIAL       {reason}")?;
     }
     Ok(())
+}
+
+fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Pass => "PASS",
+        Status::Fail => "FAIL",
+        Status::Inconclusive => "INCONCLUSIVE",
+    }
 }

@@ -205,7 +205,12 @@ pub fn incomparable(base: &Snapshot, new: &Snapshot) -> Vec<String> {
         ));
     }
     let mut keys = Vec::new();
-    config_differences("config", &base.config, &new.config, &mut keys);
+    config_differences(
+        "config",
+        &base.config.to_value(),
+        &new.config.to_value(),
+        &mut keys,
+    );
     if !keys.is_empty() {
         why.push(format!("engine config differs: {}", keys.join("; ")));
     }

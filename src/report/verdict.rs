@@ -3,10 +3,10 @@
 //! judged against a threshold the user can change.
 
 use crate::measure::interval::IntervalPoint;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// `pass`, `fail`, or `inconclusive` (too little data to judge; never fails a run).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -39,7 +39,7 @@ fn median(mut v: Vec<u64>) -> Option<u64> {
     Some(v[v.len() / 2])
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeakVerdict {
     pub status: Status,
     /// RSS slope over the second half of the run (least squares), bytes per 10 000 spreads.
@@ -151,7 +151,7 @@ pub fn leak(
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriftVerdict {
     pub status: Status,
     /// Median of the interval p99s over the first quarter of intervals.
@@ -186,7 +186,7 @@ pub fn drift(points: &[IntervalPoint], max_ratio: f64) -> DriftVerdict {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StallVerdict {
     pub status: Status,
     pub max_ns: u64,

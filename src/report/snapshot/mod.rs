@@ -1,0 +1,341 @@
+//! The snapshot schema (`snapshot.json`): everything one measuring command recorded. This
+//! module doc is the schema's one description; `results/README.md` points here.
+//!
+//! Field names are a contract with later tools (`diff`, CI baselines): fields may be added,
+//! never renamed. `schema_version` follows semver: a major bump means incomparable. Every
+//! section is a type here, and a snapshot is put together in one place ([`Snapshot::for_run`],
+//! [`Snapshot::for_soak`]); commands hand over their figures, printing reads the types.
+//!
+//! # Sections (schema 1.0.0)
+//!
+//! - `schema_version`, `tool{name, version, git_rev}`, `command` (`run` | `soak`),
+//!   `started_at` (UTC, RFC 3339), `host{…}` ([`HostInfo`]).
+//! - `workload{name, hash, nodes, edges, generator, source, graph_file, seed, description,
+//!   tiers{hot, warm, cold}, edge_kinds{excitatory, inhibitory, modulatory},
+//!   seeds_per_request}`: which graph and requests ran; `hash` identifies them.
+//! - `config` ([`RunConfig`]): `spread{cycle_penalty, decay{kind, rate | exponent | slope},
+//!   fan_effect, max_depth, tier_policy, tiers{cold, hot, warm}{confidence, latency_budget_ns,
+//!   threshold, visit_budget}, top_k}`, `requests{seed_activation, seeds_per_request}`,
+//!   `prefetch_distance`, `threads`, `pool`, `concurrency`, `mode` (`closed-loop` |
+//!   `open-loop`), and for `run` only `batch_size` and `parallel_min_edges` (a soak has no such
+//!   options: the keys are absent, not invented). `diff` refuses to compare snapshots whose
+//!   `config` differs anywhere.
+//! - `spreads`, `warmup` (requests measured and discarded), `latency_ns{min, p50, p90, p95,
+//!   p99, p999, max, mean, stdev, count, hdr}` (`hdr`: base64 HdrHistogram V2+DEFLATE),
+//!   `throughput_per_s`, `work{…}` ([`WorkSummary`], deterministic per workload),
+//!   `partial` and `partial_reason` (cut short by a signal), `fallback`, `graph_build_ms`,
+//!   `measure_wall_s`, `harness_overhead_ns`.
+//! - `pool` ([`PoolSection`]): the ActivationRecordPool's `{acquires, available, discarded,
+//!   global_hits, high_water_mark, hit_rate, hits, in_use, local_hits, misses, prefilled,
+//!   returns, utilization}` at the end, or `{"status": "off"}`.
+//! - `alloc` ([`AllocSection`]): `{allocs, allocs_per_spread, bytes, bytes_per_spread}` over
+//!   the measured requests, or `{"status": "unsupported", "reason": …}` — never zero.
+//! - `settings[]` ([`SettingReport`]): every setting of a side-by-side `run` (the first is the
+//!   one reported at the top level), with `pool_stats` and `alloc` shaped as above;
+//!   `work_identical_across_settings`. Empty for `soak`.
+//! - `counters` ([`CountersSection`]): `{"status": "off"}`, or one entry per perf event —
+//!   `{value, raw, time_enabled_ns, time_running_ns, multiplexed}` or `{"status":
+//!   "unsupported" | "denied", "reason": …}` — beside `derived{cache_miss_rate,
+//!   cache_misses_per_spread, ipc, l1d_read_misses_per_spread, llc_read_misses_per_spread,
+//!   page_faults_per_spread}` (`null` when an input is missing) and `scope`, in one object.
+//! - `soak` ([`SoakSection`], soak only): `mode`, `coordinated_omission_corrected`,
+//!   `rate_per_s`, `interval{spreads | secs}`, `intervals`, `rss_bytes{start, end, peak}`,
+//!   `verdicts{leak, drift, stall}` (see `report::verdict`), `passed`, `failed[]`.
+//! - `calibration` (optional, see `measure::calibration`).
+//!
+//! No section is open (`serde_json::Value`): a figure is either typed here or not in the
+//! snapshot. Loading ignores keys it does not know, so a newer 1.x snapshot still loads.
+//!
+//! **Key order.** `config`, `pool`, `alloc`, `counters`, `soak` and `settings[].{pool_stats,
+//! alloc}` were written as JSON object maps when 1.0.0 shipped, so their keys (at every depth)
+//! are in alphabetical order; the other sections are in declaration order. The writer keeps
+//! that (`sorted_keys`), so the bytes of a snapshot do not depend on how a struct here orders
+//! its fields.
+//!
+//! # Changelog
+//!
+//! - **1.0.0** — as shipped. Later, without a version bump (the field is optional, and a
+//!   snapshot without it loads): `calibration{kernel, median_rep_ns, min_rep_ns, max_rep_ns,
+//!   reps}`, the speed of a fixed reference kernel on this machine during the measurement.
+//!   The sections were then typed with no change to the JSON.
+
+mod config;
+mod sections;
+
+pub use config::{
+    DecaySetting, FanEffectSetting, LoopMode, RequestsConfig, RssBytes, RunConfig, SoakInterval,
+    SoakSection, SpreadSettings, TierPolicySetting, TierSetting, TierTable, Verdicts,
+};
+pub use sections::{
+    AllocFigures, AllocSection, CounterReadings, CountersSection, DerivedCounters, EventCount,
+    EventReading, EventUnavailable, PoolFigures, PoolSection, COUNTER_SCOPE,
+};
+
+use super::time::UtcTime;
+pub use crate::measure::calibration::Calibration;
+use crate::measure::{HostInfo, LatencySummary};
+use serde::{Deserialize, Serialize, Serializer};
+
+pub const SCHEMA_VERSION: &str = "1.0.0";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub schema_version: String,
+    pub tool: ToolInfo,
+    pub command: String,
+    /// UTC, RFC 3339.
+    pub started_at: String,
+    pub host: HostInfo,
+    pub workload: WorkloadInfo,
+    #[serde(serialize_with = "sorted_keys")]
+    pub config: RunConfig,
+    /// Requests measured.
+    pub spreads: u64,
+    /// Requests run before measuring and discarded.
+    pub warmup: u64,
+    pub latency_ns: LatencySummary,
+    /// Measured spreads per second of measuring wall time.
+    pub throughput_per_s: f64,
+    pub work: WorkSummary,
+    /// True when the measurement was cut short (a signal): the figures cover only what ran.
+    pub partial: bool,
+    /// Why it was cut short.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_reason: Option<String>,
+    /// Requests answered by similarity-only fallback.
+    pub fallback: u64,
+    /// How long building or loading the graph took, in milliseconds.
+    pub graph_build_ms: f64,
+    /// Wall time of the measured phase, in seconds.
+    pub measure_wall_s: f64,
+    /// The harness's own cost per request (two clock reads and a histogram record), median
+    /// nanoseconds; already inside every latency above.
+    pub harness_overhead_ns: u64,
+    #[serde(serialize_with = "sorted_keys")]
+    pub pool: PoolSection,
+    #[serde(serialize_with = "sorted_keys")]
+    pub alloc: AllocSection,
+    /// Every setting measured side by side in this run (the first is the one reported above);
+    /// ratios are to the first.
+    #[serde(default)]
+    pub settings: Vec<SettingReport>,
+    /// Whether every setting did exactly the same work (they ran the same requests, and
+    /// spreads are deterministic).
+    #[serde(default)]
+    pub work_identical_across_settings: bool,
+    #[serde(serialize_with = "sorted_keys")]
+    pub counters: CountersSection,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "sorted_keys"
+    )]
+    pub soak: Option<SoakSection>,
+    /// Absent in snapshots made before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+}
+
+/// Writes `value` with the keys of every object in alphabetical order, as the JSON object
+/// maps these sections were before they were typed wrote them: the bytes of a snapshot do
+/// not depend on the order in which a struct declares its fields.
+fn sorted_keys<T: Serialize, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    serde_json::to_value(value)
+        .map_err(serde::ser::Error::custom)?
+        .serialize(s)
+}
+
+/// The parts of a snapshot that do not come from the measured requests.
+#[derive(Debug, Clone)]
+pub struct SnapshotContext {
+    pub started: UtcTime,
+    pub workload: WorkloadInfo,
+    pub config: RunConfig,
+    pub graph_build_ms: f64,
+    pub harness_overhead_ns: u64,
+    /// Why the measurement was cut short, when it was.
+    pub partial_reason: Option<String>,
+    pub calibration: Option<Calibration>,
+}
+
+/// The figures of one measured setting, as the top level of a snapshot reports them.
+#[derive(Debug, Clone)]
+pub struct MeasuredFigures {
+    pub spreads: u64,
+    pub warmup: u64,
+    pub latency_ns: LatencySummary,
+    pub throughput_per_s: f64,
+    pub work: WorkSummary,
+    pub measure_wall_s: f64,
+    pub pool: PoolSection,
+    pub alloc: AllocSection,
+    pub counters: CountersSection,
+}
+
+impl Snapshot {
+    /// The snapshot of `run`: `first` is the first setting's figures, `settings` every setting
+    /// side by side (the first included).
+    pub fn for_run(
+        ctx: SnapshotContext,
+        first: MeasuredFigures,
+        settings: Vec<SettingReport>,
+        work_identical_across_settings: bool,
+    ) -> Snapshot {
+        let mut s = Snapshot::assemble("run", ctx, first);
+        s.settings = settings;
+        s.work_identical_across_settings = work_identical_across_settings;
+        s
+    }
+
+    /// The snapshot of `soak`: one setting, `total` over the whole measured run.
+    pub fn for_soak(ctx: SnapshotContext, total: MeasuredFigures, soak: SoakSection) -> Snapshot {
+        let mut s = Snapshot::assemble("soak", ctx, total);
+        s.soak = Some(soak);
+        s
+    }
+
+    /// The one place a `Snapshot` is put together.
+    fn assemble(command: &str, ctx: SnapshotContext, m: MeasuredFigures) -> Snapshot {
+        Snapshot {
+            schema_version: SCHEMA_VERSION.to_string(),
+            tool: ToolInfo::current(),
+            command: command.into(),
+            started_at: ctx.started.rfc3339(),
+            host: HostInfo::detect(),
+            workload: ctx.workload,
+            config: ctx.config,
+            spreads: m.spreads,
+            warmup: m.warmup,
+            latency_ns: m.latency_ns,
+            throughput_per_s: m.throughput_per_s,
+            work: m.work,
+            partial: ctx.partial_reason.is_some(),
+            partial_reason: ctx.partial_reason,
+            fallback: 0,
+            graph_build_ms: ctx.graph_build_ms,
+            measure_wall_s: m.measure_wall_s,
+            harness_overhead_ns: ctx.harness_overhead_ns,
+            pool: m.pool,
+            alloc: m.alloc,
+            settings: Vec::new(),
+            work_identical_across_settings: true,
+            counters: m.counters,
+            soak: None,
+            calibration: ctx.calibration,
+        }
+    }
+}
+
+/// One setting of a side-by-side run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingReport {
+    pub label: String,
+    pub threads: u64,
+    pub batch_size: u64,
+    pub prefetch_distance: u64,
+    pub pool: bool,
+    pub concurrency: u64,
+    pub spreads: u64,
+    pub latency_ns: LatencySummary,
+    pub throughput_per_s: f64,
+    /// This setting's p50 over the first setting's.
+    pub p50_ratio: f64,
+    /// This setting's throughput over the first setting's.
+    pub throughput_ratio: f64,
+    #[serde(serialize_with = "sorted_keys")]
+    pub pool_stats: PoolSection,
+    #[serde(serialize_with = "sorted_keys")]
+    pub alloc: AllocSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+    pub git_rev: String,
+}
+
+impl ToolInfo {
+    pub fn current() -> ToolInfo {
+        ToolInfo {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            git_rev: option_env!("SPREADBENCH_GIT_REV")
+                .unwrap_or("unknown")
+                .to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadInfo {
+    pub name: String,
+    /// Identity hash: graph content, spread config, request spec and seed.
+    pub hash: String,
+    pub nodes: u64,
+    pub edges: u64,
+    /// The generator, or `file` for a loaded graph.
+    pub generator: String,
+    /// `builtin:NAME` or the workload file's path.
+    pub source: String,
+    /// The graph file, when `--graph` was given.
+    pub graph_file: Option<String>,
+    pub seed: u64,
+    pub description: String,
+    /// Node counts per tier.
+    pub tiers: TierCounts,
+    /// Edge counts per type.
+    pub edge_kinds: KindCounts,
+    pub seeds_per_request: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TierCounts {
+    pub hot: u64,
+    pub warm: u64,
+    pub cold: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KindCounts {
+    pub excitatory: u64,
+    pub inhibitory: u64,
+    pub modulatory: u64,
+}
+
+/// Work per measured spread. Deterministic for a workload: `diff` expects these to match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkSummary {
+    pub nodes_activated_mean: f64,
+    pub nodes_activated_p95: u64,
+    pub edges_relaxed_mean: f64,
+    pub hops_mean: f64,
+    pub rejected_mean: f64,
+    pub cycle_penalties_mean: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed CI baseline predates calibration: it must still load, without one.
+    #[test]
+    fn baseline_without_calibration_still_loads() {
+        let text = include_str!("../../../results/baseline/warm-10k.json");
+        let s: Snapshot = serde_json::from_str(text).expect("baseline loads");
+        assert_eq!(s.calibration, None);
+        assert_eq!(s.workload.name, "warm-10k");
+        // And a snapshot with one round-trips it.
+        let mut with = s.clone();
+        with.calibration = Some(Calibration {
+            kernel: "k".into(),
+            median_rep_ns: 41_250.5,
+            min_rep_ns: 40_000,
+            max_rep_ns: 90_000,
+            reps: 96,
+        });
+        let back: Snapshot = serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
+        assert!(!serde_json::to_string(&s).unwrap().contains("calibration"));
+    }
+}
