@@ -7,12 +7,12 @@ use super::common::{
     alloc_json, check_counters, counters_json, pool_json, prepare, print_outcome, progress_bar,
     snapshot_files, work_summary, workload_info, write_latency_table, Prepared,
 };
-use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
+use super::exit::{Exit, Outcome};
+use super::interrupt::Interrupt;
 use super::{RunArgs, Switch};
 use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
-use crate::error::ExitWith;
+use crate::harness::bench::{run_interleaved, BenchPlan, SettingOutcome, SettingUnderTest};
 use crate::measure::alloc;
-use crate::harness::bench::{run_interleaved, BenchPlan, SettingUnderTest, SettingOutcome};
 use crate::measure::calibration::Calibrator;
 use crate::measure::counters::CounterMode;
 use crate::measure::timing::harness_overhead_ns;
@@ -89,7 +89,7 @@ fn setting_specs(args: &RunArgs) -> Vec<SettingSpec> {
     specs
 }
 
-pub fn execute(args: &RunArgs) -> Result<()> {
+pub fn execute(args: &RunArgs) -> Result<Outcome> {
     let counter_mode = CounterMode::from(args.counters);
     let started = UtcTime::now();
     let p = prepare(&args.workload)?;
@@ -164,10 +164,10 @@ pub fn execute(args: &RunArgs) -> Result<()> {
         interrupt.flag(),
         &mut calibrator,
         |done| pb.set_position(done),
-    );
+    )?;
     pb.finish_and_clear();
 
-    let mut snapshot = build_snapshot(&p, &settings, &specs, &outcomes, started, overhead);
+    let mut snapshot = build_snapshot(&p, &settings, &specs, &outcomes, started, overhead)?;
     snapshot.counters = counters_json(counter_mode, &outcomes[0].counters, outcomes[0].measured);
     snapshot.calibration = calibrator.figure();
     let interrupted = interrupt.reason().map(|sig| {
@@ -183,14 +183,13 @@ pub fn execute(args: &RunArgs) -> Result<()> {
     print_outcome(args.json.then_some(&json[..]), args.quiet, &dir, |out| {
         print_summary(out, &snapshot)
     })?;
-    match interrupted {
-        Some(reason) => Err(ExitWith {
-            code: EXIT_INTERRUPTED,
-            message: format!("{reason}; partial results in {}", dir.display()),
-        }
-        .into()),
-        None => Ok(()),
-    }
+    Ok(match interrupted {
+        Some(reason) => Outcome::with(
+            Exit::Interrupted,
+            format!("{reason}; partial results in {}", dir.display()),
+        ),
+        None => Outcome::success(),
+    })
 }
 
 fn build_snapshot(
@@ -200,7 +199,7 @@ fn build_snapshot(
     outcomes: &[SettingOutcome],
     started: UtcTime,
     overhead: u64,
-) -> Snapshot {
+) -> Result<Snapshot> {
     let counting = alloc::counting_active();
     let first = &outcomes[0];
     let base_p50 = first.latency.value_at_quantile(0.5).max(1) as f64;
@@ -210,8 +209,8 @@ fn build_snapshot(
         .zip(settings)
         .zip(outcomes)
         .map(|((spec, s), o)| {
-            let latency = o.latency.summary();
-            SettingReport {
+            let latency = o.latency.summary()?;
+            Ok(SettingReport {
                 label: s.label.clone(),
                 threads: spec.threads,
                 batch_size: spec.batch_size,
@@ -229,11 +228,11 @@ fn build_snapshot(
                 },
                 pool_stats: pool_json(o),
                 alloc: alloc_json(o, counting),
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let spec = specs[0];
-    Snapshot {
+    Ok(Snapshot {
         schema_version: SCHEMA_VERSION.to_string(),
         tool: ToolInfo::current(),
         command: "run".into(),
@@ -253,7 +252,7 @@ fn build_snapshot(
         }),
         spreads: first.measured,
         warmup: first.warmed,
-        latency_ns: first.latency.summary(),
+        latency_ns: first.latency.summary()?,
         throughput_per_s: base_tput,
         work: work_summary(first),
         partial: false,
@@ -269,7 +268,7 @@ fn build_snapshot(
         counters: json!({"status": "off"}),
         soak: None,
         calibration: None,
-    }
+    })
 }
 
 fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {

@@ -1,18 +1,19 @@
 //! `spreadbench soak`: a long run in intervals. Writes `intervals.hlog` (HdrHistogram interval
 //! log) and `metrics.jsonl` (one line per interval) while it runs, then the snapshot with the
-//! leak, drift and stall verdicts; exits 4 when a verdict fails and 130 when interrupted.
+//! leak, drift and stall verdicts; ends with `Exit::VerdictFailed` when a verdict fails and
+//! `Exit::Interrupted` when a signal cut it short.
 
 use super::common::{
     alloc_json, check_counters, counters_json, pool_json, prepare, print_outcome, progress_bar,
     snapshot_files, work_summary, workload_info, write_latency_table,
 };
-use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
+use super::exit::{Exit, Outcome};
+use super::interrupt::Interrupt;
 use super::SoakArgs;
 use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
-use crate::error::ExitWith;
 use crate::harness::bench::SettingUnderTest;
-use crate::measure::calibration::Calibrator;
 use crate::harness::soak::{run_soak, IntervalReport, IntervalRule, SoakPlan};
+use crate::measure::calibration::Calibrator;
 use crate::measure::counters::CounterMode;
 use crate::measure::timing::harness_overhead_ns;
 use crate::measure::{alloc, rss, HostInfo};
@@ -26,10 +27,7 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::sync::Arc;
 
-/// Exit code of a soak whose verdict failed.
-pub const EXIT_VERDICT_FAILED: u8 = 4;
-
-pub fn execute(args: &SoakArgs) -> Result<()> {
+pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     let counter_mode = CounterMode::from(args.counters);
     let started = UtcTime::now();
     let plan = validate(args)?;
@@ -102,7 +100,7 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
     drop((hlog, jsonl));
 
     let total = &outcome.total;
-    let latency = total.latency.summary();
+    let latency = total.latency.summary()?;
     let leak = verdict::leak(
         &outcome.intervals,
         total.pool.map(|s| s.in_use),
@@ -191,24 +189,22 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
         print_summary(out, &snapshot)
     })?;
     if let Some(reason) = interrupted {
-        return Err(ExitWith {
-            code: EXIT_INTERRUPTED,
-            message: format!("{reason}; partial results in {}", dir.display()),
-        }
-        .into());
+        return Ok(Outcome::with(
+            Exit::Interrupted,
+            format!("{reason}; partial results in {}", dir.display()),
+        ));
     }
     if !failed.is_empty() {
-        return Err(ExitWith {
-            code: EXIT_VERDICT_FAILED,
-            message: format!(
+        return Ok(Outcome::with(
+            Exit::VerdictFailed,
+            format!(
                 "soak verdict failed: {}; results in {}",
                 failed.join(", "),
                 dir.display()
             ),
-        }
-        .into());
+        ));
     }
-    Ok(())
+    Ok(Outcome::success())
 }
 
 /// Checks the flags that clap cannot, and resolves the interval rule.
@@ -290,7 +286,7 @@ fn write_interval(
         iv.start.as_secs_f64(),
         iv.duration.as_secs_f64(),
         h.inner().max() as f64 / 1e6,
-        h.to_base64()
+        h.to_base64()?
     )?;
     let n = iv.outcome.measured.max(1) as f64;
     let line = json!({

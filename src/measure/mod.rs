@@ -5,8 +5,8 @@ pub mod alloc;
 pub mod calibration;
 pub mod counters;
 pub mod histogram;
-pub mod interval;
 pub mod host;
+pub mod interval;
 pub mod rss;
 pub mod timing;
 

@@ -1109,7 +1109,7 @@ mod tests {
 
     fn with_latency(s: &Snapshot, h: &LatencyHistogram) -> Snapshot {
         let mut s = s.clone();
-        s.latency_ns = h.summary();
+        s.latency_ns = h.summary().unwrap();
         s.spreads = h.len();
         s
     }
@@ -1137,7 +1137,7 @@ mod tests {
 
     fn calibrated(s: &Snapshot, rep_ns: f64) -> Snapshot {
         let mut s = s.clone();
-        s.calibration = Some(crate::report::snapshot::Calibration {
+        s.calibration = Some(crate::measure::calibration::Calibration {
             kernel: "k1".into(),
             median_rep_ns: rep_ns,
             min_rep_ns: rep_ns as u64,
