@@ -2,7 +2,8 @@
 //!
 //! Everything else that can fail is a runtime failure (exit code 1) and travels as a plain
 //! `anyhow::Error`. Keeping bad input as its own type lets `main` choose the exit code by
-//! looking for it in the error chain, without every layer knowing about exit codes.
+//! looking for it in the error chain, without every layer knowing about exit codes (those
+//! are defined once, in `cli::exit`).
 
 use std::fmt;
 
@@ -24,23 +25,6 @@ impl fmt::Display for InputError {
 }
 
 impl std::error::Error for InputError {}
-
-/// A command that finished its work (and wrote its results) but must end with a particular
-/// exit code: 4 when a soak verdict failed, 130 when a signal cut the run short. The message
-/// is printed as the last line on stderr.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExitWith {
-    pub code: u8,
-    pub message: String,
-}
-
-impl fmt::Display for ExitWith {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ExitWith {}
 
 /// Shorthand for returning an [`InputError`] wrapped in `anyhow`.
 #[macro_export]

@@ -1,13 +1,11 @@
 //! `spreadbench`: parse the command line, run the command, map the outcome to an exit code.
-//! Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input (clap's own usage
-//! errors exit 2 as well), 4 a soak verdict failed, 130 interrupted by SIGINT or SIGTERM
-//! (results written, flagged partial).
+//! The codes and their meanings are in `spreadbench::cli::exit`; this is the one place that
+//! turns a command's outcome or error into the process's exit code.
 
 use clap::Parser;
+use spreadbench::cli::exit::Exit;
 use spreadbench::cli::{dispatch, Cli};
-use spreadbench::error::ExitWith;
 use spreadbench::note;
-use spreadbench::InputError;
 use std::process::ExitCode;
 
 /// Counts allocations per thread so `run` can report allocations per spread.
@@ -21,38 +19,35 @@ fn main() -> ExitCode {
         Err(e) => return clap_exit(&e),
     };
     match dispatch(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(outcome) => {
+            if let Some(msg) = &outcome.message {
+                note!("spreadbench: {}", one_line(msg));
+            }
+            outcome.exit.into()
+        }
         Err(e) => {
-            // Output cut short by the reader (`| head`) is not a failure.
-            if e.chain()
-                .filter_map(|c| c.downcast_ref::<std::io::Error>())
-                .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            {
-                return ExitCode::SUCCESS;
+            let exit = Exit::for_error(&e);
+            // A reader that closed the pipe wants no more output, not even an error line.
+            if !spreadbench::cli::exit::is_broken_pipe(&e) {
+                note!("spreadbench: error: {}", one_line(&format!("{e:#}")));
             }
-            // One line, always: messages may quote user input, which may hold line breaks.
-            let msg = format!("{e:#}").replace('\r', "\\r").replace('\n', "\\n");
-            if let Some(exit) = e.downcast_ref::<ExitWith>() {
-                note!("spreadbench: {msg}");
-                return ExitCode::from(exit.code);
-            }
-            note!("spreadbench: error: {msg}");
-            if e.chain().any(|c| c.is::<InputError>()) {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(1)
-            }
+            exit.into()
         }
     }
 }
 
+/// Messages may quote user input, which may hold line breaks: the last line stays one line.
+fn one_line(msg: &str) -> String {
+    msg.replace('\r', "\\r").replace('\n', "\\n")
+}
+
 /// Help, version and usage errors from clap: printed where clap prints them (help on stdout,
-/// errors on stderr). Help that cannot be written is a failure (1), not a success; a usage
-/// error stays 2 even when stderr is gone.
+/// errors on stderr). Help that cannot be written is a failure, not a success; a usage error
+/// stays 2 even when stderr is gone.
 fn clap_exit(e: &clap::Error) -> ExitCode {
     let code = e.exit_code();
     match e.print() {
-        Err(_) if code == 0 => ExitCode::from(1),
-        _ => ExitCode::from(u8::try_from(code).unwrap_or(2)),
+        Err(_) if code == 0 => Exit::Failure.into(),
+        _ => u8::try_from(code).map_or(Exit::BadInput.into(), ExitCode::from),
     }
 }

@@ -52,7 +52,7 @@ fn scaled(s: &Value, factor: f64) -> Value {
         }
     }
     let mut s = s.clone();
-    s["latency_ns"] = serde_json::to_value(out.summary()).unwrap();
+    s["latency_ns"] = serde_json::to_value(out.summary().unwrap()).unwrap();
     s
 }
 
@@ -88,7 +88,7 @@ fn sampled(s: &Value, seed: u64, n: u64, factor: f64) -> Value {
         h.record((40_000.0 * (0.3 * z).exp() * factor) as u64);
     }
     let mut s = s.clone();
-    s["latency_ns"] = serde_json::to_value(h.summary()).unwrap();
+    s["latency_ns"] = serde_json::to_value(h.summary().unwrap()).unwrap();
     s["spreads"] = Value::from(n);
     s
 }
@@ -154,7 +154,7 @@ fn one_request_snapshots_are_insufficient_data() {
         let mut h = LatencyHistogram::new();
         h.record(ns);
         let mut s = base_snapshot().clone();
-        s["latency_ns"] = serde_json::to_value(h.summary()).unwrap();
+        s["latency_ns"] = serde_json::to_value(h.summary().unwrap()).unwrap();
         s["spreads"] = Value::from(1);
         s
     };

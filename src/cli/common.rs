@@ -237,18 +237,18 @@ pub fn measured_figures(
     counters: CounterMode,
     measure_wall: Duration,
     throughput_per_s: f64,
-) -> MeasuredFigures {
-    MeasuredFigures {
+) -> Result<MeasuredFigures> {
+    Ok(MeasuredFigures {
         spreads: o.measured,
         warmup: o.warmed,
-        latency_ns: o.latency.summary(),
+        latency_ns: o.latency.summary()?,
         throughput_per_s,
         work: work_summary(o),
         measure_wall_s: measure_wall.as_secs_f64(),
         pool: pool_section(o),
         alloc: alloc_section(o),
         counters: CountersSection::new(counters, &o.counters, o.measured),
-    }
+    })
 }
 
 /// An outcome's `pool` (or `pool_stats`) section. The engine's `PoolStats` is copied field

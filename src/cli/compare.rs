@@ -9,19 +9,17 @@
 //! judges at α / looks (Bonferroni, see `report::diff::RoundPlan`), so looking often does
 //! not inflate false decisions.
 
-use super::diff::{
-    judging_options, parse_snapshot, print_report, EXIT_INCONCLUSIVE, EXIT_REGRESSION,
-};
+use super::diff::{judging_options, parse_snapshot, print_report};
+use super::exit::{Exit, Outcome};
 use super::CompareArgs;
 use crate::bad_input;
-use crate::error::ExitWith;
 use crate::report::diff::{self, RoundPlan};
 use crate::report::{stats, Snapshot};
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::process::Command;
 
-pub fn execute(args: &CompareArgs) -> Result<()> {
+pub fn execute(args: &CompareArgs) -> Result<Outcome> {
     let mut opts = judging_options(
         args.judge.noise,
         args.judge.alpha,
@@ -154,9 +152,9 @@ pub fn execute(args: &CompareArgs) -> Result<()> {
     let rounds = report.sequential.map_or(0, |s| s.rounds);
     let failed = report.regression || !report.behaviour_changes.is_empty();
     if failed && !args.judge.advisory {
-        return Err(ExitWith {
-            code: EXIT_REGRESSION,
-            message: format!(
+        return Ok(Outcome::with(
+            Exit::Regression,
+            format!(
                 "{} over {rounds} rounds: {} vs {}",
                 if report.regression {
                     "latency regression"
@@ -166,21 +164,19 @@ pub fn execute(args: &CompareArgs) -> Result<()> {
                 args.base_bin.display(),
                 new_bin.display()
             ),
-        }
-        .into());
+        ));
     }
     if !failed && report.inconclusive && !args.judge.advisory {
-        return Err(ExitWith {
-            code: EXIT_INCONCLUSIVE,
-            message: format!(
+        return Ok(Outcome::with(
+            Exit::Inconclusive,
+            format!(
                 "inconclusive after {rounds} rounds (the cap): {} vs {}",
                 args.base_bin.display(),
                 new_bin.display()
             ),
-        }
-        .into());
+        ));
     }
-    Ok(())
+    Ok(Outcome::success())
 }
 
 /// One `run` of one build, single-threaded so both builds' configs agree on any machine.
@@ -213,7 +209,7 @@ fn run_once(bin: &Path, args: &CompareArgs, tmp: &Path) -> Result<Snapshot> {
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let line = err.lines().last().unwrap_or("").to_string();
-        if out.status.code() == Some(2) {
+        if out.status.code() == Some(i32::from(Exit::BadInput.code())) {
             return Err(bad_input!("{}: {line}", bin.display()));
         }
         anyhow::bail!("{} failed ({}): {line}", bin.display(), out.status);

@@ -4,9 +4,9 @@
 //! `report::diff`), optionally after dividing out the machine's drift (`--calibrate`), prints
 //! a table, markdown or JSON, and maps the verdict to an exit code.
 
+use super::exit::{Exit, Outcome};
 use super::{DiffArgs, DiffFormat};
 use crate::atomic_file::write_atomic;
-use crate::error::ExitWith;
 use crate::input::{read_text_bounded, MAX_TEXT_INPUT_BYTES};
 use crate::report::diff::{self, DiffOptions, Metric};
 use crate::report::stats;
@@ -16,12 +16,6 @@ use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// Exit code for a regression or a behaviour change.
-pub const EXIT_REGRESSION: u8 = 3;
-
-/// Exit code of a `compare` that reached its round cap undecided.
-pub const EXIT_INCONCLUSIVE: u8 = 5;
 
 /// Reads a snapshot from a file or a results directory, and checks that its stated figures
 /// are its histogram's; every failure is bad input naming the file (and the field).
@@ -53,7 +47,7 @@ pub fn parse_snapshot(text: &str) -> Result<Snapshot, String> {
     })
 }
 
-pub fn execute(args: &DiffArgs) -> Result<()> {
+pub fn execute(args: &DiffArgs) -> Result<Outcome> {
     let mut opts = judging_options(
         args.judge.noise,
         args.judge.alpha,
@@ -102,13 +96,12 @@ pub fn execute(args: &DiffArgs) -> Result<()> {
         } else {
             "behaviour change"
         };
-        return Err(ExitWith {
-            code: EXIT_REGRESSION,
-            message: format!("{what}: {} vs {}", args.base.display(), args.new.display()),
-        }
-        .into());
+        return Ok(Outcome::with(
+            Exit::Regression,
+            format!("{what}: {} vs {}", args.base.display(), args.new.display()),
+        ));
     }
-    Ok(())
+    Ok(Outcome::success())
 }
 
 /// Prints a report in the chosen format.

@@ -5,17 +5,17 @@
 //! generated nothing is on disk, and a signal ends the process at once, as by default.
 
 use super::common::{generate_graph, human_duration, load_workload};
-use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
+use super::exit::{Exit, Outcome};
+use super::interrupt::Interrupt;
 use super::{GenArgs, GraphFormat};
 use crate::atomic_file;
-use crate::error::ExitWith;
 use crate::graph::{csv_io, sbg};
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-pub fn execute(args: &GenArgs) -> Result<()> {
+pub fn execute(args: &GenArgs) -> Result<Outcome> {
     let w = load_workload(&args.workload, args.seed)?;
     let format = args.format.unwrap_or_else(|| {
         let is_csv = args
@@ -48,11 +48,10 @@ pub fn execute(args: &GenArgs) -> Result<()> {
         GraphFormat::Csv => csv_io::write_edge_list_until(&g, &args.out, interrupt.flag()),
     };
     if let (Err(_), Some(sig)) = (&written, interrupt.reason()) {
-        return Err(ExitWith {
-            code: EXIT_INTERRUPTED,
-            message: format!("interrupted by {sig}; {} not written", args.out.display()),
-        }
-        .into());
+        return Ok(Outcome::with(
+            Exit::Interrupted,
+            format!("interrupted by {sig}; {} not written", args.out.display()),
+        ));
     }
     written?;
     let write_time = start.elapsed();
@@ -83,7 +82,7 @@ pub fn execute(args: &GenArgs) -> Result<()> {
     if format == GraphFormat::Csv {
         writeln!(out, "wrote {}", csv_io::nodes_path(&args.out).display())?;
     }
-    Ok(())
+    Ok(Outcome::success())
 }
 
 fn check_output(path: &Path, what: &str) -> Result<()> {

@@ -3,13 +3,11 @@
 //! and the command exits 130) or at the next chunk of a file (`gen`, whose temporary file
 //! is then removed); a second one ends the process at once with 130.
 
+use super::exit::Exit;
 use anyhow::{Context, Result};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-/// Exit code of a run cut short by a signal.
-pub const EXIT_INTERRUPTED: u8 = 130;
 
 pub struct Interrupt {
     stop: Arc<AtomicBool>,
@@ -30,7 +28,7 @@ impl Interrupt {
             // signal finds it set and exits at once.
             signal_hook::flag::register_conditional_shutdown(
                 sig,
-                i32::from(EXIT_INTERRUPTED),
+                i32::from(Exit::Interrupted.code()),
                 Arc::clone(&i.stop),
             )
             .context("cannot install signal handler")?;

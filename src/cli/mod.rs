@@ -5,6 +5,7 @@
 pub mod common;
 pub mod compare;
 pub mod diff;
+pub mod exit;
 pub mod gen;
 pub mod interrupt;
 pub mod options;
@@ -18,30 +19,9 @@ use crate::measure::counters::CounterMode;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-pub const EXIT_CODES: &str = "\
-Exit codes:
-  0    success
-  1    runtime failure (I/O error, counters required but unavailable, an internal error)
-  2    bad usage or bad input (flags, workload file, graph file, seeds, snapshots)
-  3    diff, compare: a regression or a behaviour change (0 with --advisory)
-  5    compare: inconclusive at the round cap (0 with --advisory)
-  4    soak: a verdict (leak, drift, stall) failed; results are written
-  130  interrupted by SIGINT or SIGTERM; what was measured is written, flagged partial";
-
-pub const DIFF_EXIT_CODES: &str = "\
-Exit codes:
-  0  no regression (or --advisory). diff also exits 0 when a metric is inconclusive (its
-     interval reaches across the noise band) or has insufficient data; the table says so
-  1  runtime failure
-  2  bad usage, unreadable or self-contradicting snapshot, snapshots not comparable (without
-     --force), --calibrate with a snapshot that has no calibration figure
-  3  a regression or a behaviour change
-  5  compare: inconclusive — the round cap was reached before every metric was decided
-     (0 with --advisory)";
-
 /// Benchmarks and soak-tests spreading activation over memory graphs.
 #[derive(Debug, Parser)]
-#[command(name = "spreadbench", version, about, after_help = EXIT_CODES)]
+#[command(name = "spreadbench", version, about, after_help = exit::help_text())]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -50,26 +30,26 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Benchmark spread latency on a workload and write a results directory.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit::help_text())]
     Run(RunArgs),
     /// Soak test: a long run in intervals, with interval histograms, RSS, pool, allocation
     /// and counter readings, and leak, drift and stall verdicts.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit::help_text())]
     Soak(SoakArgs),
     /// Compare two snapshots (files or results directories) for a CI regression gate.
-    #[command(after_help = DIFF_EXIT_CODES)]
+    #[command(after_help = exit::diff_help_text())]
     Diff(DiffArgs),
     /// Run two builds alternately (A B, B A, …) on one workload and judge them like `diff`.
-    #[command(after_help = DIFF_EXIT_CODES)]
+    #[command(after_help = exit::diff_help_text())]
     Compare(CompareArgs),
     /// Run one spread and print the ranked activated nodes and the work counters.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit::help_text())]
     Spread(SpreadArgs),
     /// Generate a workload's graph and write it as .sbg (binary) or CSV.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit::help_text())]
     Gen(GenArgs),
     /// List the built-in workloads, or print one as TOML to start your own from.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit::help_text())]
     Workloads(WorkloadsArgs),
 }
 
@@ -444,8 +424,8 @@ pub struct WorkloadsArgs {
     pub show: Option<String>,
 }
 
-/// Runs the parsed command.
-pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+/// Runs the parsed command: how it ended, or why it failed (`main` maps both to an exit code).
+pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Outcome> {
     match cli.command {
         Command::Run(a) => run::execute(&a),
         Command::Diff(a) => diff::execute(&a),

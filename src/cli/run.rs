@@ -8,11 +8,11 @@ use super::common::{
     progress_bar, requests_config, snapshot_context, snapshot_files, spread_settings,
     write_latency_table, Prepared,
 };
-use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
+use super::exit::{Exit, Outcome};
+use super::interrupt::Interrupt;
 use super::options::{setting_specs, SettingSpec};
 use super::RunArgs;
 use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
-use crate::error::ExitWith;
 use crate::harness::bench::POOL_CAPACITY;
 use crate::harness::bench::{run_interleaved, BenchPlan, SettingOutcome, SettingUnderTest};
 use crate::measure::calibration::Calibrator;
@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
-pub fn execute(args: &RunArgs) -> Result<()> {
+pub fn execute(args: &RunArgs) -> Result<Outcome> {
     let counter_mode = CounterMode::from(args.counters);
     let started = UtcTime::now();
     let p = prepare(&args.workload)?;
@@ -104,7 +104,7 @@ pub fn execute(args: &RunArgs) -> Result<()> {
         interrupt.flag(),
         &mut calibrator,
         |done| pb.set_position(done),
-    );
+    )?;
     pb.finish_and_clear();
 
     let interrupted = interrupt.reason().map(|sig| {
@@ -117,20 +117,19 @@ pub fn execute(args: &RunArgs) -> Result<()> {
     let mut ctx = snapshot_context(&p, started, config, overhead);
     ctx.partial_reason = interrupted.clone();
     ctx.calibration = calibrator.figure();
-    let snapshot = build_snapshot(ctx, &settings, &specs, &outcomes, counter_mode);
+    let snapshot = build_snapshot(ctx, &settings, &specs, &outcomes, counter_mode)?;
     let (json, files) = snapshot_files(&snapshot, &outcomes[0].latency)?;
     let dir = pending.finish(&snapshot, &files)?;
     print_outcome(args.json.then_some(&json[..]), args.quiet, &dir, |out| {
         print_summary(out, &snapshot)
     })?;
-    match interrupted {
-        Some(reason) => Err(ExitWith {
-            code: EXIT_INTERRUPTED,
-            message: format!("{reason}; partial results in {}", dir.display()),
-        }
-        .into()),
-        None => Ok(()),
-    }
+    Ok(match interrupted {
+        Some(reason) => Outcome::with(
+            Exit::Interrupted,
+            format!("{reason}; partial results in {}", dir.display()),
+        ),
+        None => Outcome::success(),
+    })
 }
 
 /// The `config` of a run: its first setting's.
@@ -154,7 +153,7 @@ fn build_snapshot(
     specs: &[SettingSpec],
     outcomes: &[SettingOutcome],
     counters: CounterMode,
-) -> Snapshot {
+) -> Result<Snapshot> {
     let first = &outcomes[0];
     let base_p50 = first.latency.value_at_quantile(0.5).max(1) as f64;
     let base_tput = first.throughput_per_s();
@@ -163,8 +162,8 @@ fn build_snapshot(
         .zip(settings)
         .zip(outcomes)
         .map(|((spec, s), o)| {
-            let latency = o.latency.summary();
-            SettingReport {
+            let latency = o.latency.summary()?;
+            Ok(SettingReport {
                 label: s.label.clone(),
                 threads: spec.threads,
                 batch_size: spec.batch_size,
@@ -182,15 +181,15 @@ fn build_snapshot(
                 },
                 pool_stats: pool_section(o),
                 alloc: alloc_section(o),
-            }
+            })
         })
-        .collect();
-    Snapshot::for_run(
+        .collect::<Result<_>>()?;
+    Ok(Snapshot::for_run(
         ctx,
-        measured_figures(first, counters, first.measured_wall, base_tput),
+        measured_figures(first, counters, first.measured_wall, base_tput)?,
         reports,
         outcomes.iter().all(|o| o.work.same_as(&first.work)),
-    )
+    ))
 }
 
 fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {

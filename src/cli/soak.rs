@@ -1,16 +1,17 @@
 //! `spreadbench soak`: a long run in intervals. Writes `intervals.hlog` (HdrHistogram interval
 //! log) and `metrics.jsonl` (one line per interval) while it runs, then the snapshot with the
-//! leak, drift and stall verdicts; exits 4 when a verdict fails and 130 when interrupted.
+//! leak, drift and stall verdicts; ends with `Exit::VerdictFailed` when a verdict fails and
+//! `Exit::Interrupted` when a signal cut it short.
 
 use super::common::{
     check_counters, measured_figures, prepare, print_outcome, progress_bar, requests_config,
     snapshot_context, snapshot_files, spread_settings, write_latency_table,
 };
-use super::interrupt::{Interrupt, EXIT_INTERRUPTED};
+use super::exit::{Exit, Outcome};
+use super::interrupt::Interrupt;
 use super::options::soak_plan;
 use super::SoakArgs;
 use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
-use crate::error::ExitWith;
 use crate::harness::bench::SettingUnderTest;
 use crate::harness::bench::POOL_CAPACITY;
 use crate::harness::soak::{run_soak, IntervalReport, IntervalRule, SoakPlan};
@@ -30,10 +31,7 @@ use serde_json::json;
 use std::io::Write;
 use std::sync::Arc;
 
-/// Exit code of a soak whose verdict failed.
-pub const EXIT_VERDICT_FAILED: u8 = 4;
-
-pub fn execute(args: &SoakArgs) -> Result<()> {
+pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     let counter_mode = CounterMode::from(args.counters);
     let started = UtcTime::now();
     let plan = soak_plan(args)?;
@@ -106,7 +104,7 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
     drop((hlog, jsonl));
 
     let total = &outcome.total;
-    let latency = total.latency.summary();
+    let latency = total.latency.summary()?;
     let leak = verdict::leak(
         &outcome.intervals,
         total.pool.map(|s| s.in_use),
@@ -171,7 +169,7 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
     ctx.partial_reason = interrupted.clone();
     ctx.calibration = calibrator.figure();
     let throughput = total.measured as f64 / outcome.wall.as_secs_f64().max(1e-9);
-    let figures = measured_figures(total, counter_mode, outcome.wall, throughput);
+    let figures = measured_figures(total, counter_mode, outcome.wall, throughput)?;
     let snapshot = Snapshot::for_soak(ctx, figures, soak);
     let (json, files) = snapshot_files(&snapshot, &total.latency)?;
     let dir = pending.finish(&snapshot, &files)?;
@@ -179,24 +177,22 @@ pub fn execute(args: &SoakArgs) -> Result<()> {
         print_summary(out, &snapshot)
     })?;
     if let Some(reason) = interrupted {
-        return Err(ExitWith {
-            code: EXIT_INTERRUPTED,
-            message: format!("{reason}; partial results in {}", dir.display()),
-        }
-        .into());
+        return Ok(Outcome::with(
+            Exit::Interrupted,
+            format!("{reason}; partial results in {}", dir.display()),
+        ));
     }
     if !failed.is_empty() {
-        return Err(ExitWith {
-            code: EXIT_VERDICT_FAILED,
-            message: format!(
+        return Ok(Outcome::with(
+            Exit::VerdictFailed,
+            format!(
                 "soak verdict failed: {}; results in {}",
                 failed.join(", "),
                 dir.display()
             ),
-        }
-        .into());
+        ));
     }
-    Ok(())
+    Ok(Outcome::success())
 }
 
 /// The interval log's header, as HdrHistogram's Java `HistogramLogWriter` writes it. Interval
@@ -241,7 +237,7 @@ fn write_interval(
         iv.start.as_secs_f64(),
         iv.duration.as_secs_f64(),
         h.inner().max() as f64 / 1e6,
-        h.to_base64()
+        h.to_base64()?
     )?;
     let n = iv.outcome.measured.max(1) as f64;
     let line = json!({

@@ -1,6 +1,7 @@
 //! `spreadbench spread`: one spread, printed as a ranked table or as JSON.
 
 use super::common::{parse_seeds, prepare};
+use super::exit::Outcome;
 use super::SpreadArgs;
 use crate::engine::{HopExecutor, SpreadResult, SpreadScratch, Spreader};
 use crate::InputError;
@@ -9,7 +10,7 @@ use serde_json::json;
 use std::io::Write;
 use std::sync::Arc;
 
-pub fn execute(args: &SpreadArgs) -> Result<()> {
+pub fn execute(args: &SpreadArgs) -> Result<Outcome> {
     let p = prepare(&args.workload)?;
     let mut config = p.workload.spread.clone();
     if let Some(h) = args.depth {
@@ -54,7 +55,7 @@ pub fn execute(args: &SpreadArgs) -> Result<()> {
     } else {
         print_table(&mut out, &result, p.graph.labels())?;
     }
-    Ok(())
+    Ok(Outcome::success())
 }
 
 fn print_table(out: &mut impl Write, r: &SpreadResult, labels: Option<&[String]>) -> Result<()> {

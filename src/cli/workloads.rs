@@ -1,12 +1,13 @@
 //! `spreadbench workloads`: list the built-in workloads, or print one's TOML.
 
+use super::exit::Outcome;
 use super::WorkloadsArgs;
 use crate::workload::{Workload, BUILTINS};
 use crate::InputError;
 use anyhow::Result;
 use std::io::Write;
 
-pub fn execute(args: &WorkloadsArgs) -> Result<()> {
+pub fn execute(args: &WorkloadsArgs) -> Result<Outcome> {
     let mut out = std::io::stdout().lock();
     if let Some(name) = &args.show {
         let (_, text) = BUILTINS.iter().find(|(n, _)| n == name).ok_or_else(|| {
@@ -17,11 +18,11 @@ pub fn execute(args: &WorkloadsArgs) -> Result<()> {
             ))
         })?;
         out.write_all(text.as_bytes())?;
-        return Ok(());
+        return Ok(Outcome::success());
     }
     for (name, _) in BUILTINS {
         let w = Workload::load(name)?;
         writeln!(out, "{name:<14} {}", w.description)?;
     }
-    Ok(())
+    Ok(Outcome::success())
 }

@@ -12,6 +12,9 @@
 //! (a signal), read perf counters on each client thread, and run open loop — each request
 //! scheduled at a fixed time and timed from that time, so a stall counts against every
 //! request it delays (coordinated omission corrected, as wrk2 does).
+//!
+//! A spread that fails or a client thread that panics fails the block (and the command):
+//! a sample silently missing some requests would be reported as if it were whole.
 
 use crate::engine::{ActivationRecord, ActivationRecordPool, PoolStats, Spreader, WorkCounters};
 use crate::graph::Graph;
@@ -20,6 +23,7 @@ use crate::measure::calibration::{Calibrator, REPS_BEFORE, REPS_BETWEEN};
 use crate::measure::counters::{CounterMode, CounterSample, ThreadCounters};
 use crate::measure::LatencyHistogram;
 use crate::workload::{RequestList, RequestStream};
+use anyhow::{anyhow, Context, Result};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -212,7 +216,8 @@ pub struct BlockCtx<'a> {
 /// ones; every setting runs the same requests. `progress(done)` is called after every block
 /// with the requests done so far, all settings together. Stops early, between requests, when
 /// `stop` is set. `calibration` times its reference kernel before the measured blocks and
-/// between them, outside every timed request.
+/// between them, outside every timed request. A failed spread or a panicked client ends it
+/// with an error naming the setting.
 pub fn run_interleaved(
     graph: &Graph,
     stream: &mut RequestStream,
@@ -221,7 +226,7 @@ pub fn run_interleaved(
     stop: &AtomicBool,
     calibration: &mut Calibrator,
     mut progress: impl FnMut(u64),
-) -> Vec<SettingOutcome> {
+) -> Result<Vec<SettingOutcome>> {
     let mut outcomes: Vec<SettingOutcome> =
         settings.iter().map(|_| SettingOutcome::default()).collect();
     let block = plan.block.max(1);
@@ -236,7 +241,7 @@ pub fn run_interleaved(
         let requests = RequestList::draw(stream, block.min(plan.warmup - warmed) as usize);
         for (s, o) in settings.iter().zip(outcomes.iter_mut()) {
             let mut warm = SettingOutcome::default();
-            run_block(graph, &requests, s, 0..requests.len(), &mut warm, warm_ctx);
+            run_block(graph, &requests, s, 0..requests.len(), &mut warm, warm_ctx)?;
             o.warmed += warm.measured;
             done += requests.len() as u64;
         }
@@ -253,7 +258,7 @@ pub fn run_interleaved(
         let requests = RequestList::draw(stream, block.min(plan.spreads - measured) as usize);
         for (s, o) in settings.iter().zip(outcomes.iter_mut()) {
             let t0 = Instant::now();
-            run_block(graph, &requests, s, 0..requests.len(), o, ctx);
+            run_block(graph, &requests, s, 0..requests.len(), o, ctx)?;
             o.measured_wall += t0.elapsed();
             done += requests.len() as u64;
         }
@@ -264,11 +269,12 @@ pub fn run_interleaved(
     for (s, o) in settings.iter().zip(outcomes.iter_mut()) {
         o.pool = s.pool.as_ref().map(|p| p.stats());
     }
-    outcomes
+    Ok(outcomes)
 }
 
 /// Runs requests `range` of `requests` on setting `s` (with its concurrency), adding to `out`
-/// (not its `measured_wall` time: the caller times blocks).
+/// (not its `measured_wall` time: the caller times blocks). Fails, naming the setting, when a
+/// spread fails or a client thread panics; the other clients then stop at their next request.
 pub fn run_block(
     graph: &Graph,
     requests: &RequestList,
@@ -276,36 +282,79 @@ pub fn run_block(
     range: std::ops::Range<usize>,
     out: &mut SettingOutcome,
     ctx: BlockCtx<'_>,
-) {
+) -> Result<()> {
     let cursor = AtomicUsize::new(range.start);
     let first = range.start;
+    let setting = || format!("setting {}", s.label);
     if s.concurrency <= 1 {
-        run_client(graph, requests, s, &cursor, first, range.end, out, ctx);
-        return;
+        return run_client(graph, requests, s, &cursor, first, range.end, out, ctx)
+            .with_context(setting);
     }
-    let tallies: Vec<SettingOutcome> = std::thread::scope(|scope| {
+    let tallies: Vec<Result<SettingOutcome>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (1..s.concurrency)
             .map(|_| {
-                scope.spawn(|| {
+                scope.spawn(|| -> Result<SettingOutcome> {
+                    // Should this client panic, the others stop too: the block has failed.
+                    let _stop_others = EndOnPanic {
+                        cursor: &cursor,
+                        end: range.end,
+                    };
+                    #[cfg(test)]
+                    tests::maybe_panic(s);
                     let mut t = SettingOutcome::default();
-                    run_client(graph, requests, s, &cursor, first, range.end, &mut t, ctx);
-                    t
+                    run_client(graph, requests, s, &cursor, first, range.end, &mut t, ctx)?;
+                    Ok(t)
                 })
             })
             .collect();
         let mut mine = SettingOutcome::default();
-        run_client(
+        let mine = run_client(
             graph, requests, s, &cursor, first, range.end, &mut mine, ctx,
-        );
+        )
+        .map(|()| mine);
         let mut all = vec![mine];
-        // A client thread only runs engine code that does not panic on valid requests; if
-        // one did, its share is missing from the counts rather than aborting the run.
-        all.extend(handles.into_iter().filter_map(|h| h.join().ok()));
+        all.extend(handles.into_iter().map(|h| {
+            h.join()
+                .map_err(|payload| {
+                    anyhow!("a client thread panicked: {}", panic_message(&*payload))
+                })
+                .and_then(|r| r)
+        }));
         all
     });
+    // Nothing of a failed block is merged: its sample would be a partial one.
+    let tallies = tallies
+        .into_iter()
+        .collect::<Result<Vec<_>>>()
+        .with_context(setting)?;
     for t in &tallies {
         out.merge(t);
     }
+    Ok(())
+}
+
+/// Ends the block's request cursor when dropped while its thread panics, so the other
+/// clients stop instead of finishing a block whose result will be thrown away.
+struct EndOnPanic<'a> {
+    cursor: &'a AtomicUsize,
+    end: usize,
+}
+
+impl Drop for EndOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.cursor.fetch_max(self.end, Relaxed);
+        }
+    }
+}
+
+/// What a panic said, when it said it with a string (as `panic!` and `expect` do).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// One closed- or open-loop client: takes request indices from `cursor` until `end`.
@@ -319,7 +368,7 @@ fn run_client(
     end: usize,
     out: &mut SettingOutcome,
     ctx: BlockCtx<'_>,
-) {
+) -> Result<()> {
     let mut counters = ThreadCounters::open(ctx.counters);
     let mut handle = s.pool.as_ref().map(|p| p.handle());
     while !ctx.stop.load(Relaxed) {
@@ -345,12 +394,17 @@ fn run_client(
             None => Box::new(ActivationRecord::new(graph.node_count())),
         };
         let ActivationRecord { scratch, result } = &mut *rec;
-        // The workload's request stream only draws valid seeds, so a spread cannot fail.
-        let _ = s.spreader.spread_into(graph, seeds, scratch, result);
+        let spread = s.spreader.spread_into(graph, seeds, scratch, result);
         let sample = WorkSample::of(&result.work);
         match handle.as_mut() {
             Some(h) => h.release(rec),
             None => drop(rec),
+        }
+        if let Err(e) = spread {
+            // The workload's request stream draws valid seeds, so this is a bug, not a
+            // request to leave out of the sample; the other clients stop too.
+            cursor.fetch_max(end, Relaxed);
+            return Err(e).with_context(|| format!("request {i} of the block"));
         }
         #[cfg(feature = "injected-slowdown")]
         {
@@ -377,6 +431,7 @@ fn run_client(
     if ctx.counters != CounterMode::Off {
         out.counters.add(&counters.read());
     }
+    Ok(())
 }
 
 /// Sleeps, then spins, until `t`: sleeping alone would overshoot by the scheduler's slack.
@@ -398,5 +453,115 @@ fn wait_until(t: Instant, stop: &AtomicBool) -> bool {
         } else {
             std::hint::spin_loop();
         }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::workload::Workload;
+
+    /// A setting with this label panics in every spawned client thread (the test-only hook
+    /// called from `run_block`; there is no other way to make a client panic on purpose).
+    const PANIC_LABEL: &str = "test: client threads panic";
+
+    pub(super) fn maybe_panic(s: &SettingUnderTest) {
+        if s.label == PANIC_LABEL {
+            panic!("injected client panic");
+        }
+    }
+
+    fn chain() -> (Workload, Graph) {
+        let w = Workload::load("chain-64").unwrap();
+        let g = crate::graph::generate::generate(&w.graph).unwrap();
+        (w, g)
+    }
+
+    fn setting(w: &Workload, label: &str, concurrency: usize) -> SettingUnderTest {
+        SettingUnderTest {
+            label: label.into(),
+            spreader: Spreader::new(w.spread.clone()).unwrap(),
+            pool: None,
+            concurrency,
+            leak_bytes_per_spread: 0,
+        }
+    }
+
+    fn plan() -> BenchPlan {
+        BenchPlan {
+            warmup: 0,
+            spreads: 40,
+            block: 20,
+            counters: CounterMode::Off,
+        }
+    }
+
+    /// Requests drawn for a graph of a million nodes, run on a 64-node chain: nearly every
+    /// seed is outside the graph, and each such spread fails. Before, those spreads were
+    /// timed and counted as measured.
+    #[test]
+    fn a_failed_spread_fails_the_run_and_names_the_setting() {
+        let (w, g) = chain();
+        for concurrency in [1, 3] {
+            let s = setting(&w, "seeds outside", concurrency);
+            let mut stream = w.requests(1_000_000);
+            let stop = AtomicBool::new(false);
+            let e = run_interleaved(
+                &g,
+                &mut stream,
+                std::slice::from_ref(&s),
+                plan(),
+                &stop,
+                &mut Calibrator::new(),
+                |_| {},
+            )
+            .unwrap_err();
+            let msg = format!("{e:#}");
+            assert!(msg.starts_with("setting seeds outside: request "), "{msg}");
+            assert!(msg.contains("is outside the graph (nodes 0..64)"), "{msg}");
+        }
+    }
+
+    /// The same requests on a graph that holds them run whole: the error above is the
+    /// seeds', not the harness's.
+    #[test]
+    fn valid_requests_run_whole() {
+        let (w, g) = chain();
+        let s = setting(&w, "valid", 3);
+        let mut stream = w.requests(g.node_count());
+        let stop = AtomicBool::new(false);
+        let out = run_interleaved(
+            &g,
+            &mut stream,
+            std::slice::from_ref(&s),
+            plan(),
+            &stop,
+            &mut Calibrator::new(),
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!((out[0].measured, out[0].latency.len()), (40, 40));
+    }
+
+    /// Two of three clients panic: the block fails with the setting and the panic's message,
+    /// instead of returning the calling client's share as the whole sample.
+    #[test]
+    fn a_panicked_client_fails_the_block() {
+        let (w, g) = chain();
+        let s = setting(&w, PANIC_LABEL, 3);
+        let requests = RequestList::draw(&mut w.requests(g.node_count()), 50);
+        let stop = AtomicBool::new(false);
+        let ctx = BlockCtx {
+            stop: &stop,
+            counters: CounterMode::Off,
+            open_loop: None,
+        };
+        let mut out = SettingOutcome::default();
+        let e = run_block(&g, &requests, &s, 0..requests.len(), &mut out, ctx).unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            format!("setting {PANIC_LABEL}: a client thread panicked: injected client panic")
+        );
+        assert_eq!(out.measured, 0, "nothing of a failed block is merged");
     }
 }

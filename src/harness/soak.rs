@@ -65,8 +65,9 @@ pub struct SoakOutcome {
 }
 
 /// Runs the soak. `on_interval` is called after every interval (to write its log lines); an
-/// error from it ends the soak and is returned. `calibration` times its reference kernel
-/// before the measured phase and at every interval's end, outside every timed request.
+/// error from it, a failed spread or a panicked client ends the soak and is returned.
+/// `calibration` times its reference kernel before the measured phase and at every
+/// interval's end, outside every timed request.
 pub fn run_soak(
     graph: &Graph,
     setting: &SettingUnderTest,
@@ -87,7 +88,7 @@ pub fn run_soak(
             open_loop: None,
         };
         let mut warm = SettingOutcome::default();
-        run_block(graph, &chunk, setting, 0..chunk.len(), &mut warm, ctx);
+        run_block(graph, &chunk, setting, 0..chunk.len(), &mut warm, ctx)?;
         done_warm += warm.measured;
         if warm.measured < n {
             break;
@@ -135,7 +136,7 @@ pub fn run_soak(
                 counters: plan.counters,
                 open_loop: open_loop.map(|ol| (ol, done + interval.measured)),
             };
-            run_block(graph, &chunk, setting, 0..chunk.len(), &mut interval, ctx);
+            run_block(graph, &chunk, setting, 0..chunk.len(), &mut interval, ctx)?;
             let full = match plan.interval {
                 IntervalRule::Spreads(k) => interval.measured >= k,
                 IntervalRule::Secs(s) => i_start.elapsed().as_secs_f64() >= s,

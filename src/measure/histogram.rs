@@ -8,6 +8,12 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 
+/// A histogram that HdrHistogram's V2 encoding cannot hold (a count above i64::MAX): the
+/// snapshot would otherwise carry an empty `hdr` that no reader can decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot encode the latency histogram: {0}")]
+pub struct EncodeError(String);
+
 /// Significant digits kept by every latency histogram.
 pub const SIGFIG: u8 = 3;
 
@@ -86,9 +92,10 @@ impl LatencyHistogram {
         &self.h
     }
 
-    pub fn summary(&self) -> LatencySummary {
+    /// The percentiles and the encoded histogram; fails only when the encoding does.
+    pub fn summary(&self) -> Result<LatencySummary, EncodeError> {
         let h = &self.h;
-        LatencySummary {
+        Ok(LatencySummary {
             min: h.min(),
             p50: h.value_at_quantile(0.50),
             p90: h.value_at_quantile(0.90),
@@ -99,22 +106,18 @@ impl LatencyHistogram {
             mean: h.mean(),
             stdev: h.stdev(),
             count: h.len(),
-            hdr: self.to_base64(),
-        }
+            hdr: self.to_base64()?,
+        })
     }
 
     /// Base64 of the V2+DEFLATE encoding (HdrHistogram's interchange format).
-    pub fn to_base64(&self) -> String {
+    pub fn to_base64(&self) -> Result<String, EncodeError> {
         let mut bytes = Vec::new();
-        // Serialising into a Vec cannot fail for I/O reasons; an encoding failure would be a
-        // bug in the crate, and leaves the field empty rather than aborting a measurement.
-        if V2DeflateSerializer::new()
+        // A Vec cannot fail for I/O reasons; what can fail is a count the format cannot hold.
+        V2DeflateSerializer::new()
             .serialize(&self.h, &mut bytes)
-            .is_err()
-        {
-            return String::new();
-        }
-        base64::engine::general_purpose::STANDARD.encode(bytes)
+            .map_err(|e| EncodeError(format!("{e:?}")))?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
     }
 
     /// Decodes a histogram written by [`LatencyHistogram::to_base64`].
@@ -239,7 +242,7 @@ mod tests {
         for v in 1..=1000u64 {
             h.record(v * 1000);
         }
-        let s = h.summary();
+        let s = h.summary().unwrap();
         assert_eq!(s.count, 1000);
         assert_eq!(s.min, 1000);
         assert!(h.inner().equivalent(s.p50, 500_000));
@@ -254,10 +257,20 @@ mod tests {
         for v in [5u64, 17, 17, 1_000_000, 3_000_000_000] {
             h.record(v);
         }
-        let back = LatencyHistogram::from_base64(&h.to_base64()).unwrap();
-        assert_eq!(back.summary().count, 5);
+        let back = LatencyHistogram::from_base64(&h.to_base64().unwrap()).unwrap();
+        assert_eq!(back.summary().unwrap().count, 5);
         assert_eq!(back.inner(), h.inner());
         assert!(LatencyHistogram::from_base64("not base64!").is_err());
+    }
+
+    /// A count above i64::MAX has no V2 encoding: that is an error, not an empty `hdr`.
+    #[test]
+    fn an_unencodable_histogram_is_an_error() {
+        let mut h = LatencyHistogram::new();
+        h.h.record_n(1_000, u64::MAX).unwrap();
+        let e = h.to_base64().unwrap_err();
+        assert!(e.to_string().contains("CountNotSerializable"), "{e}");
+        assert_eq!(h.summary().unwrap_err(), e);
     }
 
     /// Levels and values computed independently of the iterator: for 1..=1000 ns recorded once

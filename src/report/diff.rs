@@ -1114,7 +1114,7 @@ mod tests {
 
     fn with_latency(s: &Snapshot, h: &LatencyHistogram) -> Snapshot {
         let mut s = s.clone();
-        s.latency_ns = h.summary();
+        s.latency_ns = h.summary().unwrap();
         s.spreads = h.len();
         s
     }
