@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// A workload with its graph, ready to spread on.
-pub struct Prepared {
+pub struct LoadedWorkload {
     pub workload: Workload,
     pub graph: Graph,
     /// Time to generate or load the graph.
@@ -37,7 +37,7 @@ pub struct Prepared {
     pub graph_file: Option<PathBuf>,
 }
 
-impl Prepared {
+impl LoadedWorkload {
     /// One line for stderr: the graph's size and how long it took to make.
     pub fn describe(&self) -> String {
         format!(
@@ -74,7 +74,7 @@ pub fn load_workload(name: &str, seed: Option<u64>) -> Result<Workload> {
 }
 
 /// Resolves the workload and generates or loads its graph.
-pub fn prepare(args: &WorkloadArgs) -> Result<Prepared> {
+pub fn load(args: &WorkloadArgs) -> Result<LoadedWorkload> {
     let workload = load_workload(&args.workload, args.seed)?;
     let start = Instant::now();
     let graph = match &args.graph {
@@ -91,7 +91,7 @@ pub fn prepare(args: &WorkloadArgs) -> Result<Prepared> {
             ),
         });
     }
-    Ok(Prepared {
+    Ok(LoadedWorkload {
         workload,
         graph,
         build_time,
@@ -184,19 +184,19 @@ pub fn parse_seeds(list: &str, activation: f64, nodes: usize) -> Result<Vec<Seed
 }
 
 /// Snapshot fields that describe the workload and its graph.
-pub fn workload_info(p: &Prepared) -> WorkloadInfo {
-    let t = p.graph.tier_counts();
-    let k = p.graph.kind_counts();
+pub fn workload_info(loaded: &LoadedWorkload) -> WorkloadInfo {
+    let t = loaded.graph.tier_counts();
+    let k = loaded.graph.kind_counts();
     WorkloadInfo {
-        name: p.workload.name.clone(),
-        hash: p.workload.identity(&p.graph),
-        nodes: p.graph.node_count() as u64,
-        edges: p.graph.edge_count() as u64,
-        generator: p.generator().to_string(),
-        source: p.workload.source.clone(),
-        graph_file: p.graph_file.as_ref().map(|f| f.display().to_string()),
-        seed: p.workload.seed,
-        description: p.workload.description.clone(),
+        name: loaded.workload.name.clone(),
+        hash: loaded.workload.identity(&loaded.graph),
+        nodes: loaded.graph.node_count() as u64,
+        edges: loaded.graph.edge_count() as u64,
+        generator: loaded.generator().to_string(),
+        source: loaded.workload.source.clone(),
+        graph_file: loaded.graph_file.as_ref().map(|f| f.display().to_string()),
+        seed: loaded.workload.seed,
+        description: loaded.workload.description.clone(),
         tiers: TierCounts {
             hot: t[0] as u64,
             warm: t[1] as u64,
@@ -207,7 +207,7 @@ pub fn workload_info(p: &Prepared) -> WorkloadInfo {
             inhibitory: k[1] as u64,
             modulatory: k[2] as u64,
         },
-        seeds_per_request: p.workload.requests.seeds_per_request as u64,
+        seeds_per_request: loaded.workload.requests.seeds_per_request as u64,
     }
 }
 
@@ -359,16 +359,16 @@ pub fn requests_config(r: &RequestSpec) -> RequestsConfig {
 
 /// The parts of a snapshot that describe where and how it was measured.
 pub fn snapshot_context(
-    p: &Prepared,
+    loaded: &LoadedWorkload,
     started: UtcTime,
     config: RunConfig,
     harness_overhead_ns: u64,
 ) -> SnapshotContext {
     SnapshotContext {
         started,
-        workload: workload_info(p),
+        workload: workload_info(loaded),
         config,
-        graph_build_ms: p.build_time.as_secs_f64() * 1e3,
+        graph_build_ms: loaded.build_time.as_secs_f64() * 1e3,
         harness_overhead_ns,
         partial_reason: None,
         calibration: None,

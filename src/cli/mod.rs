@@ -10,6 +10,7 @@ pub mod gen;
 pub mod interrupt;
 pub mod options;
 pub mod run;
+pub mod session;
 pub mod soak;
 pub mod spread;
 pub mod workloads;

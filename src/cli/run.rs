@@ -4,136 +4,88 @@
 //! snapshot.
 
 use super::common::{
-    alloc_section, check_counters, measured_figures, pool_section, prepare, print_outcome,
-    progress_bar, requests_config, snapshot_context, snapshot_files, spread_settings,
-    write_latency_table, Prepared,
+    alloc_section, measured_figures, pool_section, progress_bar, requests_config, spread_settings,
+    write_latency_table, LoadedWorkload,
 };
-use super::exit::{Exit, Outcome};
-use super::interrupt::Interrupt;
+use super::exit::Outcome;
 use super::options::{setting_specs, SettingSpec};
+use super::session::{measuring_outcome, MeasuringSession, Presentation};
 use super::RunArgs;
-use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
-use crate::harness::bench::POOL_CAPACITY;
 use crate::harness::bench::{run_interleaved, BenchPlan, SettingOutcome, SettingUnderTest};
-use crate::measure::calibration::Calibrator;
 use crate::measure::counters::CounterMode;
-use crate::measure::timing::harness_overhead_ns;
 use crate::report::snapshot::{
     AllocSection, LoopMode, PoolSection, RunConfig, SettingReport, SnapshotContext,
 };
-use crate::report::time::UtcTime;
 use crate::report::{ResultsWriter, Snapshot};
-use crate::InputError;
 use anyhow::Result;
-use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::Arc;
 
 pub fn execute(args: &RunArgs) -> Result<Outcome> {
-    let counter_mode = CounterMode::from(args.counters);
-    let started = UtcTime::now();
-    let p = prepare(&args.workload)?;
-    let spreads = args.spreads.unwrap_or(p.workload.run.spreads);
-    let warmup = args.warmup.unwrap_or(p.workload.run.warmup);
+    let mut session =
+        MeasuringSession::open("run", &args.workload, args.counters.into(), args.quiet)?;
+    let spreads = args.spreads.unwrap_or(session.loaded.workload.run.spreads);
+    let warmup = args.warmup.unwrap_or(session.loaded.workload.run.warmup);
     let specs = setting_specs(args);
-    let n = p.graph.node_count();
-
-    let mut executors: BTreeMap<u64, Arc<HopExecutor>> = BTreeMap::new();
-    let mut settings = Vec::with_capacity(specs.len());
-    for spec in &specs {
-        let executor = Arc::clone(
-            executors
-                .entry(spec.threads)
-                .or_insert_with(|| Arc::new(HopExecutor::new(spec.threads as usize))),
+    let settings = specs
+        .iter()
+        .map(|spec| session.setting(spec, args.parallel_min_edges, 0))
+        .collect::<Result<Vec<_>>>()?;
+    if !args.quiet && settings.len() > 1 {
+        crate::note!(
+            "measuring {} settings side by side, interleaved in blocks of {} requests",
+            settings.len(),
+            args.block
         );
-        let spreader = Spreader::new(p.workload.spread.clone())
-            .map_err(|e| InputError::new(e.to_string()))?
-            .with_prefetch_distance(spec.prefetch_distance)
-            .with_batch_size(spec.batch_size as usize)
-            .with_parallel_min_edges(args.parallel_min_edges)
-            .with_executor(Some(executor));
-        let pool = spec.pool.then(|| {
-            let pool = ActivationRecordPool::new(n, POOL_CAPACITY);
-            // One record per client up front: a client thread that starts late must not
-            // allocate its first record inside the measured phase.
-            pool.prefill(spec.concurrency as usize, spec.threads as usize);
-            pool
-        });
-        settings.push(SettingUnderTest {
-            label: spec.label(),
-            spreader,
-            pool,
-            concurrency: spec.concurrency as usize,
-            leak_bytes_per_spread: 0,
-        });
-    }
-    if !args.quiet {
-        crate::note!("{}", p.describe());
-        if settings.len() > 1 {
-            crate::note!(
-                "measuring {} settings side by side, interleaved in blocks of {} requests",
-                settings.len(),
-                args.block
-            );
-        }
     }
 
-    check_counters(counter_mode)?;
-    // The results directory is begun (under a hidden name) before anything is measured, so an
-    // unusable `--out` fails now instead of losing the measurement.
     let results = ResultsWriter::new(&args.out);
-    let pending = results.begin("run", &p.workload.name, started)?;
-    let interrupt = Interrupt::install()?;
-    let overhead = harness_overhead_ns(10_000);
-    let mut requests = p.workload.requests(n);
-    let total = (warmup + spreads) * settings.len() as u64;
-    let pb = progress_bar(total, args.quiet);
+    let measuring = session.begin(&results)?;
+    let loaded = &session.loaded;
+    let mut requests = loaded.workload.requests(loaded.graph.node_count());
+    let pb = progress_bar((warmup + spreads) * settings.len() as u64, args.quiet);
     pb.set_prefix("run");
     let plan = BenchPlan {
         warmup,
         spreads,
         block: args.block,
-        counters: counter_mode,
+        counters: session.counters,
     };
-    let mut calibrator = Calibrator::new();
     let outcomes = run_interleaved(
-        &p.graph,
+        &loaded.graph,
         &mut requests,
         &settings,
         plan,
-        interrupt.flag(),
-        &mut calibrator,
+        measuring.interrupt.flag(),
+        &mut session.calibrator,
         |done| pb.set_position(done),
     )?;
     pb.finish_and_clear();
 
-    let interrupted = interrupt.reason().map(|sig| {
+    let interrupted = measuring.interrupt.reason().map(|sig| {
         format!(
             "interrupted by {sig} after {} of {} measured spreads per setting",
             outcomes[0].measured, spreads
         )
     });
-    let config = run_config(&p, &settings[0], specs[0]);
-    let mut ctx = snapshot_context(&p, started, config, overhead);
-    ctx.partial_reason = interrupted.clone();
-    ctx.calibration = calibrator.figure();
-    let snapshot = build_snapshot(ctx, &settings, &specs, &outcomes, counter_mode)?;
-    let (json, files) = snapshot_files(&snapshot, &outcomes[0].latency)?;
-    let dir = pending.finish(&snapshot, &files)?;
-    print_outcome(args.json.then_some(&json[..]), args.quiet, &dir, |out| {
-        print_summary(out, &snapshot)
-    })?;
-    Ok(match interrupted {
-        Some(reason) => Outcome::with(
-            Exit::Interrupted,
-            format!("{reason}; partial results in {}", dir.display()),
-        ),
-        None => Outcome::success(),
-    })
+    let config = run_config(&session.loaded, &settings[0], specs[0]);
+    let ctx = session.context(config, measuring.overhead_ns, interrupted.clone());
+    let snapshot = build_snapshot(ctx, &settings, &specs, &outcomes, session.counters)?;
+    let show = Presentation {
+        json: args.json,
+        quiet: args.quiet,
+    };
+    let dir = session.finish(
+        measuring.pending,
+        &snapshot,
+        &outcomes[0].latency,
+        show,
+        |out| print_summary(out, &snapshot),
+    )?;
+    Ok(measuring_outcome(&dir, interrupted, None))
 }
 
 /// The `config` of a run: its first setting's.
-fn run_config(p: &Prepared, first: &SettingUnderTest, spec: SettingSpec) -> RunConfig {
+fn run_config(loaded: &LoadedWorkload, first: &SettingUnderTest, spec: SettingSpec) -> RunConfig {
     RunConfig {
         batch_size: Some(spec.batch_size),
         concurrency: spec.concurrency,
@@ -141,7 +93,7 @@ fn run_config(p: &Prepared, first: &SettingUnderTest, spec: SettingSpec) -> RunC
         parallel_min_edges: Some(first.spreader.parallel_min_edges()),
         pool: spec.pool,
         prefetch_distance: spec.prefetch_distance as u64,
-        requests: requests_config(&p.workload.requests),
+        requests: requests_config(&loaded.workload.requests),
         spread: spread_settings(first.spreader.config()),
         threads: spec.threads,
     }
@@ -252,10 +204,10 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
         s.work.cycle_penalties_mean
     )?;
     match &s.pool {
-        PoolSection::Stats(p) => writeln!(
+        PoolSection::Stats(pool) => writeln!(
             out,
             "pool          hit rate {:.4}, {} misses, high-water {} in use, {} in use now",
-            p.hit_rate, p.misses, p.high_water_mark, p.in_use
+            pool.hit_rate, pool.misses, pool.high_water_mark, pool.in_use
         )?,
         PoolSection::Off => writeln!(out, "pool          off")?,
     }

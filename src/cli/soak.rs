@@ -3,91 +3,117 @@
 //! leak, drift and stall verdicts; ends with `Exit::VerdictFailed` when a verdict fails and
 //! `Exit::Interrupted` when a signal cut it short.
 
-use super::common::{
-    check_counters, measured_figures, prepare, print_outcome, progress_bar, requests_config,
-    snapshot_context, snapshot_files, spread_settings, write_latency_table,
-};
+use super::common::write_latency_table;
+use super::common::{measured_figures, progress_bar, requests_config, spread_settings};
 use super::exit::{Exit, Outcome};
-use super::interrupt::Interrupt;
-use super::options::soak_plan;
+use super::options::{soak_plan, SettingSpec};
+use super::session::{measuring_outcome, Measuring, MeasuringSession, Presentation};
 use super::SoakArgs;
-use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
+use crate::engine::spreader::{DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL_MIN_EDGES};
 use crate::harness::bench::SettingUnderTest;
-use crate::harness::bench::POOL_CAPACITY;
-use crate::harness::soak::{run_soak, IntervalReport, IntervalRule, SoakPlan};
-use crate::measure::calibration::Calibrator;
-use crate::measure::counters::CounterMode;
+use crate::harness::soak::{run_soak, IntervalReport, IntervalRule, SoakOutcome, SoakPlan};
 use crate::measure::rss;
-use crate::measure::timing::harness_overhead_ns;
 use crate::report::snapshot::{
     CountersSection, LoopMode, RssBytes, RunConfig, SoakInterval, SoakSection, Verdicts,
 };
 use crate::report::time::UtcTime;
 use crate::report::verdict::{self, Status};
 use crate::report::{ResultsWriter, Snapshot};
-use crate::InputError;
 use anyhow::Result;
 use serde_json::json;
 use std::io::Write;
-use std::sync::Arc;
 
 pub fn execute(args: &SoakArgs) -> Result<Outcome> {
-    let counter_mode = CounterMode::from(args.counters);
-    let started = UtcTime::now();
     let plan = soak_plan(args)?;
-    let p = prepare(&args.workload)?;
-    let n = p.graph.node_count();
-    let warmup = args.warmup.unwrap_or(p.workload.run.warmup);
+    let mut session = MeasuringSession::open("soak", &args.workload, plan.counters, args.quiet)?;
+    let warmup = args.warmup.unwrap_or(session.loaded.workload.run.warmup);
     let plan = SoakPlan { warmup, ..plan };
-    check_counters(counter_mode)?;
-    let spreader = Spreader::new(p.workload.spread.clone())
-        .map_err(|e| InputError::new(e.to_string()))?
-        .with_prefetch_distance(args.prefetch_distance)
-        .with_executor(Some(Arc::new(HopExecutor::new(args.threads as usize))));
-    let pool = (!args.no_pool).then(|| {
-        let pool = ActivationRecordPool::new(n, POOL_CAPACITY);
-        pool.prefill(args.concurrency as usize, args.threads as usize);
-        pool
-    });
-    let setting = SettingUnderTest {
-        label: format!(
-            "threads={} prefetch={} pool={} concurrency={}",
-            args.threads,
-            args.prefetch_distance,
-            if args.no_pool { "off" } else { "on" },
-            args.concurrency
-        ),
-        spreader,
-        pool,
-        concurrency: args.concurrency as usize,
-        leak_bytes_per_spread: args.leak_bytes_per_spread,
+    let spec = SettingSpec {
+        threads: args.threads,
+        batch_size: DEFAULT_BATCH_SIZE as u64,
+        prefetch_distance: args.prefetch_distance,
+        pool: !args.no_pool,
+        concurrency: args.concurrency,
     };
-    if !args.quiet {
-        crate::note!("{}", p.describe());
-    }
+    let setting = session.setting(
+        &spec,
+        DEFAULT_PARALLEL_MIN_EDGES,
+        args.leak_bytes_per_spread,
+    )?;
 
-    let interrupt = Interrupt::install()?;
-    let overhead = harness_overhead_ns(10_000);
     let results = ResultsWriter::new(&args.out);
-    let pending = results.begin("soak", &p.workload.name, started)?;
-    let mut hlog = pending.create("intervals.hlog")?;
-    let mut jsonl = pending.create("metrics.jsonl")?;
+    let measuring = session.begin(&results)?;
+    let outcome = measure(&mut session, &measuring, &setting, &plan, args)?;
+    let total = &outcome.total;
+    let latency = total.latency.summary()?;
+    let soak = soak_section(args, &plan, &outcome, latency.max, latency.p999);
+    let interrupted = outcome.interrupted.then(|| {
+        format!(
+            "interrupted by {} after {} of {} spreads",
+            measuring.interrupt.reason().unwrap_or("a signal"),
+            total.measured,
+            args.spreads
+        )
+    });
+    let failed = (!soak.passed).then(|| {
+        (
+            Exit::VerdictFailed,
+            format!("soak verdict failed: {}", soak.failed.join(", ")),
+        )
+    });
+    let config = RunConfig {
+        batch_size: None,
+        concurrency: args.concurrency,
+        mode: soak.mode,
+        parallel_min_edges: None,
+        pool: !args.no_pool,
+        prefetch_distance: args.prefetch_distance as u64,
+        requests: requests_config(&session.loaded.workload.requests),
+        spread: spread_settings(setting.spreader.config()),
+        threads: args.threads,
+    };
+    let ctx = session.context(config, measuring.overhead_ns, interrupted.clone());
+    let throughput = total.measured as f64 / outcome.wall.as_secs_f64().max(1e-9);
+    let figures = measured_figures(total, session.counters, outcome.wall, throughput)?;
+    let snapshot = Snapshot::for_soak(ctx, figures, soak);
+    let show = Presentation {
+        json: args.json,
+        quiet: args.quiet,
+    };
+    let dir = session.finish(measuring.pending, &snapshot, &total.latency, show, |out| {
+        print_summary(out, &snapshot)
+    })?;
+    Ok(measuring_outcome(&dir, interrupted, failed))
+}
+
+/// Runs the soak, streaming `intervals.hlog` and `metrics.jsonl` into the pending results
+/// directory as each interval ends.
+fn measure(
+    session: &mut MeasuringSession,
+    measuring: &Measuring<'_>,
+    setting: &SettingUnderTest,
+    plan: &SoakPlan,
+    args: &SoakArgs,
+) -> Result<SoakOutcome> {
+    let mut hlog = measuring.pending.create("intervals.hlog")?;
+    let mut jsonl = measuring.pending.create("metrics.jsonl")?;
     let pb = progress_bar(args.spreads, args.quiet);
     pb.set_prefix("soak");
-    let mut stream = p.workload.requests(n);
-    let mut calibrator = Calibrator::new();
+    let counters = session.counters;
+    let loaded = &session.loaded;
+    let mut stream = loaded.workload.requests(loaded.graph.node_count());
     let outcome = run_soak(
-        &p.graph,
-        &setting,
+        &loaded.graph,
+        setting,
         &mut stream,
-        &plan,
-        interrupt.flag(),
-        &mut calibrator,
+        plan,
+        measuring.interrupt.flag(),
+        &mut session.calibrator,
         |iv| {
             if iv.index == 0 {
                 write_hlog_header(&mut hlog, iv.measured_start)?;
             }
-            write_interval(&mut hlog, &mut jsonl, iv, counter_mode)?;
+            write_interval(&mut hlog, &mut jsonl, iv, counters)?;
             pb.set_position(iv.spreads_done);
             pb.set_message(format!(
                 "interval p99 {:.1} µs, RSS {}",
@@ -101,10 +127,18 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     pb.finish_and_clear();
     hlog.flush()?;
     jsonl.flush()?;
-    drop((hlog, jsonl));
+    Ok(outcome)
+}
 
+/// The snapshot's `soak` section: the mode, the intervals, RSS and the three verdicts.
+fn soak_section(
+    args: &SoakArgs,
+    plan: &SoakPlan,
+    outcome: &SoakOutcome,
+    max_ns: u64,
+    p999_ns: u64,
+) -> SoakSection {
     let total = &outcome.total;
-    let latency = total.latency.summary()?;
     let leak = verdict::leak(
         &outcome.intervals,
         total.pool.map(|s| s.in_use),
@@ -112,50 +146,31 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
         verdict::LEAK_FLOOR_BYTES,
     );
     let drift = verdict::drift(&outcome.intervals, args.max_p99_drift);
-    let stall = verdict::stall(latency.max, latency.p999, args.max_stall_ratio);
-    let failed: Vec<&str> = [
+    let stall = verdict::stall(max_ns, p999_ns, args.max_stall_ratio);
+    let failed: Vec<String> = [
         ("leak", leak.status),
         ("drift", drift.status),
         ("stall", stall.status),
     ]
     .iter()
     .filter(|(_, s)| *s == Status::Fail)
-    .map(|(n, _)| *n)
+    .map(|(n, _)| n.to_string())
     .collect();
-    let interrupted = outcome.interrupted.then(|| {
-        format!(
-            "interrupted by {} after {} of {} spreads",
-            interrupt.reason().unwrap_or("a signal"),
-            total.measured,
-            args.spreads
-        )
-    });
     let mode = if args.rate.is_some() {
         LoopMode::OpenLoop
     } else {
         LoopMode::ClosedLoop
     };
-    let config = RunConfig {
-        batch_size: None,
-        concurrency: args.concurrency,
-        mode,
-        parallel_min_edges: None,
-        pool: !args.no_pool,
-        prefetch_distance: args.prefetch_distance as u64,
-        requests: requests_config(&p.workload.requests),
-        spread: spread_settings(setting.spreader.config()),
-        threads: args.threads,
-    };
-    let soak = SoakSection {
+    SoakSection {
         coordinated_omission_corrected: args.rate.is_some(),
-        failed: failed.iter().map(|f| f.to_string()).collect(),
+        passed: failed.is_empty(),
+        failed,
         interval: match plan.interval {
             IntervalRule::Spreads(k) => SoakInterval::Spreads(k),
             IntervalRule::Secs(s) => SoakInterval::Secs(s),
         },
         intervals: outcome.intervals.len() as u64,
         mode,
-        passed: failed.is_empty(),
         rate_per_s: args.rate,
         rss_bytes: RssBytes {
             end: outcome.rss_end,
@@ -164,35 +179,7 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
             start: outcome.rss_start,
         },
         verdicts: Verdicts { drift, leak, stall },
-    };
-    let mut ctx = snapshot_context(&p, started, config, overhead);
-    ctx.partial_reason = interrupted.clone();
-    ctx.calibration = calibrator.figure();
-    let throughput = total.measured as f64 / outcome.wall.as_secs_f64().max(1e-9);
-    let figures = measured_figures(total, counter_mode, outcome.wall, throughput)?;
-    let snapshot = Snapshot::for_soak(ctx, figures, soak);
-    let (json, files) = snapshot_files(&snapshot, &total.latency)?;
-    let dir = pending.finish(&snapshot, &files)?;
-    print_outcome(args.json.then_some(&json[..]), args.quiet, &dir, |out| {
-        print_summary(out, &snapshot)
-    })?;
-    if let Some(reason) = interrupted {
-        return Ok(Outcome::with(
-            Exit::Interrupted,
-            format!("{reason}; partial results in {}", dir.display()),
-        ));
     }
-    if !failed.is_empty() {
-        return Ok(Outcome::with(
-            Exit::VerdictFailed,
-            format!(
-                "soak verdict failed: {}; results in {}",
-                failed.join(", "),
-                dir.display()
-            ),
-        ));
-    }
-    Ok(Outcome::success())
 }
 
 /// The interval log's header, as HdrHistogram's Java `HistogramLogWriter` writes it. Interval

@@ -1,6 +1,6 @@
 //! `spreadbench spread`: one spread, printed as a ranked table or as JSON.
 
-use super::common::{parse_seeds, prepare};
+use super::common::{load, parse_seeds};
 use super::exit::Outcome;
 use super::SpreadArgs;
 use crate::engine::{HopExecutor, SpreadResult, SpreadScratch, Spreader};
@@ -11,8 +11,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 pub fn execute(args: &SpreadArgs) -> Result<Outcome> {
-    let p = prepare(&args.workload)?;
-    let mut config = p.workload.spread.clone();
+    let loaded = load(&args.workload)?;
+    let mut config = loaded.workload.spread.clone();
     if let Some(h) = args.depth {
         config.max_depth = h;
     }
@@ -21,17 +21,17 @@ pub fn execute(args: &SpreadArgs) -> Result<Outcome> {
     }
     let seeds = parse_seeds(
         &args.seeds,
-        p.workload.requests.seed_activation,
-        p.graph.node_count(),
+        loaded.workload.requests.seed_activation,
+        loaded.graph.node_count(),
     )?;
     let spreader = Spreader::new(config)
         .map_err(|e| InputError::new(e.to_string()))?
         .with_executor(Some(Arc::new(HopExecutor::new(args.threads as usize))))
         .with_batch_size(args.batch_size as usize)
         .with_parallel_min_edges(args.parallel_min_edges);
-    let mut scratch = SpreadScratch::new(p.graph.node_count());
+    let mut scratch = SpreadScratch::new(loaded.graph.node_count());
     let result = spreader
-        .spread(&p.graph, &seeds, &mut scratch)
+        .spread(&loaded.graph, &seeds, &mut scratch)
         .map_err(|e| InputError::new(e.to_string()))?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -53,7 +53,7 @@ pub fn execute(args: &SpreadArgs) -> Result<Outcome> {
         out.write_all(&text)?;
         writeln!(out)?;
     } else {
-        print_table(&mut out, &result, p.graph.labels())?;
+        print_table(&mut out, &result, loaded.graph.labels())?;
     }
     Ok(Outcome::success())
 }

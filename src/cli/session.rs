@@ -1,0 +1,182 @@
+//! The measuring pipeline that `run` and `soak` share (and the measuring commands to come).
+//!
+//! A [`MeasuringSession`] does, in order, what every measuring command must do and nothing a
+//! single command decides: load the workload and its graph, check the counters, build each
+//! setting under test from its [`SettingSpec`] (one hop executor per thread count, the
+//! pool prefilled with one record per client), begin the results directory before anything
+//! is measured, install the signal handlers and time the harness's own cost; and at the end
+//! write the snapshot's files, print the outcome and decide the exit. A command supplies only
+//! what is its own: how it measures (interleaved blocks, intervals) and what its snapshot
+//! says.
+
+use super::common::LoadedWorkload;
+use super::common::{check_counters, load, print_outcome, snapshot_context, snapshot_files};
+use super::exit::{Exit, Outcome};
+use super::interrupt::Interrupt;
+use super::options::SettingSpec;
+use super::WorkloadArgs;
+use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
+use crate::harness::bench::{SettingUnderTest, POOL_CAPACITY};
+use crate::measure::calibration::Calibrator;
+use crate::measure::counters::CounterMode;
+use crate::measure::timing::harness_overhead_ns;
+use crate::measure::LatencyHistogram;
+use crate::report::results::PendingRun;
+use crate::report::snapshot::{RunConfig, SnapshotContext};
+use crate::report::time::UtcTime;
+use crate::report::{ResultsWriter, Snapshot};
+use crate::InputError;
+use anyhow::Result;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One measuring command from its workload to its exit.
+pub struct MeasuringSession {
+    pub command: &'static str,
+    pub started: UtcTime,
+    pub loaded: LoadedWorkload,
+    pub counters: CounterMode,
+    /// Times the reference kernel between measured blocks (see `measure::calibration`).
+    pub calibrator: Calibrator,
+    executors: BTreeMap<u64, Arc<HopExecutor>>,
+}
+
+/// What is in place once measuring may start.
+pub struct Measuring<'r> {
+    /// The results directory, under a hidden name until it is finished.
+    pub pending: PendingRun<'r>,
+    pub interrupt: Interrupt,
+    /// The harness's own cost per request (two clock reads and a histogram record).
+    pub overhead_ns: u64,
+}
+
+/// How the outcome is shown.
+#[derive(Debug, Clone, Copy)]
+pub struct Presentation {
+    pub json: bool,
+    pub quiet: bool,
+}
+
+impl MeasuringSession {
+    /// Loads the workload and its graph and checks the counters; says what was loaded.
+    pub fn open(
+        command: &'static str,
+        workload: &WorkloadArgs,
+        counters: CounterMode,
+        quiet: bool,
+    ) -> Result<MeasuringSession> {
+        let started = UtcTime::now();
+        let loaded = load(workload)?;
+        check_counters(counters)?;
+        if !quiet {
+            crate::note!("{}", loaded.describe());
+        }
+        Ok(MeasuringSession {
+            command,
+            started,
+            loaded,
+            counters,
+            calibrator: Calibrator::new(),
+            executors: BTreeMap::new(),
+        })
+    }
+
+    /// The setting under test for `spec`; settings with the same thread count share one
+    /// hop executor.
+    pub fn setting(
+        &mut self,
+        spec: &SettingSpec,
+        parallel_min_edges: u64,
+        leak_bytes_per_spread: usize,
+    ) -> Result<SettingUnderTest> {
+        let executor = Arc::clone(
+            self.executors
+                .entry(spec.threads)
+                .or_insert_with(|| Arc::new(HopExecutor::new(spec.threads as usize))),
+        );
+        let spreader = Spreader::new(self.loaded.workload.spread.clone())
+            .map_err(|e| InputError::new(e.to_string()))?
+            .with_prefetch_distance(spec.prefetch_distance)
+            .with_batch_size(spec.batch_size as usize)
+            .with_parallel_min_edges(parallel_min_edges)
+            .with_executor(Some(executor));
+        let n = self.loaded.graph.node_count();
+        let pool = spec.pool.then(|| {
+            let pool = ActivationRecordPool::new(n, POOL_CAPACITY);
+            // One record per client up front: a client thread that starts late must not
+            // allocate its first record inside the measured phase.
+            pool.prefill(spec.concurrency as usize, spec.threads as usize);
+            pool
+        });
+        Ok(SettingUnderTest {
+            label: spec.label(),
+            spreader,
+            pool,
+            concurrency: spec.concurrency as usize,
+            leak_bytes_per_spread,
+        })
+    }
+
+    /// Begins the results directory under `results` — before anything is measured, so an
+    /// unusable `--out` fails now instead of losing the measurement — installs the signal
+    /// handlers and times the harness.
+    pub fn begin<'r>(&self, results: &'r ResultsWriter) -> Result<Measuring<'r>> {
+        let pending = results.begin(self.command, &self.loaded.workload.name, self.started)?;
+        let interrupt = Interrupt::install()?;
+        Ok(Measuring {
+            pending,
+            interrupt,
+            overhead_ns: harness_overhead_ns(10_000),
+        })
+    }
+
+    /// The snapshot's context: where and how it was measured, the calibration figure, and
+    /// why it is partial, if it is.
+    pub fn context(
+        &self,
+        config: RunConfig,
+        overhead_ns: u64,
+        partial_reason: Option<String>,
+    ) -> SnapshotContext {
+        let mut ctx = snapshot_context(&self.loaded, self.started, config, overhead_ns);
+        ctx.partial_reason = partial_reason;
+        ctx.calibration = self.calibrator.figure();
+        ctx
+    }
+
+    /// Writes the snapshot's files, finishes the results directory, and prints the outcome
+    /// (`summary` unless JSON was asked for); returns the directory.
+    pub fn finish(
+        &self,
+        pending: PendingRun<'_>,
+        snapshot: &Snapshot,
+        latency: &LatencyHistogram,
+        show: Presentation,
+        summary: impl FnOnce(&mut std::io::StdoutLock<'_>) -> Result<()>,
+    ) -> Result<PathBuf> {
+        let (json, files) = snapshot_files(snapshot, latency)?;
+        let dir = pending.finish(snapshot, &files)?;
+        print_outcome(show.json.then_some(&json[..]), show.quiet, &dir, summary)?;
+        Ok(dir)
+    }
+}
+
+/// The exit of a measuring command: interrupted (130) before a failed verdict (`failed`,
+/// with its exit), before success.
+pub fn measuring_outcome(
+    dir: &Path,
+    interrupted: Option<String>,
+    failed: Option<(Exit, String)>,
+) -> Outcome {
+    if let Some(reason) = interrupted {
+        return Outcome::with(
+            Exit::Interrupted,
+            format!("{reason}; partial results in {}", dir.display()),
+        );
+    }
+    match failed {
+        Some((exit, what)) => Outcome::with(exit, format!("{what}; results in {}", dir.display())),
+        None => Outcome::success(),
+    }
+}
