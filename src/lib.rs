@@ -16,6 +16,7 @@ pub mod graph;
 pub mod harness;
 pub mod input;
 pub mod measure;
+pub mod recall;
 pub mod report;
 pub mod rng;
 pub mod workload;
