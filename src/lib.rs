@@ -5,7 +5,9 @@
 //! [`engine::SpreadConfig`], and call [`engine::Spreader::spread`]. The `cli` module is the
 //! binary's front end and is the only place that prints or parses command lines.
 //!
-//! Dependency direction: `cli → {engine, measure, report, workload} → graph`.
+//! Dependency direction: `cli → {harness, recall, engine, measure, report, workload} → graph`,
+//! `harness → {engine, measure, workload}`; `measure/` imports neither the engine nor
+//! `report/`. `recall/` (embeddings, similarity search) stands on `graph/` alone so far.
 
 pub mod aligned;
 pub mod atomic_file;
