@@ -13,13 +13,25 @@ use super::diff::{judging_options, parse_snapshot, print_report};
 use super::exit::{Exit, Outcome};
 use super::CompareArgs;
 use crate::bad_input;
-use crate::report::diff::{self, RoundPlan};
+use crate::report::diff::{self, DiffOptions, RoundPlan};
 use crate::report::{stats, Snapshot};
 use anyhow::{Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub fn execute(args: &CompareArgs) -> Result<Outcome> {
+    let (mut opts, plan) = checked_options(args)?;
+    let new_bin = new_build(args)?;
+    let tmp = std::env::temp_dir().join(format!("spreadbench-compare-{}", std::process::id()));
+    let result = run_rounds(args, &new_bin, &tmp, &mut opts, plan);
+    let _ = std::fs::remove_dir_all(&tmp);
+    let report = result?;
+    print_report(&report, args.judge.format)?;
+    Ok(outcome(&report, args, &new_bin))
+}
+
+/// The judging options and the round plan, once the options agree with each other.
+fn checked_options(args: &CompareArgs) -> Result<(DiffOptions, RoundPlan)> {
     let mut opts = judging_options(
         args.judge.noise,
         args.judge.alpha,
@@ -49,6 +61,11 @@ pub fn execute(args: &CompareArgs) -> Result<Outcome> {
         min_rounds: args.min_rounds as usize,
         max_rounds: args.max_rounds as usize,
     };
+    Ok((opts, plan))
+}
+
+/// The NEW build's executable (this one unless `--new-bin`), once both builds are files.
+fn new_build(args: &CompareArgs) -> Result<PathBuf> {
     let new_bin = match &args.new_bin {
         Some(p) => p.clone(),
         None => std::env::current_exe().context("cannot find this executable")?,
@@ -58,101 +75,142 @@ pub fn execute(args: &CompareArgs) -> Result<Outcome> {
             return Err(bad_input!("{flag}: {} is not a file", bin.display()));
         }
     }
-    let tmp = std::env::temp_dir().join(format!("spreadbench-compare-{}", std::process::id()));
+    Ok(new_bin)
+}
+
+/// Runs rounds until every metric is decided or the round cap is reached; the last judgement.
+fn run_rounds(
+    args: &CompareArgs,
+    new_bin: &Path,
+    tmp: &Path,
+    opts: &mut DiffOptions,
+    plan: RoundPlan,
+) -> Result<diff::DiffReport> {
     let (mut base, mut new) = (Vec::new(), Vec::new());
-    let result = (|| -> Result<diff::DiffReport> {
-        for round in 0..plan.max_rounds {
-            // Counterbalanced order (A B, B A, A B, …): on a virtual machine the first of two
-            // back-to-back runs can be measurably slower, and alternating cancels that order
-            // effect along with linear drift.
-            let base_first = round % 2 == 0;
-            for step in 0..2 {
-                let is_base = (step == 0) == base_first;
-                let (which, bin) = if is_base {
-                    ("base", &args.base_bin)
-                } else {
-                    ("new", &new_bin)
-                };
-                if !args.quiet {
-                    crate::note!(
-                        "round {}/{}: {which} ({})",
-                        round + 1,
-                        plan.max_rounds,
-                        bin.display()
-                    );
-                }
-                let snap = run_once(bin, args, &tmp)?;
-                if is_base {
-                    base.push(snap);
-                } else {
-                    new.push(snap);
-                }
-            }
-            if round == 0 {
-                let why = diff::incomparable(&base[0], &new[0]);
-                if !why.is_empty() {
-                    return Err(bad_input!(
-                        "the two builds' runs are not comparable: {}",
-                        why.join("; ")
-                    ));
-                }
-                if opts.calibrate {
-                    if let Err(why) = diff::calibration_factor(&base[0], &new[0]) {
-                        // An older build records no calibration: judge its rounds as they are.
-                        opts.calibrate = false;
-                        if !args.quiet {
-                            crate::note!("compare: not calibrating: {why}");
-                        }
-                    }
-                }
-            }
-            let rounds = round + 1;
-            if rounds < plan.min_rounds {
-                continue;
-            }
-            let report =
-                diff::compare_rounds(&base, &new, &opts, plan).map_err(|e| bad_input!("{e}"))?;
-            let decided = report.sequential.is_some_and(|s| s.decided);
-            if !args.quiet {
-                let rows: Vec<String> = report
-                    .rows
-                    .iter()
-                    .map(|r| {
-                        format!(
-                            "{} {:.3} [{:.3}, {:.3}] {}",
-                            r.metric,
-                            r.ratio,
-                            r.ci_low,
-                            r.ci_high,
-                            r.verdict.label()
-                        )
-                    })
-                    .collect();
-                crate::note!(
-                    "after round {rounds}: {}; {}",
-                    rows.join(", "),
-                    if decided {
-                        "decided"
-                    } else if rounds == plan.max_rounds {
-                        "round cap reached"
-                    } else {
-                        "continuing"
-                    }
-                );
-            }
-            if decided || rounds == plan.max_rounds {
-                return Ok(report);
+    for round in 0..plan.max_rounds {
+        run_round(round, plan, args, new_bin, tmp, &mut base, &mut new)?;
+        if round == 0 {
+            check_first_round(&base[0], &new[0], opts, args.quiet)?;
+        }
+        let rounds = round + 1;
+        if rounds < plan.min_rounds {
+            continue;
+        }
+        let report =
+            diff::compare_rounds(&base, &new, opts, plan).map_err(|e| bad_input!("{e}"))?;
+        let decided = report.sequential.is_some_and(|s| s.decided);
+        if !args.quiet {
+            note_progress(&report, rounds, plan, decided);
+        }
+        if decided || rounds == plan.max_rounds {
+            return Ok(report);
+        }
+    }
+    unreachable!("the loop returns at the round cap")
+}
+
+/// One round: each build run once, in the order the round number gives.
+fn run_round(
+    round: usize,
+    plan: RoundPlan,
+    args: &CompareArgs,
+    new_bin: &Path,
+    tmp: &Path,
+    base: &mut Vec<Snapshot>,
+    new: &mut Vec<Snapshot>,
+) -> Result<()> {
+    // Counterbalanced order (A B, B A, A B, …): on a virtual machine the first of two
+    // back-to-back runs can be measurably slower, and alternating cancels that order
+    // effect along with linear drift.
+    let base_first = round.is_multiple_of(2);
+    for step in 0..2 {
+        let is_base = (step == 0) == base_first;
+        let (which, bin) = if is_base {
+            ("base", args.base_bin.as_path())
+        } else {
+            ("new", new_bin)
+        };
+        if !args.quiet {
+            crate::note!(
+                "round {}/{}: {which} ({})",
+                round + 1,
+                plan.max_rounds,
+                bin.display()
+            );
+        }
+        let snap = run_once(bin, args, tmp)?;
+        if is_base {
+            base.push(snap);
+        } else {
+            new.push(snap);
+        }
+    }
+    Ok(())
+}
+
+/// Refuses builds whose first runs are not comparable, and turns calibration off when a
+/// build records none.
+fn check_first_round(
+    base: &Snapshot,
+    new: &Snapshot,
+    opts: &mut DiffOptions,
+    quiet: bool,
+) -> Result<()> {
+    let why = diff::incomparable(base, new);
+    if !why.is_empty() {
+        return Err(bad_input!(
+            "the two builds' runs are not comparable: {}",
+            why.join("; ")
+        ));
+    }
+    if opts.calibrate {
+        if let Err(why) = diff::calibration_factor(base, new) {
+            // An older build records no calibration: judge its rounds as they are.
+            opts.calibrate = false;
+            if !quiet {
+                crate::note!("compare: not calibrating: {why}");
             }
         }
-        unreachable!("the loop returns at the round cap")
-    })();
-    let _ = std::fs::remove_dir_all(&tmp);
-    let report = result?;
-    print_report(&report, args.judge.format)?;
+    }
+    Ok(())
+}
+
+/// The progress line after a judged round: each metric's ratio, interval and verdict.
+fn note_progress(report: &diff::DiffReport, rounds: usize, plan: RoundPlan, decided: bool) {
+    let rows: Vec<String> = report
+        .rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {:.3} [{:.3}, {:.3}] {}",
+                r.metric,
+                r.ratio,
+                r.ci_low,
+                r.ci_high,
+                r.verdict.label()
+            )
+        })
+        .collect();
+    crate::note!(
+        "after round {rounds}: {}; {}",
+        rows.join(", "),
+        if decided {
+            "decided"
+        } else if rounds == plan.max_rounds {
+            "round cap reached"
+        } else {
+            "continuing"
+        }
+    );
+}
+
+/// The command's outcome from the final verdict: a regression or behaviour change, an
+/// inconclusive end at the cap, or success (always, with `--advisory`).
+fn outcome(report: &diff::DiffReport, args: &CompareArgs, new_bin: &Path) -> Outcome {
     let rounds = report.sequential.map_or(0, |s| s.rounds);
     let failed = report.regression || !report.behaviour_changes.is_empty();
     if failed && !args.judge.advisory {
-        return Ok(Outcome::with(
+        return Outcome::with(
             Exit::Regression,
             format!(
                 "{} over {rounds} rounds: {} vs {}",
@@ -164,19 +222,19 @@ pub fn execute(args: &CompareArgs) -> Result<Outcome> {
                 args.base_bin.display(),
                 new_bin.display()
             ),
-        ));
+        );
     }
     if !failed && report.inconclusive && !args.judge.advisory {
-        return Ok(Outcome::with(
+        return Outcome::with(
             Exit::Inconclusive,
             format!(
                 "inconclusive after {rounds} rounds (the cap): {} vs {}",
                 args.base_bin.display(),
                 new_bin.display()
             ),
-        ));
+        );
     }
-    Ok(Outcome::success())
+    Outcome::success()
 }
 
 /// One `run` of one build, single-threaded so both builds' configs agree on any machine.

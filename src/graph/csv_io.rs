@@ -107,100 +107,23 @@ fn read_within(
     opts: &CsvImport,
     bounds: Bounds,
 ) -> anyhow::Result<Graph> {
-    let name = name.to_owned();
     let mut ids = Ids::default();
 
     // Nodes file first: its ids come first in first-appearance order.
-    let mut listed_tiers: Vec<Option<Tier>> = Vec::new();
-    if let Some(npath) = nodes_file {
-        let nname = npath.display().to_string();
-        match File::open(npath) {
-            Ok(f) => read_nodes(f, &nname, &mut ids, &mut listed_tiers, bounds)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(InputError::new(format!("{nname}: cannot read: {e}")).into()),
-        }
-    }
+    let listed_tiers = match nodes_file {
+        Some(npath) => read_nodes_file(npath, &mut ids, bounds)?,
+        None => Vec::new(),
+    };
 
     // Edges, with ids in first-appearance numbering for now.
-    let mut rows: Vec<EdgeSpec> = Vec::new();
-    let mut rdr = reader(edges, &name, bounds);
-    let mut rec = csv::StringRecord::new();
-    let mut first = true;
-    while let Some(line) = next_record(&mut rdr, &mut rec, &name, &EDGE_FIELDS)? {
-        let at = |field: &str, msg: String| {
-            InputError::new(format!("{name}:{line}: field '{field}': {msg}"))
-        };
-        let src_text = field_text(&rec, 0, first);
-        if first {
-            first = false;
-            if EDGE_HEADER_WORDS
-                .iter()
-                .any(|w| src_text.eq_ignore_ascii_case(w))
-            {
-                continue;
-            }
-        }
-        if !(2..=4).contains(&rec.len()) {
-            return Err(InputError::new(format!(
-                "{name}:{line}: expected 2 to 4 fields (src,dst[,weight[,type]]), found {}",
-                rec.len()
-            ))
-            .into());
-        }
-        let dst_text = &rec[1];
-        if src_text.is_empty() {
-            return Err(at("src", "is empty".into()).into());
-        }
-        if dst_text.is_empty() {
-            return Err(at("dst", "is empty".into()).into());
-        }
-        let weight = match rec.get(2) {
-            None | Some("") => 1.0,
-            Some(w) => parse_weight(w).map_err(|msg| at("weight", msg))?,
-        };
-        let kind = match rec.get(3) {
-            None | Some("") => EdgeKind::Excitatory,
-            Some(t) => EdgeKind::parse(t).ok_or_else(|| {
-                at(
-                    "type",
-                    format!("'{t}' is not one of excitatory, inhibitory, modulatory"),
-                )
-            })?,
-        };
-        let src = ids
-            .intern(src_text)
-            .map_err(|msg| InputError::new(format!("{name}:{line}: {msg}")))?;
-        let dst = ids
-            .intern(dst_text)
-            .map_err(|msg| InputError::new(format!("{name}:{line}: {msg}")))?;
-        rows.push(EdgeSpec {
-            src,
-            dst,
-            weight,
-            kind,
-        });
-    }
+    let rows = read_edge_rows(edges, name, &mut ids, bounds)?;
 
     let n = ids.names.len();
     if rows.is_empty() && n == 0 {
         return Err(InputError::new(format!("{name}: no edges")).into());
     }
 
-    // Dense ids: ascending numeric order if every id is an integer (ties between spellings of
-    // the same number, like "7" and "07", keep first-appearance order), else first appearance.
-    let numeric: Option<Vec<i64>> = ids.names.iter().map(|s| s.parse::<i64>().ok()).collect();
-    let dense_of: Vec<u32> = match numeric {
-        Some(values) => {
-            let mut order: Vec<u32> = (0..n as u32).collect();
-            order.sort_by_key(|&i| (values[i as usize], i));
-            let mut dense_of = vec![0u32; n];
-            for (dense, &old) in order.iter().enumerate() {
-                dense_of[old as usize] = dense as u32;
-            }
-            dense_of
-        }
-        None => (0..n as u32).collect(),
-    };
+    let dense_of = dense_numbering(&ids.names);
 
     let mut labels = vec![String::new(); n];
     for (old, label) in ids.names.into_iter().enumerate() {
@@ -216,15 +139,141 @@ fn read_within(
         }
     }
 
+    let edges = renumber(rows, &dense_of, opts.undirected);
+
+    let g = Graph::from_edges(&tiers, edges)
+        .map_err(|e| InputError::new(format!("{name}: {}", e.0)))?;
+    Ok(if labels_are_dense {
+        g
+    } else {
+        g.with_labels(labels)
+    })
+}
+
+/// The tiers the nodes file at `npath` lists (indexed like `ids`), none if it does not exist.
+fn read_nodes_file(
+    npath: &Path,
+    ids: &mut Ids,
+    bounds: Bounds,
+) -> anyhow::Result<Vec<Option<Tier>>> {
+    let mut listed_tiers: Vec<Option<Tier>> = Vec::new();
+    let nname = npath.display().to_string();
+    match File::open(npath) {
+        Ok(f) => read_nodes(f, &nname, ids, &mut listed_tiers, bounds)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(InputError::new(format!("{nname}: cannot read: {e}")).into()),
+    }
+    Ok(listed_tiers)
+}
+
+/// The edge file's rows, with ids numbered in order of first appearance in `ids`.
+fn read_edge_rows(
+    edges: impl io::Read,
+    name: &str,
+    ids: &mut Ids,
+    bounds: Bounds,
+) -> anyhow::Result<Vec<EdgeSpec>> {
+    let mut rows: Vec<EdgeSpec> = Vec::new();
+    let mut rdr = reader(edges, name, bounds);
+    let mut rec = csv::StringRecord::new();
+    let mut first = true;
+    while let Some(line) = next_record(&mut rdr, &mut rec, name, &EDGE_FIELDS)? {
+        let src_text = field_text(&rec, 0, first);
+        if first {
+            first = false;
+            if EDGE_HEADER_WORDS
+                .iter()
+                .any(|w| src_text.eq_ignore_ascii_case(w))
+            {
+                continue;
+            }
+        }
+        rows.push(edge_row(&rec, src_text, line, name, ids)?);
+    }
+    Ok(rows)
+}
+
+/// One edge row (`src,dst[,weight[,type]]`, on physical line `line`) as an edge.
+fn edge_row(
+    rec: &csv::StringRecord,
+    src_text: &str,
+    line: u64,
+    name: &str,
+    ids: &mut Ids,
+) -> Result<EdgeSpec, InputError> {
+    let at = |field: &str, msg: String| {
+        InputError::new(format!("{name}:{line}: field '{field}': {msg}"))
+    };
+    if !(2..=4).contains(&rec.len()) {
+        return Err(InputError::new(format!(
+            "{name}:{line}: expected 2 to 4 fields (src,dst[,weight[,type]]), found {}",
+            rec.len()
+        )));
+    }
+    let dst_text = &rec[1];
+    if src_text.is_empty() {
+        return Err(at("src", "is empty".into()));
+    }
+    if dst_text.is_empty() {
+        return Err(at("dst", "is empty".into()));
+    }
+    let weight = match rec.get(2) {
+        None | Some("") => 1.0,
+        Some(w) => parse_weight(w).map_err(|msg| at("weight", msg))?,
+    };
+    let kind = match rec.get(3) {
+        None | Some("") => EdgeKind::Excitatory,
+        Some(t) => EdgeKind::parse(t).ok_or_else(|| {
+            at(
+                "type",
+                format!("'{t}' is not one of excitatory, inhibitory, modulatory"),
+            )
+        })?,
+    };
+    let src = ids
+        .intern(src_text)
+        .map_err(|msg| InputError::new(format!("{name}:{line}: {msg}")))?;
+    let dst = ids
+        .intern(dst_text)
+        .map_err(|msg| InputError::new(format!("{name}:{line}: {msg}")))?;
+    Ok(EdgeSpec {
+        src,
+        dst,
+        weight,
+        kind,
+    })
+}
+
+/// The dense id of each id in `names` (indexed in first-appearance order).
+fn dense_numbering(names: &[String]) -> Vec<u32> {
+    let n = names.len();
+    // Ascending numeric order if every id is an integer (ties between spellings of the same
+    // number, like "7" and "07", keep first-appearance order), else first appearance.
+    let numeric: Option<Vec<i64>> = names.iter().map(|s| s.parse::<i64>().ok()).collect();
+    match numeric {
+        Some(values) => {
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            order.sort_by_key(|&i| (values[i as usize], i));
+            let mut dense_of = vec![0u32; n];
+            for (dense, &old) in order.iter().enumerate() {
+                dense_of[old as usize] = dense as u32;
+            }
+            dense_of
+        }
+        None => (0..n as u32).collect(),
+    }
+}
+
+/// The rows in dense ids, with the reversed copies of an undirected import.
+fn renumber(mut edges: Vec<EdgeSpec>, dense_of: &[u32], undirected: bool) -> Vec<EdgeSpec> {
     // Renumbered in place, and reversed copies appended rather than interleaved: the rows are
     // the largest allocation of an import, and `Graph::from_edges` sorts them anyway.
-    let mut edges = rows;
     let directed_rows = edges.len();
     for e in edges.iter_mut() {
         e.src = dense_of[e.src as usize];
         e.dst = dense_of[e.dst as usize];
     }
-    if opts.undirected {
+    if undirected {
         for i in 0..directed_rows {
             let e = edges[i];
             // A self-loop is one edge either way.
@@ -237,14 +286,7 @@ fn read_within(
             }
         }
     }
-
-    let g = Graph::from_edges(&tiers, edges)
-        .map_err(|e| InputError::new(format!("{name}: {}", e.0)))?;
-    Ok(if labels_are_dense {
-        g
-    } else {
-        g.with_labels(labels)
-    })
+    edges
 }
 
 /// Reads the nodes file into `ids` (in file order) and `tiers` (indexed like `ids`).

@@ -122,7 +122,73 @@ pub fn is_sbg(bytes: &[u8]) -> bool {
 
 /// Parses bytes; `source` is the file name used in error messages.
 pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Graph, InputError> {
-    let err = |msg: String| InputError::new(format!("{source}: {msg}"));
+    let header = parse_header(bytes, source)?;
+    // Checksum next, so that any corruption reads as corruption rather than as whatever
+    // structural error the damaged bytes happen to cause.
+    let body = verify_checksum(bytes, &header, source)?;
+
+    if header.flags & !FLAG_LABELS != 0 {
+        return Err(fail(
+            source,
+            format!(
+                "unknown flags {:#x} in the header (this build knows only bit 0)",
+                header.flags
+            ),
+        ));
+    }
+    let has_labels = header.flags & FLAG_LABELS != 0;
+
+    let mut r = Cursor {
+        bytes: body,
+        pos: HEADER_LEN,
+        source,
+    };
+
+    // Every count is checked against the bytes that remain before anything is allocated.
+    check_counts(&header, source)?;
+    let tiers = read_tiers(&mut r, header.node_count)?;
+    let degrees = read_degrees(&mut r, header.node_count, header.edge_count)?;
+    let edges = read_edges(&mut r, &degrees, header.node_count, header.edge_count)?;
+    let labels = if has_labels {
+        Some(read_labels(&mut r, header.node_count as usize)?)
+    } else {
+        None
+    };
+
+    if r.pos != body.len() {
+        return Err(fail(
+            source,
+            format!(
+                "{} unexpected bytes after the last section (at offset {})",
+                body.len() - r.pos,
+                r.pos
+            ),
+        ));
+    }
+
+    let g = Graph::from_edges(&tiers, edges).map_err(|e| fail(source, e.0))?;
+    Ok(match labels {
+        Some(l) => g.with_labels(l),
+        None => g,
+    })
+}
+
+/// An input error `msg` about the file `source`.
+fn fail(source: &str, msg: String) -> InputError {
+    InputError::new(format!("{source}: {msg}"))
+}
+
+/// The header's fields after the magic and the version.
+struct Header {
+    flags: u32,
+    node_count: u64,
+    edge_count: u64,
+}
+
+/// The header of `bytes`, once the magic, the version and the room for a header and a
+/// checksum are checked.
+fn parse_header(bytes: &[u8], source: &str) -> Result<Header, InputError> {
+    let err = |msg: String| fail(source, msg);
 
     // Magic and version first: they say whether this is our file at all.
     if bytes.len() < MAGIC.len() {
@@ -168,96 +234,132 @@ pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Graph, InputError> {
         }));
     }
 
-    let flags = le_u32(&bytes[12..16]);
-    let node_count = le_u64(&bytes[16..24]);
-    let edge_count = le_u64(&bytes[24..32]);
+    Ok(Header {
+        flags: le_u32(&bytes[12..16]),
+        node_count: le_u64(&bytes[16..24]),
+        edge_count: le_u64(&bytes[24..32]),
+    })
+}
 
-    // Checksum next, so that any corruption reads as corruption rather than as whatever
-    // structural error the damaged bytes happen to cause.
+/// The bytes before the trailer, if the trailer is their checksum.
+fn verify_checksum<'a>(
+    bytes: &'a [u8],
+    header: &Header,
+    source: &str,
+) -> Result<&'a [u8], InputError> {
     let body_len = bytes.len() - TRAILER_LEN;
     let (body, trailer) = bytes.split_at(body_len);
     let mut h = Fnv1a64::new();
     h.write(body);
     if h.finish() != le_u64(trailer) {
-        let min_len = min_file_len(flags, node_count, edge_count);
+        let min_len = min_file_len(header.flags, header.node_count, header.edge_count);
         if (bytes.len() as u128) < min_len {
-            return Err(err(format!(
-                "checksum mismatch: file is truncated or corrupt ({} bytes; its header declares at least {min_len})",
-                bytes.len()
-            )));
+            return Err(fail(
+                source,
+                format!(
+                    "checksum mismatch: file is truncated or corrupt ({} bytes; its header declares at least {min_len})",
+                    bytes.len()
+                ),
+            ));
         }
-        return Err(err("checksum mismatch: file is corrupt".into()));
+        return Err(fail(source, "checksum mismatch: file is corrupt".into()));
     }
+    Ok(body)
+}
 
-    if flags & !FLAG_LABELS != 0 {
-        return Err(err(format!(
-            "unknown flags {flags:#x} in the header (this build knows only bit 0)"
-        )));
-    }
-    let has_labels = flags & FLAG_LABELS != 0;
-
-    let mut r = Cursor {
-        bytes: body,
-        pos: HEADER_LEN,
-        source,
-    };
-
-    // Every count is checked against the bytes that remain before anything is allocated.
+/// Refuses node and edge counts over the supported maximum.
+fn check_counts(header: &Header, source: &str) -> Result<(), InputError> {
+    let Header {
+        node_count,
+        edge_count,
+        ..
+    } = *header;
     if node_count > u32::MAX as u64 {
-        return Err(err(format!(
-            "node count {node_count} exceeds the supported maximum {}",
-            u32::MAX
-        )));
+        return Err(fail(
+            source,
+            format!(
+                "node count {node_count} exceeds the supported maximum {}",
+                u32::MAX
+            ),
+        ));
     }
     if edge_count > u32::MAX as u64 {
-        return Err(err(format!(
-            "edge count {edge_count} exceeds the supported maximum {}",
-            u32::MAX
-        )));
+        return Err(fail(
+            source,
+            format!(
+                "edge count {edge_count} exceeds the supported maximum {}",
+                u32::MAX
+            ),
+        ));
     }
-    let n = node_count as usize;
-    let m = edge_count as usize;
+    Ok(())
+}
 
-    // TIER
+/// The `TIER` section: one tier per node.
+fn read_tiers(r: &mut Cursor<'_>, node_count: u64) -> Result<Vec<Tier>, InputError> {
     let tier_bytes = r.section(TAG_TIER, Some(node_count as u128))?;
-    let mut tiers = Vec::with_capacity(n);
+    let mut tiers = Vec::with_capacity(node_count as usize);
     for (i, &b) in tier_bytes.iter().enumerate() {
         match Tier::from_u8(b) {
             Some(t) => tiers.push(t),
             None => {
-                return Err(err(format!(
-                    "section TIER: node {i} has invalid tier byte {b}"
-                )))
+                return Err(fail(
+                    r.source,
+                    format!("section TIER: node {i} has invalid tier byte {b}"),
+                ))
             }
         }
     }
+    Ok(tiers)
+}
 
-    // DEGR
+/// The `DEGR` section: one out-degree per node, summing to the edge count.
+fn read_degrees(
+    r: &mut Cursor<'_>,
+    node_count: u64,
+    edge_count: u64,
+) -> Result<Vec<u32>, InputError> {
     let degr = r.section(TAG_DEGR, Some(4 * node_count as u128))?;
-    let mut sources = Vec::with_capacity(n);
+    let mut degrees = Vec::with_capacity(node_count as usize);
     let mut degree_sum: u64 = 0;
     for (i, chunk) in degr.chunks_exact(4).enumerate() {
         let d = le_u32(chunk);
         if d > NodeRecord::MAX_DEGREE {
-            return Err(err(format!(
-                "section DEGR: node {i} has out-degree {d}; at most {} is supported",
-                NodeRecord::MAX_DEGREE
-            )));
+            return Err(fail(
+                r.source,
+                format!(
+                    "section DEGR: node {i} has out-degree {d}; at most {} is supported",
+                    NodeRecord::MAX_DEGREE
+                ),
+            ));
         }
         degree_sum += d as u64;
-        sources.push(d);
+        degrees.push(d);
     }
     if degree_sum != edge_count {
-        return Err(err(format!(
-            "section DEGR: out-degrees sum to {degree_sum} but the header declares {edge_count} edges"
-        )));
+        return Err(fail(
+            r.source,
+            format!(
+                "section DEGR: out-degrees sum to {degree_sum} but the header declares {edge_count} edges"
+            ),
+        ));
     }
+    Ok(degrees)
+}
 
-    // EDGE
+/// The `EDGE` section: the edges of each node in turn, as many as its out-degree.
+fn read_edges(
+    r: &mut Cursor<'_>,
+    degrees: &[u32],
+    node_count: u64,
+    edge_count: u64,
+) -> Result<Vec<EdgeSpec>, InputError> {
+    let source = r.source;
+    let err = |msg: String| fail(source, msg);
     let edge_bytes = r.section(TAG_EDGE, Some(EDGE_ENTRY_LEN as u128 * edge_count as u128))?;
-    let mut edges = Vec::with_capacity(m);
+    let mut edges = Vec::with_capacity(edge_count as usize);
     let mut entries = edge_bytes.chunks_exact(EDGE_ENTRY_LEN).enumerate();
-    for (src, &degree) in sources.iter().enumerate() {
+    for (src, &degree) in degrees.iter().enumerate() {
         for _ in 0..degree {
             // The degree sum equals m and the section holds exactly m entries.
             let Some((i, e)) = entries.next() else {
@@ -291,53 +393,44 @@ pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Graph, InputError> {
             });
         }
     }
+    Ok(edges)
+}
 
-    // LABL
-    let labels = if has_labels {
-        let payload = r.section(TAG_LABL, None)?;
-        let mut lr = Cursor {
-            bytes: payload,
-            pos: 0,
-            source,
-        };
-        let mut labels = Vec::with_capacity(n.min(payload.len() / 4));
-        for i in 0..n {
-            let len = le_u32(lr.take(4, "LABL")?) as usize;
-            let raw = lr.take(len, "LABL")?;
-            match std::str::from_utf8(raw) {
-                Ok(s) => labels.push(s.to_owned()),
-                Err(e) => {
-                    return Err(err(format!(
+/// The `LABL` section: one UTF-8 label per node, filling the section exactly.
+fn read_labels(r: &mut Cursor<'_>, n: usize) -> Result<Vec<String>, InputError> {
+    let payload = r.section(TAG_LABL, None)?;
+    let mut lr = Cursor {
+        bytes: payload,
+        pos: 0,
+        source: r.source,
+    };
+    let mut labels = Vec::with_capacity(n.min(payload.len() / 4));
+    for i in 0..n {
+        let len = le_u32(lr.take(4, "LABL")?) as usize;
+        let raw = lr.take(len, "LABL")?;
+        match std::str::from_utf8(raw) {
+            Ok(s) => labels.push(s.to_owned()),
+            Err(e) => {
+                return Err(fail(
+                    r.source,
+                    format!(
                         "section LABL: label of node {i} is not valid UTF-8 (at byte {})",
                         e.valid_up_to()
-                    )))
-                }
+                    ),
+                ))
             }
         }
-        if lr.pos != payload.len() {
-            return Err(err(format!(
+    }
+    if lr.pos != payload.len() {
+        return Err(fail(
+            r.source,
+            format!(
                 "section LABL: {} bytes left over after the {n} labels",
                 payload.len() - lr.pos
-            )));
-        }
-        Some(labels)
-    } else {
-        None
-    };
-
-    if r.pos != body.len() {
-        return Err(err(format!(
-            "{} unexpected bytes after the last section (at offset {})",
-            body.len() - r.pos,
-            r.pos
-        )));
+            ),
+        ));
     }
-
-    let g = Graph::from_edges(&tiers, edges).map_err(|e| err(e.0))?;
-    Ok(match labels {
-        Some(l) => g.with_labels(l),
-        None => g,
-    })
+    Ok(labels)
 }
 
 /// The smallest file the header's counts allow (u128: the counts may be garbage).

@@ -555,8 +555,20 @@ fn percent(level: f64) -> String {
 
 /// The report as a table (`markdown` = GitHub-flavoured, for a pull-request comment).
 pub fn render(r: &DiffReport, markdown: bool) -> String {
-    let us = |ns: u64| format!("{:.2}", ns as f64 / 1000.0);
     let mut s = String::new();
+    render_heading(&mut s, r, markdown);
+    render_table(&mut s, r, markdown);
+    s.push_str(&mann_whitney_line(r));
+    if let Some(q) = &r.sequential {
+        s.push_str(&rounds_line(q, r.alpha));
+    }
+    render_behaviour(&mut s, r);
+    s.push_str(&format!("Verdict: {}\n", overall(r)));
+    s
+}
+
+/// The title, the `--force` warning and the calibration note.
+fn render_heading(s: &mut String, r: &DiffReport, markdown: bool) {
     if markdown {
         s.push_str(&format!(
             "### spreadbench {}: `{}` (hash `{}`)\n\n",
@@ -592,6 +604,35 @@ pub fn render(r: &DiffReport, markdown: bool) -> String {
             if markdown { "\n" } else { "" }
         ));
     }
+}
+
+/// The table's cells for one metric row.
+fn row_cells(m: &MetricRow) -> [String; 7] {
+    let us = |ns: u64| format!("{:.2}", ns as f64 / 1000.0);
+    let judged = m.verdict != Verdict::InsufficientData;
+    [
+        m.metric.to_string(),
+        us(m.base_ns),
+        us(m.new_ns),
+        format!("{:.3}", m.ratio),
+        if judged {
+            format!("[{:.3}, {:.3}]", m.ci_low, m.ci_high)
+        } else {
+            "—".into()
+        },
+        if !judged {
+            "—".into()
+        } else if m.p < 0.0001 {
+            "<0.0001".into()
+        } else {
+            format!("{:.4}", m.p)
+        },
+        m.verdict.label().to_string(),
+    ]
+}
+
+/// The metric table: a header row and one row per metric.
+fn render_table(s: &mut String, r: &DiffReport, markdown: bool) {
     let header = [
         "metric",
         "base µs",
@@ -601,32 +642,7 @@ pub fn render(r: &DiffReport, markdown: bool) -> String {
         "p",
         "verdict",
     ];
-    let rows: Vec<[String; 7]> = r
-        .rows
-        .iter()
-        .map(|m| {
-            let judged = m.verdict != Verdict::InsufficientData;
-            [
-                m.metric.to_string(),
-                us(m.base_ns),
-                us(m.new_ns),
-                format!("{:.3}", m.ratio),
-                if judged {
-                    format!("[{:.3}, {:.3}]", m.ci_low, m.ci_high)
-                } else {
-                    "—".into()
-                },
-                if !judged {
-                    "—".into()
-                } else if m.p < 0.0001 {
-                    "<0.0001".into()
-                } else {
-                    format!("{:.4}", m.p)
-                },
-                m.verdict.label().to_string(),
-            ]
-        })
-        .collect();
+    let rows: Vec<[String; 7]> = r.rows.iter().map(row_cells).collect();
     if markdown {
         s.push_str(&format!("| {} |\n", header.join(" | ")));
         s.push_str("| --- | ---: | ---: | ---: | --- | ---: | --- |\n");
@@ -651,8 +667,12 @@ pub fn render(r: &DiffReport, markdown: bool) -> String {
             s.push('\n');
         }
     }
+}
+
+/// The Mann–Whitney line, with the spread counts, the noise band and α.
+fn mann_whitney_line(r: &DiffReport) -> String {
     let mw = &r.mann_whitney;
-    s.push_str(&format!(
+    format!(
         "Mann–Whitney U: z = {:.2}, p = {}, P(new slower than base) = {:.3}{}; {} vs {} spreads; noise band ±{:.1}%, α = {}\n",
         mw.z,
         if mw.p < 0.0001 { "<0.0001".to_string() } else { format!("{:.4}", mw.p) },
@@ -662,21 +682,27 @@ pub fn render(r: &DiffReport, markdown: bool) -> String {
         r.new_spreads,
         r.noise * 100.0,
         r.alpha
-    ));
-    if let Some(q) = &r.sequential {
-        s.push_str(&format!(
-            "Rounds: {} used ({}; min {}, max {}); checked after each round from round {}, each look at α/{} = {:.3e} (Bonferroni over {} looks), so the whole sequence keeps α = {}\n",
-            q.rounds,
-            if q.decided { "stopped: decided" } else { "stopped: round cap" },
-            q.min_rounds,
-            q.max_rounds,
-            q.min_rounds,
-            q.looks,
-            q.per_look_alpha,
-            q.looks,
-            r.alpha
-        ));
-    }
+    )
+}
+
+/// The line on how a sequential compare used its rounds.
+fn rounds_line(q: &SequentialInfo, alpha: f64) -> String {
+    format!(
+        "Rounds: {} used ({}; min {}, max {}); checked after each round from round {}, each look at α/{} = {:.3e} (Bonferroni over {} looks), so the whole sequence keeps α = {}\n",
+        q.rounds,
+        if q.decided { "stopped: decided" } else { "stopped: round cap" },
+        q.min_rounds,
+        q.max_rounds,
+        q.min_rounds,
+        q.looks,
+        q.per_look_alpha,
+        q.looks,
+        alpha
+    )
+}
+
+/// The behaviour lines: not compared, unchanged, or each changed work counter.
+fn render_behaviour(s: &mut String, r: &DiffReport) {
     if !r.behaviour_compared {
         s.push_str(
             "Behaviour: not compared (different request counts or incomparable snapshots).\n",
@@ -689,8 +715,6 @@ pub fn render(r: &DiffReport, markdown: bool) -> String {
             s.push_str(&format!("  {}: {} -> {}\n", c.field, c.base, c.new));
         }
     }
-    s.push_str(&format!("Verdict: {}\n", overall(r)));
-    s
 }
 
 /// Judges one quantile from paired rounds (A B, B A, …): the ratio of round k is
