@@ -45,6 +45,10 @@ pub const BUILTINS: &[(&str, &str)] = &[
 /// The workload used when none is named.
 pub const DEFAULT_WORKLOAD: &str = "warm-10k";
 
+/// The most requests a run may measure or warm up (10¹²: days of work; above it is a typo,
+/// and sums of request counts must not overflow). The CLI's `--spreads`/`--warmup` share it.
+pub const MAX_REQUESTS: u64 = 1_000_000_000_000;
+
 // ---- The TOML form. Every table refuses unknown keys. ----
 
 #[derive(Debug, Deserialize)]
@@ -428,13 +432,19 @@ impl SpecFile {
             Num(a),
         )?;
         let run = &self.run;
+        let most = MAX_REQUESTS as i64;
         ensure(
-            run.spreads >= 1,
+            (1..=most).contains(&run.spreads),
             "run.spreads",
-            "must be at least 1",
+            "must be in 1..=1000000000000",
             run.spreads,
         )?;
-        ensure(run.warmup >= 0, "run.warmup", "must be >= 0", run.warmup)
+        ensure(
+            (0..=most).contains(&run.warmup),
+            "run.warmup",
+            "must be in 0..=1000000000000",
+            run.warmup,
+        )
     }
 }
 

@@ -1691,3 +1691,16 @@ fn every_numeric_flag_is_bounded() {
         usage_error(d, args, needle);
     }
 }
+
+#[test]
+fn a_workload_run_too_long_to_count_is_refused() {
+    // Past 10¹² requests, (warm-up + spreads) × settings would overflow.
+    let t = tmp();
+    let d = t.path();
+    write(
+        d,
+        "long.toml",
+        format!("{MINIMAL_TOML}[run]\nspreads = 9223372036854775807\n"),
+    );
+    bad_run(d, &["-w", "long.toml"], &["long.toml", "run.spreads"]);
+}

@@ -490,3 +490,45 @@ fn compare_runs_two_builds_alternately() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// SIGINT during `compare` reaches its child runs as well; compare must outlive them, remove
+/// its scratch directory and exit 130 (it used to die at once, leaving
+/// `/tmp/spreadbench-compare-PID` with the interrupted child's partial results in it).
+#[test]
+fn compare_interrupted_cleans_up_and_exits_130() {
+    let me = assert_cmd::cargo::cargo_bin("spreadbench");
+    let mut child = std::process::Command::new(&me)
+        .args(["compare", "--base-bin"])
+        .arg(&me)
+        .arg("--new-bin")
+        .arg(&me)
+        .args(["-w", "hot-1k", "--max-rounds", "1000", "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let scratch = std::env::temp_dir().join(format!(".spreadbench-compare-{}", child.id()));
+    // Wait until a round has started (its scratch directory exists), then interrupt the
+    // whole process group, as Ctrl-C does.
+    let start = std::time::Instant::now();
+    while !scratch.exists() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(scratch.exists(), "compare never started a round");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(
+        !scratch.exists(),
+        "scratch directory left behind: {}",
+        scratch.display()
+    );
+}

@@ -1,5 +1,8 @@
-//! Set-up shared by the commands: resolving the workload (with a seed override), building or
-//! loading its graph (timed), parsing seed lists, and the progress bar.
+//! Set-up and output shared by the commands: resolving the workload (with a seed override),
+//! loading or generating its graph (timed, memory checked), parsing seed lists, the progress
+//! bar and `note!` for stderr; and the copies from engine and harness values into the typed
+//! snapshot sections (`measured_figures`, `pool_section`, `spread_settings`, `snapshot_context`)
+//! with the writing and printing of a measuring command's outcome.
 
 use super::WorkloadArgs;
 use crate::engine::Seed;

@@ -11,6 +11,7 @@
 
 use super::diff::{judging_options, parse_snapshot, print_report};
 use super::exit::{Exit, Outcome};
+use super::interrupt::Interrupt;
 use super::CompareArgs;
 use crate::bad_input;
 use crate::report::diff::{self, DiffOptions, RoundPlan};
@@ -18,13 +19,23 @@ use crate::report::{stats, Snapshot};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub fn execute(args: &CompareArgs) -> Result<Outcome> {
     let (mut opts, plan) = checked_options(args)?;
     let new_bin = new_build(args)?;
-    let tmp = std::env::temp_dir().join(format!("spreadbench-compare-{}", std::process::id()));
-    let result = run_rounds(args, &new_bin, &tmp, &mut opts, plan);
+    // SIGINT or SIGTERM reach the child runs too; with the handlers installed here, compare
+    // outlives them, removes its scratch directory and says it was interrupted.
+    let interrupt = Interrupt::install()?;
+    let tmp = std::env::temp_dir().join(format!(".spreadbench-compare-{}", std::process::id()));
+    let result = run_rounds(args, &new_bin, &tmp, &mut opts, plan, interrupt.flag());
     let _ = std::fs::remove_dir_all(&tmp);
+    if let Some(sig) = interrupt.reason() {
+        return Ok(Outcome::with(
+            Exit::Interrupted,
+            format!("compare interrupted by {sig}; no verdict"),
+        ));
+    }
     let report = result?;
     print_report(&report, args.judge.format)?;
     Ok(outcome(&report, args, &new_bin))
@@ -85,9 +96,13 @@ fn run_rounds(
     tmp: &Path,
     opts: &mut DiffOptions,
     plan: RoundPlan,
+    stop: &AtomicBool,
 ) -> Result<diff::DiffReport> {
     let (mut base, mut new) = (Vec::new(), Vec::new());
     for round in 0..plan.max_rounds {
+        if stop.load(Ordering::Relaxed) {
+            anyhow::bail!("stopped by a signal before round {}", round + 1);
+        }
         run_round(round, plan, args, new_bin, tmp, &mut base, &mut new)?;
         if round == 0 {
             check_first_round(&base[0], &new[0], opts, args.quiet)?;

@@ -10,8 +10,8 @@ use crate::harness::soak::{IntervalRule, SoakPlan};
 use crate::measure::counters::CounterMode;
 use anyhow::Result;
 
-/// Requests to measure or warm up: at most 10¹² (days of work; above it is a typo).
-pub const MAX_REQUESTS: u64 = 1_000_000_000_000;
+/// Requests to measure or warm up (shared with the workload's `[run]` table).
+pub const MAX_REQUESTS: u64 = crate::workload::MAX_REQUESTS;
 /// Default requests per interleaved block of `run`.
 pub const DEFAULT_BLOCK: u64 = 1000;
 /// A block's requests are drawn up front, so the block size bounds that allocation.

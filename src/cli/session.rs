@@ -68,10 +68,10 @@ impl MeasuringSession {
     ) -> Result<MeasuringSession> {
         let started = UtcTime::now();
         let loaded = load(workload)?;
-        check_counters(counters)?;
         if !quiet {
             crate::note!("{}", loaded.describe());
         }
+        check_counters(counters)?;
         Ok(MeasuringSession {
             command,
             started,
@@ -122,8 +122,9 @@ impl MeasuringSession {
     /// unusable `--out` fails now instead of losing the measurement — installs the signal
     /// handlers and times the harness.
     pub fn begin<'r>(&self, results: &'r ResultsWriter) -> Result<Measuring<'r>> {
-        let pending = results.begin(self.command, &self.loaded.workload.name, self.started)?;
+        // Handlers first: a signal between the two must not leave the hidden directory behind.
         let interrupt = Interrupt::install()?;
+        let pending = results.begin(self.command, &self.loaded.workload.name, self.started)?;
         Ok(Measuring {
             pending,
             interrupt,

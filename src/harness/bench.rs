@@ -28,13 +28,14 @@ use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-/// Idle records an ActivationRecordPool's shared queue may hold in `run` and `soak`: more than
-/// any client count they run (`--concurrency` is at most 1024).
+/// Idle records an ActivationRecordPool's shared queue may hold in `run` and `soak`: as many as
+/// the most clients they run (`--concurrency` is at most 1024), so no returned record is
+/// discarded.
 pub const POOL_CAPACITY: usize = 1024;
 
 /// One configuration under test.
 pub struct SettingUnderTest {
-    /// Short description, e.g. `threads=2 prefetch=8 pool=on concurrency=1`.
+    /// Short description, e.g. `threads=2 batch=256 prefetch=8 pool=on concurrency=1`.
     pub label: String,
     pub spreader: Spreader,
     /// `None` allocates fresh per-spread state for every request (`--no-pool`).

@@ -71,6 +71,13 @@ impl LatencyHistogram {
         }
     }
 
+    /// Records `count` samples of `ns` at once (the histogram grows as for [`Self::record`]).
+    pub fn record_n(&mut self, ns: u64, count: u64) {
+        if self.h.record_n(ns, count).is_err() {
+            self.h.saturating_record_n(ns, count);
+        }
+    }
+
     pub fn add(&mut self, other: &LatencyHistogram) {
         // Both auto-resize, so adding cannot run out of range.
         let _ = self.h.add(&other.h);
@@ -249,6 +256,15 @@ mod tests {
         assert!(h.inner().equivalent(s.p99, 990_000));
         assert!(h.inner().equivalent(s.max, 1_000_000));
         assert!((s.mean - 500_500.0).abs() < 500.0);
+    }
+
+    #[test]
+    fn record_n_records_a_huge_count_at_once() {
+        let mut h = LatencyHistogram::new();
+        h.record_n(1000, 1_000_000_000_000);
+        h.record_n(2000, 1);
+        assert_eq!(h.len(), 1_000_000_000_001);
+        assert_eq!(h.value_at_quantile(0.5), 1000);
     }
 
     #[test]

@@ -57,20 +57,9 @@ impl ResultsWriter {
         &self.root
     }
 
-    /// Creates `<root>/<time>-<command>-<workload>/` holding `files` (name, bytes), all at
-    /// once, appends a row to `<root>/runs.csv`, and returns the directory's path.
-    pub fn write_run(
-        &self,
-        snapshot: &Snapshot,
-        started: UtcTime,
-        files: &[(&str, Vec<u8>)],
-    ) -> Result<PathBuf> {
-        let pending = self.begin(&snapshot.command, &snapshot.workload.name, started)?;
-        pending.finish(snapshot, files)
-    }
-
-    /// Starts a results directory under a hidden temporary name, for commands that stream
-    /// files while they run (`soak`). Nothing appears under its final name until
+    /// Starts a results directory under a hidden temporary name, before anything is measured
+    /// (so an unusable root fails first), and for files streamed while measuring (`soak`).
+    /// Nothing appears under its final name until
     /// [`PendingRun::finish`]; dropping the `PendingRun` unfinished removes it.
     pub fn begin(&self, command: &str, workload: &str, started: UtcTime) -> Result<PendingRun<'_>> {
         fs::create_dir_all(&self.root)
