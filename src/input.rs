@@ -201,6 +201,19 @@ pub fn input_error_in(e: &io::Error) -> Option<&InputError> {
         .and_then(|inner| inner.downcast_ref::<InputError>())
 }
 
+/// True if `reader` has at least one more byte: whether an input goes on past the size it
+/// declared.
+pub fn more_to_read(reader: &mut impl Read) -> io::Result<bool> {
+    let mut probe = [0u8; 1];
+    loop {
+        match reader.read(&mut probe) {
+            Ok(n) => return Ok(n > 0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

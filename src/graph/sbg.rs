@@ -34,7 +34,7 @@ use anyhow::Context;
 
 use super::{EdgeKind, EdgeSpec, Fnv1a64, Graph, NodeRecord, Tier};
 use crate::atomic_file;
-use crate::input::Input;
+use crate::input::{more_to_read, Input};
 use crate::InputError;
 
 /// The first eight bytes of every `.sbg` file.
@@ -638,18 +638,6 @@ fn fill(reader: &mut impl Read, bytes: &mut Vec<u8>, upto: u128) -> io::Result<(
         reader.take(more).read_to_end(bytes)?;
     }
     Ok(())
-}
-
-/// True if `reader` has at least one more byte.
-fn more_to_read(reader: &mut impl Read) -> io::Result<bool> {
-    let mut probe = [0u8; 1];
-    loop {
-        match reader.read(&mut probe) {
-            Ok(n) => return Ok(n > 0),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 use super::embeddings::{Embeddings, MAX_DIM};
 use crate::aligned::CacheAligned;
 use crate::atomic_file::{self, Staged};
-use crate::input::{human_bytes, Input};
+use crate::input::{human_bytes, more_to_read, Input};
 use crate::InputError;
 use anyhow::Context;
 use npyz::WriterBuilder;
@@ -168,18 +168,6 @@ fn check_preamble(head: &[u8]) -> Result<(), String> {
             human_bytes(MAX_HEADER_BYTES)
         )),
         Some(_) => Ok(()),
-    }
-}
-
-/// True if `reader` has at least one more byte.
-fn more_to_read(reader: &mut impl Read) -> io::Result<bool> {
-    let mut probe = [0u8; 1];
-    loop {
-        match reader.read(&mut probe) {
-            Ok(n) => return Ok(n > 0),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
     }
 }
 
