@@ -5,7 +5,7 @@
 //! with the writing and printing of a measuring command's outcome.
 
 use super::WorkloadArgs;
-use crate::engine::Seed;
+use crate::bad_input;
 use crate::engine::{Decay, FanEffect, PoolStats, SpreadConfig, TierParams, TierPolicy};
 use crate::graph::csv_io::{self, CsvImport};
 use crate::graph::Tier;
@@ -23,7 +23,6 @@ use crate::report::snapshot::{
 use crate::report::time::UtcTime;
 use crate::report::Snapshot;
 use crate::workload::{RequestSpec, Workload};
-use crate::{bad_input, InputError};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -147,43 +146,6 @@ pub fn generate_graph(workload: &Workload) -> Result<Graph> {
             .map_err(|e| bad_input!("{}: {e}", workload.source))?;
     }
     Ok(generate::generate(&workload.graph)?)
-}
-
-/// Parses `12,40:0.5`: node ids, each with an optional activation (default `activation`).
-pub fn parse_seeds(list: &str, activation: f64, nodes: usize) -> Result<Vec<Seed>, InputError> {
-    let mut seeds = Vec::new();
-    for item in list.split(',').map(str::trim) {
-        if item.is_empty() {
-            return Err(InputError::new(format!("--seeds: empty entry in '{list}'")));
-        }
-        let (id_text, act_text) = match item.split_once(':') {
-            Some((i, a)) => (i.trim(), Some(a.trim())),
-            None => (item, None),
-        };
-        let node: u32 = id_text
-            .parse()
-            .map_err(|_| InputError::new(format!("--seeds: '{id_text}' is not a node id")))?;
-        if node as usize >= nodes {
-            return Err(InputError::new(format!(
-                "--seeds: node {node} is outside the graph (nodes 0..{nodes})"
-            )));
-        }
-        let a = match act_text {
-            None => activation,
-            Some(t) => t.parse::<f64>().map_err(|_| {
-                InputError::new(format!(
-                    "--seeds: activation '{t}' of node {node} is not a number"
-                ))
-            })?,
-        };
-        if !Seed::valid_activation(a) {
-            return Err(InputError::new(format!(
-                "--seeds: activation {a} of node {node} must be in (0, 1] and at least 2^-32 (one fixed-point unit)"
-            )));
-        }
-        seeds.push(Seed::new(node, a));
-    }
-    Ok(seeds)
 }
 
 /// Snapshot fields that describe the workload and its graph.
@@ -499,42 +461,5 @@ pub fn human_duration(d: Duration) -> String {
         format!("{:.1} ms", s * 1e3)
     } else {
         format!("{:.1} µs", s * 1e6)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seeds_parse_and_validate() {
-        let s = parse_seeds("12, 40:0.5", 1.0, 100).unwrap();
-        assert_eq!(s, vec![Seed::new(12, 1.0), Seed::new(40, 0.5)]);
-        assert!(parse_seeds("12,", 1.0, 100)
-            .unwrap_err()
-            .0
-            .contains("empty"));
-        assert!(parse_seeds("x", 1.0, 100).unwrap_err().0.contains("'x'"));
-        assert!(parse_seeds("100", 1.0, 100)
-            .unwrap_err()
-            .0
-            .contains("outside"));
-        assert!(parse_seeds("1:0", 1.0, 100)
-            .unwrap_err()
-            .0
-            .contains("at least 2^-32"));
-        assert!(parse_seeds("1:1e-10", 1.0, 100)
-            .unwrap_err()
-            .0
-            .contains("at least 2^-32"));
-        let one_unit = 2f64.powi(-32);
-        assert_eq!(
-            parse_seeds(&format!("1:{one_unit:e}"), 1.0, 100).unwrap(),
-            vec![Seed::new(1, one_unit)]
-        );
-        assert!(parse_seeds("1:abc", 1.0, 100)
-            .unwrap_err()
-            .0
-            .contains("not a number"));
     }
 }

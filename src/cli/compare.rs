@@ -9,20 +9,21 @@
 //! judges at α / looks (Bonferroni, see `report::diff::RoundPlan`), so looking often does
 //! not inflate false decisions.
 
-use super::diff::{judging_options, parse_snapshot, print_report};
+use super::diff::{parse_snapshot, print_report};
 use super::exit::{Exit, Outcome};
 use super::interrupt::Interrupt;
+use super::options::compare_options;
 use super::CompareArgs;
 use crate::bad_input;
 use crate::report::diff::{self, DiffOptions, RoundPlan};
-use crate::report::{stats, Snapshot};
+use crate::report::Snapshot;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub fn execute(args: &CompareArgs) -> Result<Outcome> {
-    let (mut opts, plan) = checked_options(args)?;
+    let (mut opts, plan) = compare_options(args)?;
     let new_bin = new_build(args)?;
     // SIGINT or SIGTERM reach the child runs too; with the handlers installed here, compare
     // outlives them, removes its scratch directory and says it was interrupted.
@@ -39,40 +40,6 @@ pub fn execute(args: &CompareArgs) -> Result<Outcome> {
     let report = result?;
     print_report(&report, args.judge.format)?;
     Ok(outcome(&report, args, &new_bin))
-}
-
-/// The judging options and the round plan, once the options agree with each other.
-fn checked_options(args: &CompareArgs) -> Result<(DiffOptions, RoundPlan)> {
-    let mut opts = judging_options(
-        args.judge.noise,
-        args.judge.alpha,
-        &args.judge.metrics,
-        false,
-    )?;
-    opts.calibrate = args.calibrate;
-    if args.min_rounds > args.max_rounds {
-        return Err(bad_input!(
-            "--min-rounds {} is more than --max-rounds {}",
-            args.min_rounds,
-            args.max_rounds
-        ));
-    }
-    for m in &opts.metrics {
-        if !stats::quantile_resolved(args.spreads_per_round, m.quantile) {
-            return Err(bad_input!(
-                "--spreads-per-round {}: too few requests per round to judge {} (a quantile needs at least {} requests and {} beyond it)",
-                args.spreads_per_round,
-                m.name,
-                stats::MIN_REQUESTS,
-                stats::MIN_TAIL
-            ));
-        }
-    }
-    let plan = RoundPlan {
-        min_rounds: args.min_rounds as usize,
-        max_rounds: args.max_rounds as usize,
-    };
-    Ok((opts, plan))
 }
 
 /// The NEW build's executable (this one unless `--new-bin`), once both builds are files.

@@ -5,10 +5,11 @@
 //! a table, markdown or JSON, and maps the verdict to an exit code.
 
 use super::exit::{Exit, Outcome};
+use super::options::judging_options;
 use super::{DiffArgs, DiffFormat};
 use crate::atomic_file::write_atomic;
 use crate::input::{read_text_bounded, MAX_TEXT_INPUT_BYTES};
-use crate::report::diff::{self, DiffOptions, Metric};
+use crate::report::diff;
 use crate::report::stats;
 use crate::report::Snapshot;
 use crate::{bad_input, InputError};
@@ -118,46 +119,6 @@ pub fn print_report(report: &diff::DiffReport, format: DiffFormat) -> Result<()>
         }
     }
     Ok(())
-}
-
-/// Validated judging options (shared with `compare`).
-pub fn judging_options(
-    noise: f64,
-    alpha: f64,
-    metric_names: &[String],
-    force: bool,
-) -> Result<DiffOptions> {
-    if !(noise.is_finite() && (0.0..100.0).contains(&noise)) {
-        return Err(bad_input!(
-            "--noise: must be a percentage in [0, 100) (got {noise})"
-        ));
-    }
-    if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(bad_input!("--alpha: must be in (0, 1) (got {alpha})"));
-    }
-    if alpha < stats::MIN_ALPHA {
-        return Err(bad_input!(
-            "--alpha: {alpha} is below {}, the smallest level the bootstrap resolves ({} replicates; its p-value cannot go below 1/{})",
-            stats::MIN_ALPHA,
-            stats::MAX_REPLICATES,
-            stats::MAX_REPLICATES
-        ));
-    }
-    let metrics = metric_names
-        .iter()
-        .map(|m| {
-            Metric::parse(m).ok_or_else(|| {
-                bad_input!("--metrics: '{m}' is not one of p50, p90, p95, p99, p999")
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(DiffOptions {
-        noise: noise / 100.0,
-        alpha,
-        metrics,
-        force,
-        calibrate: false,
-    })
 }
 
 /// Bencher Metric Format: `{benchmark: {measure: {value, lower_value, upper_value}}}`, with

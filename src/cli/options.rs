@@ -1,13 +1,18 @@
-//! Validated options: the bounds and defaults of every numeric flag, and the checks that span
-//! several flags, in one place (in the manner of hyperfine's `Options` and ripgrep's low and
+//! Validated options: the bounds and defaults of every numeric flag, and every check of a
+//! flag's value, in one place (in the manner of hyperfine's `Options` and ripgrep's low and
 //! high arguments). clap's definitions in [`super`] take their defaults and ranges from the
 //! constants here; what a range cannot express — every combination of `run`'s lists, the soak
-//! plan — is resolved by the functions below before a command does any work.
+//! plan, the judging options of `diff` and `compare`, `spread`'s seed list — is resolved by
+//! the functions below before a command does any work.
 
-use super::{RunArgs, SoakArgs, Switch};
+use super::{CompareArgs, RunArgs, SoakArgs, Switch};
 use crate::bad_input;
+use crate::engine::Seed;
 use crate::harness::soak::{IntervalRule, SoakPlan};
 use crate::measure::counters::CounterMode;
+use crate::report::diff::{DiffOptions, Metric, RoundPlan};
+use crate::report::stats;
+use crate::InputError;
 use anyhow::Result;
 
 /// Requests to measure or warm up (shared with the workload's `[run]` table).
@@ -125,4 +130,152 @@ pub fn soak_plan(args: &SoakArgs) -> Result<SoakPlan> {
         rate: args.rate,
         counters: CounterMode::from(args.counters),
     })
+}
+
+/// `diff`'s and `compare`'s judging options, validated.
+pub fn judging_options(
+    noise: f64,
+    alpha: f64,
+    metric_names: &[String],
+    force: bool,
+) -> Result<DiffOptions> {
+    if !(noise.is_finite() && (0.0..100.0).contains(&noise)) {
+        return Err(bad_input!(
+            "--noise: must be a percentage in [0, 100) (got {noise})"
+        ));
+    }
+    if !(alpha > 0.0 && alpha < 1.0) {
+        return Err(bad_input!("--alpha: must be in (0, 1) (got {alpha})"));
+    }
+    if alpha < stats::MIN_ALPHA {
+        return Err(bad_input!(
+            "--alpha: {alpha} is below {}, the smallest level the bootstrap resolves ({} replicates; its p-value cannot go below 1/{})",
+            stats::MIN_ALPHA,
+            stats::MAX_REPLICATES,
+            stats::MAX_REPLICATES
+        ));
+    }
+    let metrics = metric_names
+        .iter()
+        .map(|m| {
+            Metric::parse(m).ok_or_else(|| {
+                bad_input!("--metrics: '{m}' is not one of p50, p90, p95, p99, p999")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(DiffOptions {
+        noise: noise / 100.0,
+        alpha,
+        metrics,
+        force,
+        calibrate: false,
+    })
+}
+
+/// The judging options and the round plan, once the options agree with each other.
+pub fn compare_options(args: &CompareArgs) -> Result<(DiffOptions, RoundPlan)> {
+    let mut opts = judging_options(
+        args.judge.noise,
+        args.judge.alpha,
+        &args.judge.metrics,
+        false,
+    )?;
+    opts.calibrate = args.calibrate;
+    if args.min_rounds > args.max_rounds {
+        return Err(bad_input!(
+            "--min-rounds {} is more than --max-rounds {}",
+            args.min_rounds,
+            args.max_rounds
+        ));
+    }
+    for m in &opts.metrics {
+        if !stats::quantile_resolved(args.spreads_per_round, m.quantile) {
+            return Err(bad_input!(
+                "--spreads-per-round {}: too few requests per round to judge {} (a quantile needs at least {} requests and {} beyond it)",
+                args.spreads_per_round,
+                m.name,
+                stats::MIN_REQUESTS,
+                stats::MIN_TAIL
+            ));
+        }
+    }
+    let plan = RoundPlan {
+        min_rounds: args.min_rounds as usize,
+        max_rounds: args.max_rounds as usize,
+    };
+    Ok((opts, plan))
+}
+
+/// Parses `12,40:0.5`: node ids, each with an optional activation (default `activation`).
+pub fn parse_seeds(list: &str, activation: f64, nodes: usize) -> Result<Vec<Seed>, InputError> {
+    let mut seeds = Vec::new();
+    for item in list.split(',').map(str::trim) {
+        if item.is_empty() {
+            return Err(InputError::new(format!("--seeds: empty entry in '{list}'")));
+        }
+        let (id_text, act_text) = match item.split_once(':') {
+            Some((i, a)) => (i.trim(), Some(a.trim())),
+            None => (item, None),
+        };
+        let node: u32 = id_text
+            .parse()
+            .map_err(|_| InputError::new(format!("--seeds: '{id_text}' is not a node id")))?;
+        if node as usize >= nodes {
+            return Err(InputError::new(format!(
+                "--seeds: node {node} is outside the graph (nodes 0..{nodes})"
+            )));
+        }
+        let a = match act_text {
+            None => activation,
+            Some(t) => t.parse::<f64>().map_err(|_| {
+                InputError::new(format!(
+                    "--seeds: activation '{t}' of node {node} is not a number"
+                ))
+            })?,
+        };
+        if !Seed::valid_activation(a) {
+            return Err(InputError::new(format!(
+                "--seeds: activation {a} of node {node} must be in (0, 1] and at least 2^-32 (one fixed-point unit)"
+            )));
+        }
+        seeds.push(Seed::new(node, a));
+    }
+    Ok(seeds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_parse_and_validate() {
+        let s = parse_seeds("12, 40:0.5", 1.0, 100).unwrap();
+        assert_eq!(s, vec![Seed::new(12, 1.0), Seed::new(40, 0.5)]);
+        assert!(parse_seeds("12,", 1.0, 100)
+            .unwrap_err()
+            .0
+            .contains("empty"));
+        assert!(parse_seeds("x", 1.0, 100).unwrap_err().0.contains("'x'"));
+        assert!(parse_seeds("100", 1.0, 100)
+            .unwrap_err()
+            .0
+            .contains("outside"));
+        assert!(parse_seeds("1:0", 1.0, 100)
+            .unwrap_err()
+            .0
+            .contains("at least 2^-32"));
+        assert!(parse_seeds("1:1e-10", 1.0, 100)
+            .unwrap_err()
+            .0
+            .contains("at least 2^-32"));
+        let one_unit = 2f64.powi(-32);
+        assert_eq!(
+            parse_seeds(&format!("1:{one_unit:e}"), 1.0, 100).unwrap(),
+            vec![Seed::new(1, one_unit)]
+        );
+        assert!(parse_seeds("1:abc", 1.0, 100)
+            .unwrap_err()
+            .0
+            .contains("not a number"));
+    }
 }

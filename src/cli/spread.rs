@@ -1,7 +1,8 @@
 //! `spreadbench spread`: one spread, printed as a ranked table or as JSON.
 
-use super::common::{load, parse_seeds};
+use super::common::load;
 use super::exit::Outcome;
+use super::options::parse_seeds;
 use super::SpreadArgs;
 use crate::engine::{HopExecutor, SpreadResult, SpreadScratch, Spreader};
 use crate::InputError;
