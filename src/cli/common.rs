@@ -195,10 +195,12 @@ pub fn check_counters(mode: CounterMode) -> Result<()> {
     Ok(())
 }
 
-/// The top-level figures of a snapshot for one setting's outcome, measured over
-/// `measure_wall` at `throughput_per_s`.
+/// The top-level figures of a snapshot for one setting's outcome (whose latency summary,
+/// `latency_ns`, the caller has made once), measured over `measure_wall` at
+/// `throughput_per_s`.
 pub fn measured_figures(
     o: &SettingOutcome,
+    latency_ns: LatencySummary,
     counters: CounterMode,
     measure_wall: Duration,
     throughput_per_s: f64,
@@ -206,7 +208,7 @@ pub fn measured_figures(
     Ok(MeasuredFigures {
         spreads: o.measured,
         warmup: o.warmed,
-        latency_ns: o.latency.summary()?,
+        latency_ns,
         throughput_per_s,
         work: work_summary(o),
         measure_wall_s: measure_wall.as_secs_f64(),

@@ -109,7 +109,7 @@ fn build_snapshot(
     let first = &outcomes[0];
     let base_p50 = first.latency.value_at_quantile(0.5).max(1) as f64;
     let base_tput = first.throughput_per_s();
-    let reports = specs
+    let reports: Vec<SettingReport> = specs
         .iter()
         .zip(settings)
         .zip(outcomes)
@@ -138,7 +138,13 @@ fn build_snapshot(
         .collect::<Result<_>>()?;
     Ok(Snapshot::for_run(
         ctx,
-        measured_figures(first, counters, first.measured_wall, base_tput)?,
+        measured_figures(
+            first,
+            reports[0].latency_ns.clone(),
+            counters,
+            first.measured_wall,
+            base_tput,
+        )?,
         reports,
         outcomes.iter().all(|o| o.work.same_as(&first.work)),
     ))

@@ -45,8 +45,14 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     let measuring = session.begin(&results)?;
     let outcome = measure(&mut session, &measuring, &setting, &plan, args)?;
     let total = &outcome.total;
-    let latency = total.latency.summary()?;
-    let soak = soak_section(args, &plan, &outcome, latency.max, latency.p999);
+    // Read from the histogram itself: the summary (which encodes it) is made once, below.
+    let soak = soak_section(
+        args,
+        &plan,
+        &outcome,
+        total.latency.inner().max(),
+        total.latency.value_at_quantile(0.999),
+    );
     let interrupted = outcome.interrupted.then(|| {
         format!(
             "interrupted by {} after {} of {} spreads",
@@ -74,7 +80,13 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     };
     let ctx = session.context(config, measuring.overhead_ns, interrupted.clone());
     let throughput = total.measured as f64 / outcome.wall.as_secs_f64().max(1e-9);
-    let figures = measured_figures(total, session.counters, outcome.wall, throughput)?;
+    let figures = measured_figures(
+        total,
+        total.latency.summary()?,
+        session.counters,
+        outcome.wall,
+        throughput,
+    )?;
     let snapshot = Snapshot::for_soak(ctx, figures, soak);
     let show = Presentation {
         json: args.json,
