@@ -16,6 +16,8 @@
 use crate::engine::{Decay, FanEffect, Seed, SpreadConfig, TierParams, TierPolicy, MAX_DEPTH};
 use crate::graph::generate::{GraphParams, Topology};
 use crate::graph::{Fnv1a64, Graph, Tier};
+use crate::recall::pipeline::MAX_RECALL_K;
+use crate::recall::{EmbeddingSpec, RecallConfig, RecallMode, SimilarityMode};
 use crate::rng::SeededRng;
 use crate::InputError;
 use serde::de::Unexpected;
@@ -68,6 +70,10 @@ struct SpecFile {
     requests: RequestsSection,
     #[serde(default)]
     run: RunSection,
+    /// Absent: the workload has no embeddings (recall then needs `--embeddings`).
+    embeddings: Option<EmbeddingsSection>,
+    #[serde(default)]
+    recall: RecallSection,
 }
 
 /// `[graph]`, tagged by its `generator` key: each generator takes its own keys besides the
@@ -248,6 +254,104 @@ impl Default for RunSection {
     }
 }
 
+/// `[embeddings]`: generated node vectors (DESIGN §7); keys left out take
+/// [`EmbeddingSpec::for_nodes`]'s values.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmbeddingsSection {
+    dim: Option<i64>,
+    clusters: Option<i64>,
+    noise: Option<f64>,
+    cue_noise: Option<f64>,
+}
+
+/// `[recall]`: a key left out keeps [`RecallConfig::default`] (Engram's defaults).
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RecallSection {
+    mode: RecallMode,
+    similarity: SimilarityMode,
+    max_candidates: i64,
+    similarity_threshold: f64,
+    temperature: f64,
+    min_confidence: f64,
+    max_results: i64,
+    rerank_factor: i64,
+    fan_effect: Option<FanEffect>,
+}
+
+impl Default for RecallSection {
+    fn default() -> Self {
+        let d = RecallConfig::default();
+        RecallSection {
+            mode: d.mode,
+            similarity: d.similarity,
+            max_candidates: d.max_candidates as i64,
+            similarity_threshold: d.similarity_threshold,
+            temperature: d.temperature,
+            min_confidence: d.min_confidence,
+            max_results: d.max_results as i64,
+            rerank_factor: d.rerank_factor as i64,
+            fan_effect: d.fan_effect,
+        }
+    }
+}
+
+impl EmbeddingsSection {
+    /// The spec for a graph of `nodes` nodes, checked; messages name the key.
+    fn spec(&self, nodes: usize, seed: u64) -> Result<EmbeddingSpec, String> {
+        let d = EmbeddingSpec::for_nodes(nodes, seed);
+        let count = |key: &str, v: Option<i64>, default: usize, most: usize| match v {
+            None => Ok(default),
+            Some(v) if v >= 1 && v as u64 <= most as u64 => Ok(v as usize),
+            Some(v) => Err(format!("embeddings.{key}: must be in 1..={most} (got {v})")),
+        };
+        let spec = EmbeddingSpec {
+            dim: count("dim", self.dim, d.dim, crate::recall::embeddings::MAX_DIM)?,
+            clusters: count("clusters", self.clusters, d.clusters, nodes)?,
+            noise: self.noise.map_or(d.noise, |v| v as f32),
+            cue_noise: self.cue_noise.map_or(d.cue_noise, |v| v as f32),
+            seed,
+        };
+        for (key, v) in [("noise", self.noise), ("cue_noise", self.cue_noise)] {
+            if let Some(v) = v {
+                ensure(
+                    v.is_finite() && (0.0..=1e6).contains(&v),
+                    &format!("embeddings.{key}"),
+                    "must be a finite number in [0, 1000000]",
+                    Num(v),
+                )?;
+            }
+        }
+        Ok(spec)
+    }
+}
+
+impl RecallSection {
+    fn config(&self) -> Result<RecallConfig, String> {
+        let count = |key: &str, v: i64, most: usize| {
+            if v >= 1 && v as u64 <= most as u64 {
+                Ok(v as usize)
+            } else {
+                Err(format!("recall.{key}: must be in 1..={most} (got {v})"))
+            }
+        };
+        let c = RecallConfig {
+            mode: self.mode,
+            similarity: self.similarity,
+            max_candidates: count("max_candidates", self.max_candidates, MAX_RECALL_K)?,
+            similarity_threshold: self.similarity_threshold,
+            temperature: self.temperature,
+            min_confidence: self.min_confidence,
+            max_results: count("max_results", self.max_results, MAX_RECALL_K)?,
+            rerank_factor: count("rerank_factor", self.rerank_factor, 64)?,
+            fan_effect: self.fan_effect,
+        };
+        c.validate().map_err(|e| format!("recall.{e}"))?;
+        Ok(c)
+    }
+}
+
 // ---- The resolved form. ----
 
 /// How requests are drawn: each request has `seeds_per_request` seeds, chosen uniformly
@@ -277,6 +381,9 @@ pub struct Workload {
     pub spread: SpreadConfig,
     pub requests: RequestSpec,
     pub run: RunSpec,
+    /// How to generate node vectors, when the workload has an `[embeddings]` section.
+    pub embeddings: Option<EmbeddingSpec>,
+    pub recall: RecallConfig,
 }
 
 impl Workload {
@@ -329,6 +436,29 @@ impl Workload {
         let rest = serde_json::json!({
             "spread": self.spread,
             "requests": self.requests,
+            "seed": self.seed,
+        });
+        h.write(rest.to_string().as_bytes());
+        format!("{:016x}", h.finish())
+    }
+
+    /// The identity of a recall measurement: [`Workload::identity`]'s inputs plus the
+    /// embeddings (by a hash of their bytes, so generated and imported vectors that are equal
+    /// agree) and the recall configuration. A recall run and a spread run of one workload
+    /// have different identities: their latencies measure different things.
+    pub fn recall_identity(
+        &self,
+        graph: &Graph,
+        embeddings_hash: u64,
+        recall: &RecallConfig,
+    ) -> String {
+        let mut h = Fnv1a64::new();
+        h.write(&graph.fingerprint().to_le_bytes());
+        h.write(&embeddings_hash.to_le_bytes());
+        let rest = serde_json::json!({
+            "spread": self.spread,
+            "recall": recall,
+            "cue_noise": self.embeddings.map(|e| e.cue_noise),
             "seed": self.seed,
         });
         h.write(rest.to_string().as_bytes());
@@ -584,6 +714,12 @@ fn resolve(s: SpecFile) -> Result<Workload, String> {
             spreads: s.run.spreads as u64,
             warmup: s.run.warmup as u64,
         },
+        embeddings: s
+            .embeddings
+            .as_ref()
+            .map(|e| e.spec(nodes, s.seed))
+            .transpose()?,
+        recall: s.recall.config()?,
     })
 }
 

@@ -215,6 +215,8 @@ pub fn measured_figures(
         pool: pool_section(o),
         alloc: alloc_section(o),
         counters: CountersSection::new(counters, &o.counters, o.measured),
+        phases: None,
+        recall: None,
     })
 }
 

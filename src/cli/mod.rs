@@ -9,6 +9,8 @@ pub mod exit;
 pub mod gen;
 pub mod interrupt;
 pub mod options;
+pub mod recall;
+pub mod recall_setup;
 pub mod run;
 pub mod session;
 pub mod soak;
@@ -46,6 +48,9 @@ pub enum Command {
     /// Run one spread and print the ranked activated nodes and the work counters.
     #[command(after_help = exit::help_text())]
     Spread(SpreadArgs),
+    /// Run one recall (cue → similarity seeds → spread → ranked memories) and print it.
+    #[command(after_help = exit::help_text())]
+    Recall(RecallArgs),
     /// Generate a workload's graph and write it as .sbg (binary) or CSV.
     #[command(after_help = exit::help_text())]
     Gen(GenArgs),
@@ -71,9 +76,57 @@ pub struct WorkloadArgs {
     #[arg(long, requires = "graph")]
     pub undirected: bool,
 
-    /// Override the workload's seed (graph, tiers and request stream).
+    /// Override the workload's seed (graph, tiers, embeddings and request stream).
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
+
+    /// Node vectors for recall: a float32 `.npy` of shape [nodes, dim], row i = node i
+    /// [default: the .sbg's embeddings section, else generated from the workload's
+    /// `[embeddings]`].
+    #[arg(long, value_name = "FILE.npy")]
+    pub embeddings: Option<PathBuf>,
+}
+
+/// What a measuring command's requests are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RequestMode {
+    /// Seed lists, spread alone (comparable with every earlier baseline).
+    Spread,
+    /// Cue vectors through the whole recall pipeline: seed → spread → rank.
+    Recall,
+}
+
+/// Recall's parameters as flags; each overrides the workload's `[recall]` key of that name.
+#[derive(Debug, Args)]
+pub struct RecallParamArgs {
+    /// Hits kept from the similarity search (k) [default: the workload's, 100].
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=crate::recall::pipeline::MAX_RECALL_K as u64))]
+    pub max_candidates: Option<u64>,
+
+    /// θ_sim: hits below this similarity do not seed [default: the workload's, 0.4].
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub similarity_threshold: Option<f64>,
+
+    /// T of the seeding sigmoid, activation = sigmoid((s − θ_sim)/T) [default: 0.5].
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f64>,
+
+    /// Results with a lower confidence are dropped [default: the workload's, 0.1].
+    #[arg(long, value_name = "C")]
+    pub min_confidence: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecallModeArg {
+    Similarity,
+    Spreading,
+    Hybrid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SimilarityArg {
+    Exact,
+    Quantized,
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +190,22 @@ pub struct RunArgs {
     /// Results root: the run's directory and runs.csv go here.
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub out: PathBuf,
+
+    /// What each request is: a spread from seeds, or a whole recall from a cue vector.
+    #[arg(long, value_enum, default_value = "spread")]
+    pub mode: RequestMode,
+
+    /// With --mode recall: how results are ranked [default: the workload's, hybrid].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub recall_mode: Option<RecallModeArg>,
+
+    /// With --mode recall: how seeding picks candidates; a list (`exact,quantized`)
+    /// measures each [default: the workload's].
+    #[arg(long, value_enum, value_name = "LIST", value_delimiter = ',')]
+    pub similarity: Vec<SimilarityArg>,
+
+    #[command(flatten)]
+    pub recall: RecallParamArgs,
 
     /// Print the snapshot JSON on stdout instead of the summary table.
     #[arg(long)]
@@ -208,6 +277,21 @@ pub struct SoakArgs {
     /// Results root: the soak's directory and runs.csv go here.
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub out: PathBuf,
+
+    /// What each request is: a spread from seeds, or a whole recall from a cue vector.
+    #[arg(long, value_enum, default_value = "spread")]
+    pub mode: RequestMode,
+
+    /// With --mode recall: how results are ranked [default: the workload's, hybrid].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub recall_mode: Option<RecallModeArg>,
+
+    /// With --mode recall: how seeding picks candidates [default: the workload's].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub similarity: Option<SimilarityArg>,
+
+    #[command(flatten)]
+    pub recall: RecallParamArgs,
 
     /// Print the snapshot JSON on stdout instead of the summary.
     #[arg(long)]
@@ -387,6 +471,52 @@ impl From<CounterArg> for CounterMode {
     }
 }
 
+#[derive(Debug, Args)]
+pub struct RecallArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+
+    /// Use node N's own vector as the cue, exactly.
+    #[arg(
+        long,
+        value_name = "N",
+        conflicts_with = "cue_file",
+        required_unless_present = "cue_file"
+    )]
+    pub cue_node: Option<u64>,
+
+    /// Read the cue from a float32 `.npy` of shape [dim] or [1, dim].
+    #[arg(long, value_name = "FILE.npy")]
+    pub cue_file: Option<PathBuf>,
+
+    /// How results are ranked [default: the workload's, hybrid].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<RecallModeArg>,
+
+    /// How seeding picks candidates [default: the workload's].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub similarity: Option<SimilarityArg>,
+
+    /// Keep the K best results (max_results) [default: the workload's, 100].
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=crate::recall::pipeline::MAX_RECALL_K as u64))]
+    pub top: Option<u64>,
+
+    #[command(flatten)]
+    pub recall: RecallParamArgs,
+
+    /// Hop threads (the caller plus workers). The result does not depend on it.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=options::MAX_THREADS))]
+    pub threads: u64,
+
+    /// A hop runs on all threads only when its frontier has at least this many out-edges.
+    #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PARALLEL_MIN_EDGES)]
+    pub parallel_min_edges: u64,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Switch {
     On,
@@ -433,6 +563,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Outcome> {
         Command::Compare(a) => compare::execute(&a),
         Command::Soak(a) => soak::execute(&a),
         Command::Spread(a) => spread::execute(&a),
+        Command::Recall(a) => recall::execute(&a),
         Command::Gen(a) => gen::execute(&a),
         Command::Workloads(a) => workloads::execute(&a),
     }

@@ -10,6 +10,7 @@ use crate::bad_input;
 use crate::engine::Seed;
 use crate::harness::soak::{IntervalRule, SoakPlan};
 use crate::measure::counters::CounterMode;
+use crate::recall::SimilarityMode;
 use crate::report::diff::{DiffOptions, Metric, RoundPlan};
 use crate::report::stats;
 use crate::InputError;
@@ -42,6 +43,8 @@ pub struct SettingSpec {
     pub prefetch_distance: usize,
     pub pool: bool,
     pub concurrency: u64,
+    /// Recall mode: how seeding picks its candidates (`None` in spread mode).
+    pub similarity: Option<SimilarityMode>,
 }
 
 impl SettingSpec {
@@ -53,13 +56,15 @@ impl SettingSpec {
             self.prefetch_distance,
             if self.pool { "on" } else { "off" },
             self.concurrency
-        )
+        ) + &self
+            .similarity
+            .map_or(String::new(), |m| format!(" similarity={}", m.name()))
     }
 }
 
-/// Every combination of `run`'s listed options, in the order given (the first is the
-/// baseline), each once.
-pub fn setting_specs(args: &RunArgs) -> Vec<SettingSpec> {
+/// Every combination of `run`'s listed options (and, in recall mode, of `similarities`), in
+/// the order given (the first is the baseline), each once.
+pub fn setting_specs(args: &RunArgs, similarities: &[Option<SimilarityMode>]) -> Vec<SettingSpec> {
     let default_threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     let threads = args
         .threads
@@ -76,15 +81,18 @@ pub fn setting_specs(args: &RunArgs) -> Vec<SettingSpec> {
             for &prefetch_distance in &args.prefetch_distance {
                 for &pool in &pools {
                     for &concurrency in &args.concurrency {
-                        let spec = SettingSpec {
-                            threads,
-                            batch_size,
-                            prefetch_distance,
-                            pool,
-                            concurrency,
-                        };
-                        if !specs.contains(&spec) {
-                            specs.push(spec);
+                        for &similarity in similarities {
+                            let spec = SettingSpec {
+                                threads,
+                                batch_size,
+                                prefetch_distance,
+                                pool,
+                                concurrency,
+                                similarity,
+                            };
+                            if !specs.contains(&spec) {
+                                specs.push(spec);
+                            }
                         }
                     }
                 }

@@ -9,10 +9,13 @@ use super::common::{
 };
 use super::exit::Outcome;
 use super::options::{setting_specs, SettingSpec};
+use super::recall_setup::{recall_config, reject_recall_flags, write_recall_lines, RecallPlan};
 use super::session::{measuring_outcome, MeasuringSession, Presentation};
-use super::RunArgs;
+use super::{RequestMode, RunArgs};
 use crate::harness::bench::{run_interleaved, BenchPlan, SettingOutcome, SettingUnderTest};
+use crate::harness::requests::RequestSource;
 use crate::measure::counters::CounterMode;
+use crate::recall::SimilarityMode;
 use crate::report::snapshot::{
     AllocSection, LoopMode, PoolSection, RunConfig, SettingReport, SnapshotContext,
 };
@@ -25,11 +28,48 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
         MeasuringSession::open("run", &args.workload, args.counters.into(), args.quiet)?;
     let spreads = args.spreads.unwrap_or(session.loaded.workload.run.spreads);
     let warmup = args.warmup.unwrap_or(session.loaded.workload.run.warmup);
-    let specs = setting_specs(args);
+    let recall = match args.mode {
+        RequestMode::Spread => {
+            reject_recall_flags(
+                &args.workload,
+                args.recall_mode.is_some(),
+                !args.similarity.is_empty(),
+                &args.recall,
+            )?;
+            None
+        }
+        RequestMode::Recall => {
+            let w = &session.loaded.workload;
+            let config = recall_config(w.recall, args.recall_mode, None, None, &args.recall)?;
+            let sims: Vec<SimilarityMode> = if args.similarity.is_empty() {
+                vec![config.similarity]
+            } else {
+                args.similarity.iter().map(|&s| s.into()).collect()
+            };
+            // Recall spreads with its own overrides of `[spread]` (its fan effect).
+            let spread = config.spread_config(&session.loaded.workload.spread);
+            session.loaded.workload.spread = spread;
+            let plan =
+                RecallPlan::prepare(&session.loaded, &args.workload, config, &sims, args.quiet)?;
+            Some((plan, sims))
+        }
+    };
+    let similarities: Vec<Option<SimilarityMode>> = match &recall {
+        Some((_, sims)) => sims.iter().map(|&s| Some(s)).collect(),
+        None => vec![None],
+    };
+    let specs = setting_specs(args, &similarities);
     let settings = specs
         .iter()
-        .map(|spec| session.setting(spec, args.parallel_min_edges, 0))
+        .map(|spec| {
+            let mut s = session.setting(spec, args.parallel_min_edges, 0)?;
+            if let (Some((plan, _)), Some(sim)) = (&recall, spec.similarity) {
+                s.recall = Some(plan.setting(&s.spreader, sim)?);
+            }
+            Ok(s)
+        })
         .collect::<Result<Vec<_>>>()?;
+    let recall = recall.map(|(plan, _)| plan);
     if !args.quiet && settings.len() > 1 {
         crate::note!(
             "measuring {} settings side by side, interleaved in blocks of {} requests",
@@ -41,7 +81,10 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
     let results = ResultsWriter::new(&args.out);
     let measuring = session.begin(&results)?;
     let loaded = &session.loaded;
-    let mut requests = loaded.workload.requests(loaded.graph.node_count());
+    let mut requests = match &recall {
+        Some(plan) => plan.request_source(),
+        None => RequestSource::Spread(loaded.workload.requests(loaded.graph.node_count())),
+    };
     let pb = progress_bar((warmup + spreads) * settings.len() as u64, args.quiet);
     pb.set_prefix("run");
     let plan = BenchPlan {
@@ -67,9 +110,22 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
             outcomes[0].measured, spreads
         )
     });
-    let config = run_config(&session.loaded, &settings[0], specs[0]);
+    let mut config = run_config(&session.loaded, &settings[0], specs[0]);
+    if let (Some(plan), Some(sim)) = (&recall, specs[0].similarity) {
+        config.recall = Some(plan.settings(sim));
+    }
     let ctx = session.context(config, measuring.overhead_ns, interrupted.clone());
-    let snapshot = build_snapshot(ctx, &settings, &specs, &outcomes, session.counters)?;
+    let mut snapshot = build_snapshot(ctx, &settings, &specs, &outcomes, session.counters)?;
+    if let Some(plan) = &recall {
+        add_recall_sections(
+            &mut snapshot,
+            plan,
+            &specs,
+            &outcomes,
+            &session.loaded,
+            args.quiet,
+        )?;
+    }
     let show = Presentation {
         json: args.json,
         quiet: args.quiet,
@@ -96,7 +152,40 @@ fn run_config(loaded: &LoadedWorkload, first: &SettingUnderTest, spec: SettingSp
         requests: requests_config(&loaded.workload.requests),
         spread: spread_settings(first.spreader.config()),
         threads: spec.threads,
+        recall: None,
     }
+}
+
+/// Recall mode: each setting's `phases` and `recall` (the first's also at the top level),
+/// after checking recall@k and timing the scan, and the workload identity of a recall run.
+fn add_recall_sections(
+    snapshot: &mut Snapshot,
+    plan: &RecallPlan,
+    specs: &[SettingSpec],
+    outcomes: &[SettingOutcome],
+    loaded: &LoadedWorkload,
+    quiet: bool,
+) -> Result<()> {
+    if !quiet {
+        crate::note!("checking recall@k against the exact scan and timing the scan");
+    }
+    let scan = plan.scan_figures();
+    for ((spec, o), report) in specs.iter().zip(outcomes).zip(snapshot.settings.iter_mut()) {
+        let Some(sim) = spec.similarity else { continue };
+        let (phases, recall) = plan.sections(o, sim, plan.check_recall(sim), &scan)?;
+        report.phases = Some(phases);
+        report.recall = Some(recall);
+    }
+    if let Some(first) = snapshot.settings.first() {
+        snapshot.phases = first.phases.clone();
+        snapshot.recall = first.recall.clone();
+    }
+    snapshot.workload.hash = loaded.workload.recall_identity(
+        &loaded.graph,
+        plan.inputs.fingerprint,
+        &plan.config_for(specs[0].similarity.unwrap_or(plan.config.similarity)),
+    );
+    Ok(())
 }
 
 fn build_snapshot(
@@ -133,6 +222,8 @@ fn build_snapshot(
                 },
                 pool_stats: pool_section(o),
                 alloc: alloc_section(o),
+                phases: None,
+                recall: None,
             })
         })
         .collect::<Result<_>>()?;
@@ -160,8 +251,14 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
     )?;
     writeln!(
         out,
-        "measured {} spreads per setting after {} warm-up, closed loop",
-        s.spreads, s.warmup
+        "measured {} {} per setting after {} warm-up, closed loop",
+        s.spreads,
+        if s.recall.is_some() {
+            "recalls"
+        } else {
+            "spreads"
+        },
+        s.warmup
     )?;
     writeln!(out)?;
     if s.settings.len() > 1 {
@@ -198,7 +295,19 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
         l.mean / 1000.0,
         l.stdev / 1000.0
     )?;
-    writeln!(out, "throughput    {:.0} spreads/s", s.throughput_per_s)?;
+    writeln!(
+        out,
+        "throughput    {:.0} {}/s",
+        s.throughput_per_s,
+        if s.recall.is_some() {
+            "recalls"
+        } else {
+            "spreads"
+        }
+    )?;
+    if let (Some(phases), Some(r)) = (&s.phases, &s.recall) {
+        write_recall_lines(out, phases, r)?;
+    }
     writeln!(
         out,
         "work/spread   {:.1} nodes activated (p95 {}), {:.1} edges relaxed, {:.2} hops, {:.1} rejected, {:.2} cycle penalties",

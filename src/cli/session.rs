@@ -114,6 +114,7 @@ impl MeasuringSession {
             spreader,
             pool,
             concurrency: spec.concurrency as usize,
+            recall: None,
             leak_bytes_per_spread,
         })
     }

@@ -7,10 +7,12 @@ use super::common::write_latency_table;
 use super::common::{measured_figures, progress_bar, requests_config, spread_settings};
 use super::exit::{Exit, Outcome};
 use super::options::{soak_plan, SettingSpec};
+use super::recall_setup::{recall_config, reject_recall_flags, write_recall_lines, RecallPlan};
 use super::session::{measuring_outcome, Measuring, MeasuringSession, Presentation};
-use super::SoakArgs;
+use super::{RequestMode, SoakArgs};
 use crate::engine::spreader::{DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL_MIN_EDGES};
 use crate::harness::bench::SettingUnderTest;
+use crate::harness::requests::RequestSource;
 use crate::harness::soak::{run_soak, IntervalReport, IntervalRule, SoakOutcome, SoakPlan};
 use crate::measure::rss;
 use crate::report::snapshot::{
@@ -28,22 +30,64 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     let mut session = MeasuringSession::open("soak", &args.workload, plan.counters, args.quiet)?;
     let warmup = args.warmup.unwrap_or(session.loaded.workload.run.warmup);
     let plan = SoakPlan { warmup, ..plan };
+    let recall = match args.mode {
+        RequestMode::Spread => {
+            reject_recall_flags(
+                &args.workload,
+                args.recall_mode.is_some(),
+                args.similarity.is_some(),
+                &args.recall,
+            )?;
+            None
+        }
+        RequestMode::Recall => {
+            let w = &session.loaded.workload;
+            let config = recall_config(
+                w.recall,
+                args.recall_mode,
+                args.similarity,
+                None,
+                &args.recall,
+            )?;
+            // Recall spreads with its own overrides of `[spread]` (its fan effect).
+            let spread = config.spread_config(&session.loaded.workload.spread);
+            session.loaded.workload.spread = spread;
+            Some(RecallPlan::prepare(
+                &session.loaded,
+                &args.workload,
+                config,
+                &[config.similarity],
+                args.quiet,
+            )?)
+        }
+    };
     let spec = SettingSpec {
         threads: args.threads,
         batch_size: DEFAULT_BATCH_SIZE as u64,
         prefetch_distance: args.prefetch_distance,
         pool: !args.no_pool,
         concurrency: args.concurrency,
+        similarity: recall.as_ref().map(|p| p.config.similarity),
     };
-    let setting = session.setting(
+    let mut setting = session.setting(
         &spec,
         DEFAULT_PARALLEL_MIN_EDGES,
         args.leak_bytes_per_spread,
     )?;
+    if let Some(plan) = &recall {
+        setting.recall = Some(plan.setting(&setting.spreader, plan.config.similarity)?);
+    }
 
     let results = ResultsWriter::new(&args.out);
     let measuring = session.begin(&results)?;
-    let outcome = measure(&mut session, &measuring, &setting, &plan, args)?;
+    let outcome = measure(
+        &mut session,
+        &measuring,
+        &setting,
+        &plan,
+        recall.as_ref(),
+        args,
+    )?;
     let total = &outcome.total;
     // Read from the histogram itself: the summary (which encodes it) is made once, below.
     let soak = soak_section(
@@ -77,17 +121,34 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
         requests: requests_config(&session.loaded.workload.requests),
         spread: spread_settings(setting.spreader.config()),
         threads: args.threads,
+        recall: recall.as_ref().map(|p| p.settings(p.config.similarity)),
     };
     let ctx = session.context(config, measuring.overhead_ns, interrupted.clone());
     let throughput = total.measured as f64 / outcome.wall.as_secs_f64().max(1e-9);
-    let figures = measured_figures(
+    let mut figures = measured_figures(
         total,
         total.latency.summary()?,
         session.counters,
         outcome.wall,
         throughput,
     )?;
-    let snapshot = Snapshot::for_soak(ctx, figures, soak);
+    let mut hash = None;
+    if let Some(p) = &recall {
+        let sim = p.config.similarity;
+        let (phases, r) = p.sections(total, sim, p.check_recall(sim), &p.scan_figures())?;
+        figures.phases = Some(phases);
+        figures.recall = Some(r);
+        let loaded = &session.loaded;
+        hash = Some(loaded.workload.recall_identity(
+            &loaded.graph,
+            p.inputs.fingerprint,
+            &p.config,
+        ));
+    }
+    let mut snapshot = Snapshot::for_soak(ctx, figures, soak);
+    if let Some(h) = hash {
+        snapshot.workload.hash = h;
+    }
     let show = Presentation {
         json: args.json,
         quiet: args.quiet,
@@ -105,6 +166,7 @@ fn measure(
     measuring: &Measuring<'_>,
     setting: &SettingUnderTest,
     plan: &SoakPlan,
+    recall: Option<&RecallPlan>,
     args: &SoakArgs,
 ) -> Result<SoakOutcome> {
     let mut hlog = measuring.pending.create("intervals.hlog")?;
@@ -113,7 +175,10 @@ fn measure(
     pb.set_prefix("soak");
     let counters = session.counters;
     let loaded = &session.loaded;
-    let mut stream = loaded.workload.requests(loaded.graph.node_count());
+    let mut stream = match recall {
+        Some(p) => p.request_source(),
+        None => RequestSource::Spread(loaded.workload.requests(loaded.graph.node_count())),
+    };
     let outcome = run_soak(
         &loaded.graph,
         setting,
@@ -239,7 +304,17 @@ fn write_interval(
         h.to_base64()?
     )?;
     let n = iv.outcome.measured.max(1) as f64;
-    let line = json!({
+    let r = &iv.outcome.recall;
+    let phase = |h: &crate::measure::LatencyHistogram| json!({"p50": h.value_at_quantile(0.5), "p99": h.value_at_quantile(0.99), "max": h.inner().max()});
+    // Recall mode: each phase's interval percentiles (absent in spread mode).
+    let phases = (r.requests > 0).then(|| {
+        json!({
+            "seed": phase(&r.phases.seed),
+            "spread": (!r.phases.spread.is_empty()).then(|| phase(&r.phases.spread)),
+            "rank": phase(&r.phases.rank),
+        })
+    });
+    let mut line = json!({
         "interval": iv.index,
         "start_s": iv.start.as_secs_f64(),
         "duration_s": iv.duration.as_secs_f64(),
@@ -272,6 +347,9 @@ fn write_interval(
         },
         "counters": CountersSection::new(counters, &iv.outcome.counters, iv.outcome.measured),
     });
+    if let (Some(p), Some(obj)) = (phases, line.as_object_mut()) {
+        obj.insert("phases_ns".into(), p);
+    }
     serde_json::to_writer(&mut *jsonl, &line)?;
     writeln!(jsonl)?;
     Ok(())
@@ -296,7 +374,19 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
     )?;
     writeln!(out)?;
     write_latency_table(out, l)?;
-    writeln!(out, "throughput    {:.0} spreads/s", s.throughput_per_s)?;
+    writeln!(
+        out,
+        "throughput    {:.0} {}/s",
+        s.throughput_per_s,
+        if s.recall.is_some() {
+            "recalls"
+        } else {
+            "spreads"
+        }
+    )?;
+    if let (Some(phases), Some(r)) = (&s.phases, &s.recall) {
+        write_recall_lines(out, phases, r)?;
+    }
     let rss = &soak.rss_bytes;
     let mb = |v: Option<u64>| v.map_or("n/a".to_string(), |b| format!("{:.1} MB", b as f64 / 1e6));
     writeln!(

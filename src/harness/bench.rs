@@ -16,13 +16,15 @@
 //! A spread that fails or a client thread that panics fails the block (and the command):
 //! a sample silently missing some requests would be reported as if it were whole.
 
+use super::recall::{RecallSetting, RecallTally};
+use super::requests::{RequestBlock, RequestSource};
 use crate::engine::{ActivationRecord, ActivationRecordPool, PoolStats, Spreader, WorkCounters};
 use crate::graph::Graph;
 use crate::measure::alloc::{self, AllocCount};
 use crate::measure::calibration::{Calibrator, REPS_BEFORE, REPS_BETWEEN};
 use crate::measure::counters::{CounterMode, CounterSample, ThreadCounters};
 use crate::measure::LatencyHistogram;
-use crate::workload::{RequestList, RequestStream};
+use crate::recall::RecallScratch;
 use anyhow::{anyhow, Context, Result};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -41,6 +43,8 @@ pub struct SettingUnderTest {
     /// `None` allocates fresh per-spread state for every request (`--no-pool`).
     pub pool: Option<ActivationRecordPool>,
     pub concurrency: usize,
+    /// Set in recall mode: each request is a cue, run through seed → spread → rank.
+    pub recall: Option<RecallSetting>,
     /// Test hook: bytes deliberately leaked after every request, so tests can check that the
     /// soak's leak verdict notices. Always 0 outside tests.
     pub leak_bytes_per_spread: usize,
@@ -61,6 +65,8 @@ pub struct SettingOutcome {
     pub pool: Option<PoolStats>,
     /// Perf counters over the measured requests, summed over client threads.
     pub counters: CounterSample,
+    /// Recall mode: phase histograms and quality tallies of the measured requests.
+    pub recall: RecallTally,
 }
 
 impl Default for SettingOutcome {
@@ -74,6 +80,7 @@ impl Default for SettingOutcome {
             alloc: AllocCount::default(),
             pool: None,
             counters: CounterSample::default(),
+            recall: RecallTally::default(),
         }
     }
 }
@@ -97,6 +104,7 @@ impl SettingOutcome {
         self.work.merge(&o.work);
         self.alloc += o.alloc;
         self.counters.add(&o.counters);
+        self.recall.merge(&o.recall);
     }
 }
 
@@ -221,7 +229,7 @@ pub struct BlockCtx<'a> {
 /// with an error naming the setting.
 pub fn run_interleaved(
     graph: &Graph,
-    stream: &mut RequestStream,
+    stream: &mut RequestSource,
     settings: &[SettingUnderTest],
     plan: BenchPlan,
     stop: &AtomicBool,
@@ -239,7 +247,7 @@ pub fn run_interleaved(
     };
     let mut warmed = 0;
     while warmed < plan.warmup && !stop.load(Relaxed) {
-        let requests = RequestList::draw(stream, block.min(plan.warmup - warmed) as usize);
+        let requests = stream.draw(block.min(plan.warmup - warmed) as usize);
         for (s, o) in settings.iter().zip(outcomes.iter_mut()) {
             let mut warm = SettingOutcome::default();
             run_block(graph, &requests, s, 0..requests.len(), &mut warm, warm_ctx)?;
@@ -256,7 +264,7 @@ pub fn run_interleaved(
     let mut measured = 0;
     calibration.sample(REPS_BEFORE);
     while measured < plan.spreads && !stop.load(Relaxed) {
-        let requests = RequestList::draw(stream, block.min(plan.spreads - measured) as usize);
+        let requests = stream.draw(block.min(plan.spreads - measured) as usize);
         for (s, o) in settings.iter().zip(outcomes.iter_mut()) {
             let t0 = Instant::now();
             run_block(graph, &requests, s, 0..requests.len(), o, ctx)?;
@@ -278,7 +286,7 @@ pub fn run_interleaved(
 /// spread fails or a client thread panics; the other clients then stop at their next request.
 pub fn run_block(
     graph: &Graph,
-    requests: &RequestList,
+    requests: &RequestBlock,
     s: &SettingUnderTest,
     range: std::ops::Range<usize>,
     out: &mut SettingOutcome,
@@ -362,7 +370,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 #[allow(clippy::too_many_arguments)]
 fn run_client(
     graph: &Graph,
-    requests: &RequestList,
+    requests: &RequestBlock,
     s: &SettingUnderTest,
     cursor: &AtomicUsize,
     first: usize,
@@ -372,12 +380,16 @@ fn run_client(
 ) -> Result<()> {
     let mut counters = ThreadCounters::open(ctx.counters);
     let mut handle = s.pool.as_ref().map(|p| p.handle());
+    // Recall's buffers are the client's, made before its first request.
+    let mut bufs = s
+        .recall
+        .as_ref()
+        .map(|r| RecallScratch::for_config(r.recaller.config()));
     while !ctx.stop.load(Relaxed) {
         let i = cursor.fetch_add(1, Relaxed);
         if i >= end {
             break;
         }
-        let seeds = requests.get(i);
         // Open loop: wait for the request's scheduled time, and time it from then.
         let due = ctx
             .open_loop
@@ -395,7 +407,25 @@ fn run_client(
             None => Box::new(ActivationRecord::new(graph.node_count())),
         };
         let ActivationRecord { scratch, result } = &mut *rec;
-        let spread = s.spreader.spread_into(graph, seeds, scratch, result);
+        let (spread, recalled) = match (requests, &s.recall, bufs.as_mut()) {
+            (RequestBlock::Spread(list), _, _) => (
+                s.spreader.spread_into(graph, list.get(i), scratch, result),
+                None,
+            ),
+            (RequestBlock::Recall(cues), Some(r), Some(b)) => {
+                let (cue, node) = cues.get(i);
+                match r
+                    .recaller
+                    .recall_into(graph, &r.index, cue, b, scratch, result)
+                {
+                    Ok(times) => (Ok(()), Some((times, node))),
+                    Err(e) => (Err(e), None),
+                }
+            }
+            (RequestBlock::Recall(_), _, _) => {
+                unreachable!("cues are drawn only for settings that recall")
+            }
+        };
         let sample = WorkSample::of(&result.work);
         match handle.as_mut() {
             Some(h) => h.release(rec),
@@ -423,6 +453,10 @@ fn run_client(
             .record(end_t.duration_since(from).as_nanos() as u64);
         out.work.add(sample);
         out.measured += 1;
+        if let (Some((times, node)), Some(r), Some(b)) = (recalled, &s.recall, bufs.as_ref()) {
+            out.recall
+                .record(times, b, node, r.cells.as_deref().map(Vec::as_slice));
+        }
         if s.leak_bytes_per_spread > 0 {
             // The test hook: written (so resident), then forgotten; `black_box` keeps the
             // optimiser from removing an allocation nobody reads.
@@ -484,6 +518,7 @@ pub(super) mod tests {
             spreader: Spreader::new(w.spread.clone()).unwrap(),
             pool: None,
             concurrency,
+            recall: None,
             leak_bytes_per_spread: 0,
         }
     }
@@ -505,7 +540,7 @@ pub(super) mod tests {
         let (w, g) = chain();
         for concurrency in [1, 3] {
             let s = setting(&w, "seeds outside", concurrency);
-            let mut stream = w.requests(1_000_000);
+            let mut stream = RequestSource::Spread(w.requests(1_000_000));
             let stop = AtomicBool::new(false);
             let e = run_interleaved(
                 &g,
@@ -529,7 +564,7 @@ pub(super) mod tests {
     fn valid_requests_run_whole() {
         let (w, g) = chain();
         let s = setting(&w, "valid", 3);
-        let mut stream = w.requests(g.node_count());
+        let mut stream = RequestSource::Spread(w.requests(g.node_count()));
         let stop = AtomicBool::new(false);
         let out = run_interleaved(
             &g,
@@ -550,7 +585,7 @@ pub(super) mod tests {
     fn a_panicked_client_fails_the_block() {
         let (w, g) = chain();
         let s = setting(&w, PANIC_LABEL, 3);
-        let requests = RequestList::draw(&mut w.requests(g.node_count()), 50);
+        let requests = RequestSource::Spread(w.requests(g.node_count())).draw(50);
         let stop = AtomicBool::new(false);
         let ctx = BlockCtx {
             stop: &stop,

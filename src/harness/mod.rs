@@ -5,6 +5,8 @@
 //! `measure/` itself never sees the engine, and `report/` never sees either run loop.
 
 pub mod bench;
+pub mod recall;
+pub mod requests;
 pub mod soak;
 
 pub use bench::{SettingOutcome, SettingUnderTest};

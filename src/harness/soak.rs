@@ -7,13 +7,13 @@
 //! stall counts against every request it delays.
 
 use super::bench::{run_block, BlockCtx, OpenLoop, SettingOutcome, SettingUnderTest};
+use super::requests::RequestSource;
 use crate::engine::PoolStats;
 use crate::graph::Graph;
 use crate::measure::calibration::{Calibrator, REPS_BEFORE, REPS_BETWEEN};
 use crate::measure::counters::CounterMode;
 use crate::measure::interval::IntervalPoint;
 use crate::measure::rss;
-use crate::workload::{RequestList, RequestStream};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
@@ -71,7 +71,7 @@ pub struct SoakOutcome {
 pub fn run_soak(
     graph: &Graph,
     setting: &SettingUnderTest,
-    stream: &mut RequestStream,
+    stream: &mut RequestSource,
     plan: &SoakPlan,
     stop: &AtomicBool,
     calibration: &mut Calibrator,
@@ -81,7 +81,7 @@ pub fn run_soak(
     let mut done_warm = 0;
     while done_warm < plan.warmup && !stop.load(Relaxed) {
         let n = CHUNK.min(plan.warmup - done_warm);
-        let chunk = RequestList::draw(stream, n as usize);
+        let chunk = stream.draw(n as usize);
         let ctx = BlockCtx {
             stop,
             counters: CounterMode::Off,
@@ -130,7 +130,7 @@ pub fn run_soak(
             if n == 0 {
                 break;
             }
-            let chunk = RequestList::draw(stream, n as usize);
+            let chunk = stream.draw(n as usize);
             let ctx = BlockCtx {
                 stop,
                 counters: plan.counters,

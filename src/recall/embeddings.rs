@@ -112,6 +112,18 @@ impl Embeddings {
         (self.data.len() * std::mem::size_of::<f32>()) as u64
     }
 
+    /// A hash of the rows as stored (after normalisation), the same on every machine: it
+    /// names the embeddings in a recall run's workload identity.
+    pub fn fingerprint(&self) -> u64 {
+        let mut h = crate::graph::Fnv1a64::new();
+        h.write(&(self.n as u64).to_le_bytes());
+        h.write(&(self.dim as u64).to_le_bytes());
+        for x in self.data.iter() {
+            h.write(&x.to_bits().to_le_bytes());
+        }
+        h.finish()
+    }
+
     /// Generates embeddings for `graph` as the module documentation describes. Fails (bad
     /// input, naming the `embeddings.*` field) when `spec` does not fit the graph.
     pub fn generate(graph: &Graph, spec: &EmbeddingSpec) -> Result<Generated, InputError> {
@@ -428,6 +440,49 @@ impl CueStream {
                 return Some(node as u32);
             }
         }
+    }
+}
+
+/// A stretch of the cue stream drawn up front (the recall counterpart of
+/// [`crate::workload::RequestList`]), so that every setting runs the same cues.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CueList {
+    dim: usize,
+    data: Vec<f32>,
+    nodes: Vec<u32>,
+}
+
+impl CueList {
+    /// The next `count` cues of `stream` over `emb`.
+    pub fn draw(stream: &mut CueStream, emb: &Embeddings, count: usize) -> CueList {
+        let dim = emb.dim();
+        let mut data = Vec::with_capacity(count * dim);
+        let mut nodes = Vec::with_capacity(count);
+        let mut cue = Vec::with_capacity(dim);
+        for _ in 0..count {
+            match stream.next_cue(emb, &mut cue) {
+                Some(node) => {
+                    data.extend_from_slice(&cue);
+                    nodes.push(node);
+                }
+                None => break,
+            }
+        }
+        CueList { dim, data, nodes }
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Cue `i` and the node it was drawn from.
+    #[inline]
+    pub fn get(&self, i: usize) -> (&[f32], u32) {
+        (&self.data[i * self.dim..(i + 1) * self.dim], self.nodes[i])
     }
 }
 

@@ -43,7 +43,27 @@ pub fn read_npy(path: &Path, expected_nodes: usize) -> Result<Embeddings, InputE
 }
 
 /// [`read_npy`] from an opened input, named by `input.name` in errors.
-pub fn read_npy_from(mut input: Input, expected_nodes: usize) -> Result<Embeddings, InputError> {
+pub fn read_npy_from(input: Input, expected_nodes: usize) -> Result<Embeddings, InputError> {
+    read_matrix(input, Expect::Rows(expected_nodes))
+}
+
+/// Reads one cue vector of `dim` components (`float32 [dim]` or `[1, dim]`), normalised.
+pub fn read_cue(path: &Path, dim: usize) -> Result<Vec<f32>, InputError> {
+    let input = Input::open(path)?;
+    let cue = read_matrix(input, Expect::Cue(dim))?;
+    Ok(cue.row(0).to_vec())
+}
+
+/// The shape a file must have.
+#[derive(Clone, Copy)]
+enum Expect {
+    /// `[nodes, dim]`, any dim.
+    Rows(usize),
+    /// `[dim]` or `[1, dim]`, this dim.
+    Cue(usize),
+}
+
+fn read_matrix(mut input: Input, expect: Expect) -> Result<Embeddings, InputError> {
     let name = input.name.clone();
     let bad = |msg: String| InputError::new(format!("{name}: {msg}"));
     check_preamble(input.peek(12)?).map_err(bad)?;
@@ -75,12 +95,22 @@ pub fn read_npy_from(mut input: Input, expected_nodes: usize) -> Result<Embeddin
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let dim = match *shape {
-        [n, d] if n == expected_nodes as u64 && (1..=MAX_DIM as u64).contains(&d) => d as usize,
-        _ => {
+    let (expected_nodes, dim) = match (expect, &*shape) {
+        (Expect::Rows(nodes), &[n, d])
+            if n == nodes as u64 && (1..=MAX_DIM as u64).contains(&d) =>
+        {
+            (nodes, d as usize)
+        }
+        (Expect::Rows(nodes), _) => {
             return Err(bad(format!(
-                "shape is {shown}; expected [{expected_nodes}, dim] with 1 ≤ dim ≤ {MAX_DIM}: \
-                 one row per node of the graph ({expected_nodes} nodes)"
+                "shape is {shown}; expected [{nodes}, dim] with 1 ≤ dim ≤ {MAX_DIM}: \
+                 one row per node of the graph ({nodes} nodes)"
+            )))
+        }
+        (Expect::Cue(dim), &[d]) | (Expect::Cue(dim), &[1, d]) if d == dim as u64 => (1, dim),
+        (Expect::Cue(dim), _) => {
+            return Err(bad(format!(
+                "shape is {shown}; a cue is one vector of the embeddings' dimension: [{dim}] or [1, {dim}]"
             )))
         }
     };

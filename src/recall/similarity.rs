@@ -116,29 +116,68 @@ pub fn top_k_with(
     let dim = emb.dim();
     let rows = emb.as_slice();
     let mut scores = [0f32; BLOCK];
-    // `out` is a min-heap on (score, then higher id = worse): its root is the worst kept.
-    let mut threshold = f32::NEG_INFINITY;
+    let mut best = BoundedTopK::new(out, k);
     for start in (0..n).step_by(BLOCK) {
         let len = BLOCK.min(n - start);
         kernel.dots(&rows[start * dim..], dim, cue, &mut scores[..len]);
-        for (j, &s) in scores[..len].iter().enumerate() {
-            let id = (start + j) as u32;
-            if out.len() < k {
-                out.push((id, s));
-                let last = out.len() - 1;
-                sift_up(out, last);
-                if out.len() == k {
-                    threshold = out[0].1;
+        best.offer_block(start as u32, &scores[..len]);
+    }
+    best.into_slice().sort_unstable_by(ranked);
+}
+
+/// Score descending, then id ascending: the order of every ranked list of hits.
+pub fn ranked(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
+/// The best `k` of a stream of scored ids, offered in increasing id order: a bounded min-heap
+/// whose root is the worst kept, so a score that does not beat it costs one comparison and
+/// the whole stream is never sorted.
+pub struct BoundedTopK<'a> {
+    heap: &'a mut Vec<(u32, f32)>,
+    k: usize,
+    threshold: f32,
+}
+
+impl<'a> BoundedTopK<'a> {
+    /// Keeps the best `k` in `heap` (cleared first; its capacity is reused).
+    pub fn new(heap: &'a mut Vec<(u32, f32)>, k: usize) -> Self {
+        heap.clear();
+        BoundedTopK {
+            heap,
+            k,
+            threshold: f32::NEG_INFINITY,
+        }
+    }
+
+    /// Offers ids `first..first + scores.len()` with their scores.
+    #[inline]
+    pub fn offer_block(&mut self, first: u32, scores: &[f32]) {
+        if self.k == 0 {
+            return;
+        }
+        for (j, &s) in scores.iter().enumerate() {
+            let id = first + j as u32;
+            if self.heap.len() < self.k {
+                self.heap.push((id, s));
+                let last = self.heap.len() - 1;
+                sift_up(self.heap, last);
+                if self.heap.len() == self.k {
+                    self.threshold = self.heap[0].1;
                 }
-            } else if s > threshold {
+            } else if s > self.threshold {
                 // Ids arrive in increasing order, so an equal score is never better.
-                out[0] = (id, s);
-                sift_down(out, 0);
-                threshold = out[0].1;
+                self.heap[0] = (id, s);
+                sift_down(self.heap, 0);
+                self.threshold = self.heap[0].1;
             }
         }
     }
-    out.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+
+    /// What was kept, in heap order.
+    pub fn into_slice(self) -> &'a mut Vec<(u32, f32)> {
+        self.heap
+    }
 }
 
 /// True if `a` ranks below `b`.

@@ -45,6 +45,9 @@ pub struct RunConfig {
     pub spread: SpreadSettings,
     /// Hop-executor threads.
     pub threads: u64,
+    /// Recall mode only (1.1.0): the recall parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall: Option<super::RecallSettings>,
 }
 
 impl RunConfig {

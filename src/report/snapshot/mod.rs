@@ -6,7 +6,7 @@
 //! section is a type here, and a snapshot is put together in one place ([`Snapshot::for_run`],
 //! [`Snapshot::for_soak`]); commands hand over their figures, printing reads the types.
 //!
-//! # Sections (schema 1.0.0)
+//! # Sections (schema 1.1.0)
 //!
 //! - `schema_version`, `tool{name, version, git_rev}`, `command` (`run` | `soak`),
 //!   `started_at` (UTC, RFC 3339), `host{…}` ([`HostInfo`]).
@@ -42,6 +42,16 @@
 //!   `rate_per_s`, `interval{spreads | secs}`, `intervals`, `rss_bytes{start, end, peak}`,
 //!   `verdicts{leak, drift, stall}` (see `report::verdict`), `passed`, `failed[]`.
 //! - `calibration` (optional, see `measure::calibration`).
+//! - recall mode only (`--mode recall`): `config.recall{mode, similarity, max_candidates,
+//!   similarity_threshold, temperature, min_confidence, max_results, rerank_factor, dim,
+//!   cue_noise}` ([`RecallSettings`]); `phases{seed, spread, rank}` ([`PhasesSection`], each a
+//!   latency summary with its own `hdr`; `spread` absent in similarity mode); `recall{mode,
+//!   dim, similarity, kernel, recall_at_k, recall_at_k_min, recall_at_k_requests, k,
+//!   seeds_mean, results_mean, cluster_precision, spread_added_mean, embeddings,
+//!   embeddings_fingerprint, scan{kernel, bytes, ns_per_vector, scan_gb_per_s,
+//!   read_gb_per_s, ratio, quantized_ns_per_vector}}` ([`RecallSection`]); and the same
+//!   `phases` and `recall` in each `settings[]` entry. The workload `hash` of a recall run
+//!   also covers the embeddings and the recall parameters.
 //!
 //! No section is open (`serde_json::Value`): a figure is either typed here or not in the
 //! snapshot. Loading ignores keys it does not know, so a newer 1.x snapshot still loads.
@@ -58,14 +68,19 @@
 //!   snapshot without it loads): `calibration{kernel, median_rep_ns, min_rep_ns, max_rep_ns,
 //!   reps}`, the speed of a fixed reference kernel on this machine during the measurement.
 //!   The sections were then typed with no change to the JSON.
+//! - **1.1.0** — recall: `config.recall`, `phases`, `recall`, and `settings[].{phases,
+//!   recall}`, all absent from a spread run, whose snapshot is otherwise unchanged. 1.0.0
+//!   snapshots load and compare as before.
 
 mod config;
+mod recall;
 mod sections;
 
 pub use config::{
     DecaySetting, FanEffectSetting, LoopMode, RequestsConfig, RssBytes, RunConfig, SoakInterval,
     SoakSection, SpreadSettings, TierPolicySetting, TierSetting, TierTable, Verdicts,
 };
+pub use recall::{PhasesSection, RecallSection, RecallSettings, ScanFigures};
 pub use sections::{
     AllocFigures, AllocSection, CounterReadings, CountersSection, DerivedCounters, EventCount,
     EventReading, EventUnavailable, PoolFigures, PoolSection, COUNTER_SCOPE,
@@ -76,7 +91,7 @@ pub use crate::measure::calibration::Calibration;
 use crate::measure::{HostInfo, LatencySummary};
 use serde::{Deserialize, Serialize, Serializer};
 
-pub const SCHEMA_VERSION: &str = "1.0.0";
+pub const SCHEMA_VERSION: &str = "1.1.0";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -134,6 +149,11 @@ pub struct Snapshot {
     /// Absent in snapshots made before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
+    /// Recall mode only (1.1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phases: Option<PhasesSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall: Option<RecallSection>,
 }
 
 /// Writes `value` with the keys of every object in alphabetical order, as the JSON object
@@ -170,6 +190,8 @@ pub struct MeasuredFigures {
     pub pool: PoolSection,
     pub alloc: AllocSection,
     pub counters: CountersSection,
+    pub phases: Option<PhasesSection>,
+    pub recall: Option<RecallSection>,
 }
 
 impl Snapshot {
@@ -222,6 +244,8 @@ impl Snapshot {
             counters: m.counters,
             soak: None,
             calibration: ctx.calibration,
+            phases: m.phases,
+            recall: m.recall,
         }
     }
 }
@@ -246,6 +270,11 @@ pub struct SettingReport {
     pub pool_stats: PoolSection,
     #[serde(serialize_with = "sorted_keys")]
     pub alloc: AllocSection,
+    /// Recall mode only (1.1.0): this setting's phases and recall figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phases: Option<PhasesSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall: Option<RecallSection>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
