@@ -1114,7 +1114,18 @@ mod tests {
             (
                 format!("bogus = 1\n{MINIMAL}"),
                 "bogus: unknown key; expected one of name, description, seed, graph, tiers, \
-                 spread, requests, run (line 1)",
+                 spread, requests, run, embeddings, recall (line 1)",
+            ),
+            (
+                format!("{MINIMAL}[recall]\ntheta = 0.1\n"),
+                "recall.theta: unknown key; expected one of mode, similarity, max_candidates, \
+                 similarity_threshold, temperature, min_confidence, max_results, rerank_factor, \
+                 fan_effect (line 6)",
+            ),
+            (
+                format!("{MINIMAL}[embeddings]\ndims = 8\n"),
+                "embeddings.dims: unknown key; expected one of dim, clusters, noise, cue_noise \
+                 (line 6)",
             ),
             (
                 format!("{MINIMAL}[tiers.hot]\nthresh = 0.1\n"),
@@ -1289,7 +1300,11 @@ mod tests {
             [spread]\nmax_depth = 6\ndecay = { kind = \"linear\", slope = 0.2 }\n\
             fan_effect = \"sqrt-out-degree\"\ncycle_penalty = 0.5\ntop_k = 10\n\
             [requests]\nseeds_per_request = 4\nseed_activation = 0.5\n\
-            [run]\nspreads = 7\nwarmup = 0\n";
+            [run]\nspreads = 7\nwarmup = 0\n\
+            [embeddings]\ndim = 16\nclusters = 5\nnoise = 0.5\ncue_noise = 0.25\n\
+            [recall]\nmode = \"spreading\"\nsimilarity = \"quantized\"\nmax_candidates = 20\n\
+            similarity_threshold = 0.3\ntemperature = 0.25\nmin_confidence = 0.2\n\
+            max_results = 15\nrerank_factor = 8\nfan_effect = \"out-degree\"\n";
         let w = Workload::parse(text, "full.toml").unwrap();
         let mut tiers = Tier::ALL.map(TierParams::default_for);
         tiers[0] = TierParams {
@@ -1331,6 +1346,24 @@ mod tests {
             run: RunSpec {
                 spreads: 7,
                 warmup: 0,
+            },
+            embeddings: Some(EmbeddingSpec {
+                dim: 16,
+                clusters: 5,
+                noise: 0.5,
+                cue_noise: 0.25,
+                seed: 9,
+            }),
+            recall: RecallConfig {
+                mode: RecallMode::Spreading,
+                similarity: SimilarityMode::Quantized,
+                max_candidates: 20,
+                similarity_threshold: 0.3,
+                temperature: 0.25,
+                min_confidence: 0.2,
+                max_results: 15,
+                rerank_factor: 8,
+                fan_effect: Some(FanEffect::OutDegree),
             },
         };
         assert_eq!(w, want);

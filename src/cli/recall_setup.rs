@@ -8,7 +8,7 @@ use super::common::{human_duration, LoadedWorkload};
 use super::{RecallModeArg, RecallParamArgs, SimilarityArg, WorkloadArgs};
 use crate::bad_input;
 use crate::engine::Spreader;
-use crate::harness::recall::RecallSetting;
+use crate::harness::recall::{RecallSetting, RecallTally};
 use crate::harness::requests::RequestSource;
 use crate::harness::SettingOutcome;
 use crate::measure::LatencySummary;
@@ -302,7 +302,8 @@ impl RecallPlan {
         checked: RecallAtK,
         scan: &ScanFigures,
     ) -> Result<(PhasesSection, RecallSection)> {
-        let t = &o.recall;
+        let empty = RecallTally::default();
+        let t = o.recall.as_ref().unwrap_or(&empty);
         let phases = PhasesSection {
             seed: t.phases.seed.summary()?,
             spread: if t.phases.spread.is_empty() {

@@ -304,10 +304,10 @@ fn write_interval(
         h.to_base64()?
     )?;
     let n = iv.outcome.measured.max(1) as f64;
-    let r = &iv.outcome.recall;
+    let r = iv.outcome.recall.as_ref();
     let phase = |h: &crate::measure::LatencyHistogram| json!({"p50": h.value_at_quantile(0.5), "p99": h.value_at_quantile(0.99), "max": h.inner().max()});
     // Recall mode: each phase's interval percentiles (absent in spread mode).
-    let phases = (r.requests > 0).then(|| {
+    let phases = r.map(|r| {
         json!({
             "seed": phase(&r.phases.seed),
             "spread": (!r.phases.spread.is_empty()).then(|| phase(&r.phases.spread)),

@@ -65,8 +65,9 @@ pub struct SettingOutcome {
     pub pool: Option<PoolStats>,
     /// Perf counters over the measured requests, summed over client threads.
     pub counters: CounterSample,
-    /// Recall mode: phase histograms and quality tallies of the measured requests.
-    pub recall: RecallTally,
+    /// Recall mode: phase histograms and quality tallies of the measured requests (made at
+    /// the first recall: a spread-mode outcome allocates no histograms for it).
+    pub recall: Option<RecallTally>,
 }
 
 impl Default for SettingOutcome {
@@ -80,7 +81,7 @@ impl Default for SettingOutcome {
             alloc: AllocCount::default(),
             pool: None,
             counters: CounterSample::default(),
-            recall: RecallTally::default(),
+            recall: None,
         }
     }
 }
@@ -104,7 +105,11 @@ impl SettingOutcome {
         self.work.merge(&o.work);
         self.alloc += o.alloc;
         self.counters.add(&o.counters);
-        self.recall.merge(&o.recall);
+        if let Some(r) = &o.recall {
+            self.recall
+                .get_or_insert_with(RecallTally::default)
+                .merge(r);
+        }
     }
 }
 
@@ -454,8 +459,12 @@ fn run_client(
         out.work.add(sample);
         out.measured += 1;
         if let (Some((times, node)), Some(r), Some(b)) = (recalled, &s.recall, bufs.as_ref()) {
-            out.recall
-                .record(times, b, node, r.cells.as_deref().map(Vec::as_slice));
+            out.recall.get_or_insert_with(RecallTally::default).record(
+                times,
+                b,
+                node,
+                r.cells.as_deref().map(Vec::as_slice),
+            );
         }
         if s.leak_bytes_per_spread > 0 {
             // The test hook: written (so resident), then forgotten; `black_box` keeps the

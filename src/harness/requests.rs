@@ -7,6 +7,8 @@ use crate::workload::{RequestList, RequestStream};
 use std::sync::Arc;
 
 /// The stream requests are drawn from.
+// One per command, never copied: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum RequestSource {
     /// Seed lists for the spread alone.
     Spread(RequestStream),

@@ -95,7 +95,7 @@ fn read_matrix(mut input: Input, expect: Expect) -> Result<Embeddings, InputErro
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let (expected_nodes, dim) = match (expect, &*shape) {
+    let (expected_nodes, dim) = match (expect, shape) {
         (Expect::Rows(nodes), &[n, d])
             if n == nodes as u64 && (1..=MAX_DIM as u64).contains(&d) =>
         {
