@@ -21,6 +21,8 @@ use anyhow::Result;
 use std::io::Write;
 
 pub fn execute(args: &RunArgs) -> Result<Outcome> {
+    // Bound and opened before anything else: a bad --metrics-addr or --stream fails at once.
+    let mut live = crate::live::Live::start(&args.live, "run", args.quiet)?;
     let mut session =
         MeasuringSession::open("run", &args.workload, args.counters.into(), args.quiet)?;
     let spreads = args.spreads.unwrap_or(session.loaded.workload.run.spreads);
@@ -30,6 +32,8 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
         .iter()
         .map(|spec| session.setting(spec, args.parallel_min_edges, 0))
         .collect::<Result<Vec<_>>>()?;
+    let batch: Vec<u64> = specs.iter().map(|s| s.batch_size).collect();
+    live.describe(&session.loaded.workload.name, &settings, &batch);
     if !args.quiet && settings.len() > 1 {
         crate::note!(
             "measuring {} settings side by side, interleaved in blocks of {} requests",
@@ -57,7 +61,10 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
         plan,
         measuring.interrupt.flag(),
         &mut session.calibrator,
-        |done| pb.set_position(done),
+        |done, so_far| {
+            pb.set_position(done);
+            live.block(so_far, &settings);
+        },
     )?;
     pb.finish_and_clear();
 
@@ -70,6 +77,7 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
     let config = run_config(&session.loaded, &settings[0], specs[0]);
     let ctx = session.context(config, measuring.overhead_ns, interrupted.clone());
     let snapshot = build_snapshot(ctx, &settings, &specs, &outcomes, session.counters)?;
+    live.measured(&snapshot, &outcomes.iter().map(|o| o.pool).collect::<Vec<_>>());
     let show = Presentation {
         json: args.json,
         quiet: args.quiet,
@@ -81,6 +89,7 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
         show,
         |out| print_summary(out, &snapshot),
     )?;
+    live.finish(measuring.interrupt.flag());
     Ok(measuring_outcome(&dir, interrupted, None))
 }
 
