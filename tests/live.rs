@@ -75,8 +75,7 @@ struct Scraped {
 
 fn parse_scrape(text: &str) -> Scraped {
     check_openmetrics_lines(text);
-    let scrape =
-        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
     let value = |name: &str| -> f64 {
         scrape
             .samples
@@ -121,9 +120,25 @@ fn metrics_scraped_during_a_run_agree_with_the_snapshot() {
     let child = Command::new(assert_cmd::cargo::cargo_bin("spreadbench"))
         .current_dir(t.path())
         .args([
-            "run", "-w", "chain-64", "--spreads", "60000", "--warmup", "500", "--block", "1000",
-            "--threads", "1", "--counters", "off", "--json", "--quiet", "--metrics-addr", &addr,
-            "--metrics-linger", "1.5",
+            "run",
+            "-w",
+            "chain-64",
+            "--spreads",
+            "60000",
+            "--warmup",
+            "500",
+            "--block",
+            "1000",
+            "--threads",
+            "1",
+            "--counters",
+            "off",
+            "--json",
+            "--quiet",
+            "--metrics-addr",
+            &addr,
+            "--metrics-linger",
+            "1.5",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -164,7 +179,10 @@ fn metrics_scraped_during_a_run_agree_with_the_snapshot() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let snap: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(scrapes.len() >= 3, "only {} scrapes", scrapes.len());
-    assert!(partial_seen, "no /snapshot.json with \"partial\": true while measuring");
+    assert!(
+        partial_seen,
+        "no /snapshot.json with \"partial\": true while measuring"
+    );
     let last = scrapes.last().unwrap();
     assert_eq!(last.finished, 1.0, "the last scrape was not after the end");
     assert_eq!(last.spreads, u(&snap, "/spreads") as f64);
@@ -177,8 +195,14 @@ fn metrics_scraped_during_a_run_agree_with_the_snapshot() {
     );
     // Cumulative buckets, ending at +Inf with the count.
     let b = &last.buckets;
-    assert!(b.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1), "{b:?}");
-    assert_eq!(b.last().map(|x| (x.0, x.1)), Some((f64::INFINITY, last.count)));
+    assert!(
+        b.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
+        "{b:?}"
+    );
+    assert_eq!(
+        b.last().map(|x| (x.0, x.1)),
+        Some((f64::INFINITY, last.count))
+    );
     // During the linger, /snapshot.json is the final snapshot itself.
     let fin = final_snapshot.expect("no /snapshot.json after the end");
     assert_eq!(fin["latency_ns"], snap["latency_ns"]);
@@ -189,16 +213,33 @@ fn bad_addr(addr: &str, expect: &str) {
     let t = tmp();
     let out = sb(t.path())
         .args([
-            "run", "-w", "chain-64", "--spreads", "100", "--warmup", "0", "--counters", "off",
-            "--metrics-addr", addr, "--out", "res",
+            "run",
+            "-w",
+            "chain-64",
+            "--spreads",
+            "100",
+            "--warmup",
+            "0",
+            "--counters",
+            "off",
+            "--metrics-addr",
+            addr,
+            "--out",
+            "res",
         ])
         .output()
         .unwrap();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{addr}: {err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("--metrics-addr") && err.contains(expect), "{addr}: {err}");
-    assert!(!t.path().join("res").exists(), "a results directory was left behind");
+    assert!(
+        err.contains("--metrics-addr") && err.contains(expect),
+        "{addr}: {err}"
+    );
+    assert!(
+        !t.path().join("res").exists(),
+        "a results directory was left behind"
+    );
 }
 
 #[test]
@@ -219,14 +260,29 @@ fn a_non_loopback_address_is_warned_about() {
     let t = tmp();
     let out = sb(t.path())
         .args([
-            "run", "-w", "chain-64", "--spreads", "100", "--warmup", "0", "--counters", "off",
-            "--quiet", "--metrics-addr", "0.0.0.0:0", "--out", "res",
+            "run",
+            "-w",
+            "chain-64",
+            "--spreads",
+            "100",
+            "--warmup",
+            "0",
+            "--counters",
+            "off",
+            "--quiet",
+            "--metrics-addr",
+            "0.0.0.0:0",
+            "--out",
+            "res",
         ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let err = text(&out.stderr);
-    assert!(err.contains("warning: --metrics-addr 0.0.0.0:") && err.contains("not loopback"), "{err}");
+    assert!(
+        err.contains("warning: --metrics-addr 0.0.0.0:") && err.contains("not loopback"),
+        "{err}"
+    );
 }
 
 fn lines(path: &Path) -> Vec<Value> {
@@ -245,8 +301,23 @@ fn run_streams_one_line_per_block() {
     let snap = ok_json(
         t.path(),
         &[
-            "run", "-w", "chain-64", "--spreads", "2500", "--warmup", "300", "--block", "1000",
-            "--counters", "off", "--json", "--quiet", "--stream", "live.jsonl", "--out", "res",
+            "run",
+            "-w",
+            "chain-64",
+            "--spreads",
+            "2500",
+            "--warmup",
+            "300",
+            "--block",
+            "1000",
+            "--counters",
+            "off",
+            "--json",
+            "--quiet",
+            "--stream",
+            "live.jsonl",
+            "--out",
+            "res",
         ],
     );
     let l = lines(&t.path().join("live.jsonl"));
@@ -266,8 +337,22 @@ fn soak_streams_its_metrics_jsonl_records() {
     let out = ok_stdout(
         t.path(),
         &[
-            "soak", "-w", "chain-64", "--spreads", "3000", "--interval-spreads", "1000",
-            "--warmup", "100", "--counters", "off", "--quiet", "--stream", "-", "--out", "res",
+            "soak",
+            "-w",
+            "chain-64",
+            "--spreads",
+            "3000",
+            "--interval-spreads",
+            "1000",
+            "--warmup",
+            "100",
+            "--counters",
+            "off",
+            "--quiet",
+            "--stream",
+            "-",
+            "--out",
+            "res",
         ],
     );
     let dir = std::fs::read_dir(t.path().join("res"))
@@ -277,7 +362,10 @@ fn soak_streams_its_metrics_jsonl_records() {
         .unwrap();
     let jsonl = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
     assert_eq!(jsonl.lines().count(), 3);
-    assert!(out.starts_with(&jsonl), "stdout:\n{out}\nmetrics.jsonl:\n{jsonl}");
+    assert!(
+        out.starts_with(&jsonl),
+        "stdout:\n{out}\nmetrics.jsonl:\n{jsonl}"
+    );
 }
 
 #[test]
@@ -286,8 +374,17 @@ fn a_stream_to_a_directory_is_refused_before_measuring() {
     std::fs::create_dir(t.path().join("d")).unwrap();
     let out = sb(t.path())
         .args([
-            "run", "-w", "chain-64", "--spreads", "100", "--counters", "off", "--stream", "d",
-            "--out", "res",
+            "run",
+            "-w",
+            "chain-64",
+            "--spreads",
+            "100",
+            "--counters",
+            "off",
+            "--stream",
+            "d",
+            "--out",
+            "res",
         ])
         .output()
         .unwrap();
@@ -305,8 +402,20 @@ fn a_stream_through_a_symlink_writes_its_target() {
     ok(
         t.path(),
         &[
-            "run", "-w", "chain-64", "--spreads", "1000", "--warmup", "0", "--counters", "off",
-            "--quiet", "--stream", "link.jsonl", "--out", "res",
+            "run",
+            "-w",
+            "chain-64",
+            "--spreads",
+            "1000",
+            "--warmup",
+            "0",
+            "--counters",
+            "off",
+            "--quiet",
+            "--stream",
+            "link.jsonl",
+            "--out",
+            "res",
         ],
     );
     assert!(std::fs::symlink_metadata(t.path().join("link.jsonl"))

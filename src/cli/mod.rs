@@ -245,7 +245,12 @@ pub struct LiveArgs {
 
     /// Keep serving the final figures this many seconds after the command ends, so a scraper
     /// sees its last totals.
-    #[arg(long, value_name = "S", default_value_t = 0.0, requires = "metrics_addr")]
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 0.0,
+        requires = "metrics_addr"
+    )]
     pub metrics_linger: f64,
 
     /// Write one JSON line per measured block (run) or interval (soak) as it ends, flushed:

@@ -52,11 +52,12 @@ struct IntervalLatency {
 
 pub fn execute(args: &ReportArgs) -> Result<Outcome> {
     let t0 = Instant::now();
-    let inputs = args
+    let mut inputs = args
         .dirs
         .iter()
         .map(|d| read_input(d))
         .collect::<Result<Vec<_>>>()?;
+    disambiguate(&mut inputs, &args.dirs);
     let read = t0.elapsed();
     let t1 = Instant::now();
     let sections = sections(&inputs)?;
@@ -90,14 +91,14 @@ fn read_input(path: &Path) -> Result<Input> {
     let dir = if path.is_dir() {
         path.to_path_buf()
     } else {
-        path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        path.parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     };
     let snapshot = load_snapshot(path)?;
     let file = |name: &str| dir.join(name).display().to_string();
     let decode = |hdr: &str, what: &str| {
-        LatencyHistogram::from_base64(hdr).map_err(|e| {
-            bad_input!("{}: {what}: {e}", file("snapshot.json"))
-        })
+        LatencyHistogram::from_base64(hdr)
+            .map_err(|e| bad_input!("{}: {what}: {e}", file("snapshot.json")))
     };
     let latency = decode(&snapshot.latency_ns.hdr, "latency_ns.hdr")?;
     let settings = if snapshot.settings.len() > 1 {
@@ -119,7 +120,11 @@ fn read_input(path: &Path) -> Result<Input> {
         .canonicalize()
         .ok()
         .and_then(|p| {
-            let p = if p.is_dir() { p } else { p.parent()?.to_path_buf() };
+            let p = if p.is_dir() {
+                p
+            } else {
+                p.parent()?.to_path_buf()
+            };
             p.file_name().map(|n| n.to_string_lossy().into_owned())
         })
         .unwrap_or_else(|| path.display().to_string());
@@ -130,6 +135,29 @@ fn read_input(path: &Path) -> Result<Input> {
         settings,
         intervals,
     })
+}
+
+/// Results directories of the same second under different roots share a name: those are
+/// named with their parent too.
+fn disambiguate(inputs: &mut [Input], paths: &[PathBuf]) {
+    let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
+    for (input, path) in inputs.iter_mut().zip(paths) {
+        if names.iter().filter(|n| **n == input.name).count() > 1 {
+            let parent = path
+                .canonicalize()
+                .ok()
+                .and_then(|p| {
+                    let dir = if p.is_dir() {
+                        p
+                    } else {
+                        p.parent()?.to_path_buf()
+                    };
+                    Some(dir.parent()?.file_name()?.to_string_lossy().into_owned())
+                })
+                .unwrap_or_default();
+            input.name = format!("{parent}/{}", input.name);
+        }
+    }
 }
 
 /// A soak's `metrics.jsonl`: every line a record, bad input naming the file and line.
@@ -213,7 +241,11 @@ fn spectrum_section(inputs: &[Input]) -> Result<Section> {
                 us(l.p999),
                 us(l.max),
                 format!("{:.0}", s.throughput_per_s),
-                if s.partial { "partial".into() } else { String::new() },
+                if s.partial {
+                    "partial".into()
+                } else {
+                    String::new()
+                },
             ]
         })
         .collect();
@@ -221,8 +253,16 @@ fn spectrum_section(inputs: &[Input]) -> Result<Section> {
         title: "Latency spectrum".into(),
         html: html::table(
             &[
-                "input", "command", "spreads", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs",
-                "spreads/s", "",
+                "input",
+                "command",
+                "spreads",
+                "p50 µs",
+                "p90 µs",
+                "p99 µs",
+                "p99.9 µs",
+                "max µs",
+                "spreads/s",
+                "",
             ],
             &rows,
         ),
@@ -261,7 +301,15 @@ fn settings_section(i: usize, input: &Input) -> Result<Section> {
     Ok(Section {
         title: format!("Settings side by side: {}", input.name),
         html: html::table(
-            &["setting", "p50 µs", "p95 µs", "p99 µs", "spreads/s", "p50 ×", "tput ×"],
+            &[
+                "setting",
+                "p50 µs",
+                "p95 µs",
+                "p99 µs",
+                "spreads/s",
+                "p50 ×",
+                "tput ×",
+            ],
             &rows,
         ) + "<p>Ratios are to the first setting.</p>\n",
         plots: vec![plot],
@@ -279,7 +327,9 @@ fn status(s: Status) -> &'static str {
 fn soak_section(i: usize, input: &Input, soak: &SoakSection) -> Result<Section> {
     let iv = &input.intervals;
     let pts = |f: fn(&IntervalLine) -> u64| -> Vec<(f64, f64)> {
-        iv.iter().map(|r| (r.elapsed_s, f(r) as f64 / 1e3)).collect()
+        iv.iter()
+            .map(|r| (r.elapsed_s, f(r) as f64 / 1e3))
+            .collect()
     };
     let v = &soak.verdicts;
     let mut thresholds = Vec::new();
@@ -319,13 +369,10 @@ fn soak_section(i: usize, input: &Input, soak: &SoakSection) -> Result<Section> 
         // The leak verdict judges the second half: from its first RSS reading, the growth
         // allowed is the larger of the percentage and the floor.
         let mid = &rss[rss.len() / 2];
-        let allowed = (mid.1 * v.leak.max_rss_growth_pct / 100.0)
-            .max(v.leak.min_growth_bytes as f64 / 1e6);
+        let allowed =
+            (mid.1 * v.leak.max_rss_growth_pct / 100.0).max(v.leak.min_growth_bytes as f64 / 1e6);
         let leak = Threshold {
-            label: format!(
-                "leak limit over the second half (+{:.2} MB)",
-                allowed
-            ),
+            label: format!("leak limit over the second half (+{:.2} MB)", allowed),
             value: mid.1 + allowed,
             from_x: Some(mid.0),
         };
@@ -344,7 +391,9 @@ fn soak_section(i: usize, input: &Input, soak: &SoakSection) -> Result<Section> 
         vec![
             "leak".into(),
             status(v.leak.status).into(),
-            opt(v.leak.rss_growth_second_half_pct, &|g| format!("RSS {g:+.3}% over the second half")),
+            opt(v.leak.rss_growth_second_half_pct, &|g| {
+                format!("RSS {g:+.3}% over the second half")
+            }),
             format!("{}%", v.leak.max_rss_growth_pct),
         ],
         vec![
@@ -361,7 +410,12 @@ fn soak_section(i: usize, input: &Input, soak: &SoakSection) -> Result<Section> 
         ],
     ];
     Ok(Section {
-        title: format!("Soak timeline: {} ({} intervals, {})", input.name, soak.intervals, soak.mode.as_str()),
+        title: format!(
+            "Soak timeline: {} ({} intervals, {})",
+            input.name,
+            soak.intervals,
+            soak.mode.as_str()
+        ),
         html: html::table(&["verdict", "status", "figure", "limit"], &rows),
         plots,
     })
@@ -373,10 +427,7 @@ fn diff_section(base: &Input, new: &Input) -> Result<Section> {
     if !why.is_empty() {
         return Ok(Section {
             title,
-            html: format!(
-                "<p>Not compared: {}.</p>\n",
-                html::escape(&why.join("; "))
-            ),
+            html: format!("<p>Not compared: {}.</p>\n", html::escape(&why.join("; "))),
             plots: Vec::new(),
         });
     }
@@ -419,7 +470,15 @@ fn diff_section(base: &Input, new: &Input) -> Result<Section> {
         })
         .collect();
     let html = html::table(
-        &["metric", "base µs", "new µs", "ratio", "99% interval", "p", "verdict"],
+        &[
+            "metric",
+            "base µs",
+            "new µs",
+            "ratio",
+            "99% interval",
+            "p",
+            "verdict",
+        ],
         &rows,
     ) + &format!(
         "<p>Verdict: {} (noise band ±5%, α = 0.01; as <code>spreadbench diff</code> judges).</p>\n",
@@ -432,7 +491,11 @@ fn diff_section(base: &Input, new: &Input) -> Result<Section> {
     })
 }
 
-fn write_html(args: &ReportArgs, inputs: &[Input], sections: &[Section]) -> Result<(PathBuf, usize)> {
+fn write_html(
+    args: &ReportArgs,
+    inputs: &[Input],
+    sections: &[Section],
+) -> Result<(PathBuf, usize)> {
     let out = args
         .out
         .clone()

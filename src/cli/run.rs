@@ -77,7 +77,10 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
     let config = run_config(&session.loaded, &settings[0], specs[0]);
     let ctx = session.context(config, measuring.overhead_ns, interrupted.clone());
     let snapshot = build_snapshot(ctx, &settings, &specs, &outcomes, session.counters)?;
-    live.measured(&snapshot, &outcomes.iter().map(|o| o.pool).collect::<Vec<_>>());
+    live.measured(
+        &snapshot,
+        &outcomes.iter().map(|o| o.pool).collect::<Vec<_>>(),
+    );
     let show = Presentation {
         json: args.json,
         quiet: args.quiet,

@@ -14,12 +14,12 @@ pub mod server;
 pub mod state;
 pub mod stream;
 
+use crate::bad_input;
 use crate::cli::LiveArgs;
 use crate::engine::PoolStats;
 use crate::harness::bench::{SettingOutcome, SettingUnderTest};
 use crate::harness::soak::IntervalReport;
 use crate::report::Snapshot;
-use crate::bad_input;
 use server::MetricsServer;
 use state::{Frame, LiveState, Phase, SettingFigures};
 use std::io::{self, Write};

@@ -22,7 +22,9 @@ use std::thread::JoinHandle;
 pub fn parse_addr(text: &str) -> Result<SocketAddr, InputError> {
     let bad = |why: &str| InputError::new(format!("--metrics-addr '{text}': {why}"));
     let Some((host, port)) = text.rsplit_once(':') else {
-        return Err(bad("expected HOST:PORT or :PORT (for example 127.0.0.1:9184)"));
+        return Err(bad(
+            "expected HOST:PORT or :PORT (for example 127.0.0.1:9184)",
+        ));
     };
     let port: u16 = port
         .parse()
@@ -108,7 +110,11 @@ fn serve(server: &tiny_http::Server, state: &LiveState) {
     }
 }
 
-fn reply(body: Vec<u8>, content_type: &str, code: u16) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+fn reply(
+    body: Vec<u8>,
+    content_type: &str,
+    code: u16,
+) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
     let mut r = tiny_http::Response::from_data(body).with_status_code(code);
     if let Ok(h) = tiny_http::Header::from_bytes(&b"Content-Type"[..], content_type.as_bytes()) {
         r.add_header(h);

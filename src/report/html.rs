@@ -59,7 +59,12 @@ pub fn page(title: &str, intro: &str, sections: &[Section]) -> String {
         escape(intro)
     );
     for sec in sections {
-        let _ = write!(s, "<section>\n<h2>{}</h2>\n{}", escape(&sec.title), sec.html);
+        let _ = write!(
+            s,
+            "<section>\n<h2>{}</h2>\n{}",
+            escape(&sec.title),
+            sec.html
+        );
         for p in &sec.plots {
             let _ = write!(
                 s,

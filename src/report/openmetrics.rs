@@ -356,23 +356,22 @@ mod tests {
         };
         let text = render(&view).unwrap();
         assert!(text.ends_with("# EOF\n"), "{text}");
-        assert!(text.contains("# TYPE spreadbench_spreads counter\n"), "{text}");
+        assert!(
+            text.contains("# TYPE spreadbench_spreads counter\n"),
+            "{text}"
+        );
         assert!(
             text.contains("spreadbench_spreads_total{setting=\"threads=1\"} 2\n"),
             "{text}"
         );
         assert!(
             text.contains(
-                "spreadbench_spread_latency_seconds_bucket{setting=\"threads=1\",le=\"1e-6\"} 1\n"
-            ) || text.contains(
-                "spreadbench_spread_latency_seconds_bucket{setting=\"threads=1\",le=\"0.000001\"} 1\n"
+                "spreadbench_spread_latency_seconds_bucket{le=\"0.000001\",setting=\"threads=1\"} 1\n"
             ),
             "{text}"
         );
         assert!(
-            text.contains(
-                "spreadbench_spread_latency_seconds_count{setting=\"threads=1\"} 2\n"
-            ),
+            text.contains("spreadbench_spread_latency_seconds_count{setting=\"threads=1\"} 2\n"),
             "{text}"
         );
         assert!(text.contains("spreadbench_rss_bytes 4096\n"), "{text}");

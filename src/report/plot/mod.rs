@@ -86,6 +86,7 @@ pub fn spectrum(name: &str, title: &str, series: &[SpectrumSeries<'_>]) -> Resul
         let mut chart = ChartBuilder::on(&root)
             .caption(title, (FONT, 20))
             .margin(12)
+            .margin_right(40)
             .x_label_area_size(42)
             .y_label_area_size(70)
             .build_cartesian_2d(0f64..xmax, 0f64..ymax * 1.05)
@@ -104,7 +105,9 @@ pub fn spectrum(name: &str, title: &str, series: &[SpectrumSeries<'_>]) -> Resul
                 .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
                 .map_err(err)?
                 .label(label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                });
         }
         if !curves.is_empty() {
             chart
@@ -173,7 +176,11 @@ pub fn grouped_bars(
         }
         chart
             .draw_series(groups.iter().enumerate().map(|(i, g)| {
-                Text::new(g.clone(), (i as f64 + 0.1, ymax * 1.1), (FONT, 13).into_font())
+                Text::new(
+                    g.clone(),
+                    (i as f64 + 0.1, ymax * 1.1),
+                    (FONT, 13).into_font(),
+                )
             }))
             .map_err(err)?;
         chart
@@ -526,7 +533,7 @@ mod tests {
         let texts: Vec<String> = doc
             .descendants()
             .filter(|n| n.has_tag_name("text"))
-            .filter_map(|n| n.text().map(str::to_string))
+            .filter_map(|n| n.text().map(|t| t.trim().to_string()))
             .collect();
         assert!(texts.iter().any(|t| t == &p.title), "{}: {texts:?}", p.name);
     }
