@@ -76,7 +76,9 @@ struct Scraped {
 fn parse_scrape(text: &str) -> Scraped {
     check_openmetrics_lines(text);
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
-    let value = |name: &str| -> f64 {
+    // Before the settings are built (the graph still loading), only the process's figures
+    // are there: a missing count is a zero.
+    let value = |name: &str| -> Option<f64> {
         scrape
             .samples
             .iter()
@@ -87,7 +89,6 @@ fn parse_scrape(text: &str) -> Scraped {
                 | prometheus_parse::Value::Untyped(v) => *v,
                 other => panic!("{name}: unexpected {other:?}"),
             })
-            .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
     };
     let buckets = scrape
         .samples
@@ -101,11 +102,12 @@ fn parse_scrape(text: &str) -> Scraped {
         })
         .unwrap_or_default();
     Scraped {
-        spreads: value("spreadbench_spreads_total"),
-        count: value("spreadbench_spread_latency_seconds_count"),
-        sum: value("spreadbench_spread_latency_seconds_sum"),
+        spreads: value("spreadbench_spreads_total").unwrap_or(0.0),
+        count: value("spreadbench_spread_latency_seconds_count").unwrap_or(0.0),
+        sum: value("spreadbench_spread_latency_seconds_sum").unwrap_or(0.0),
         buckets,
-        finished: value("spreadbench_finished"),
+        finished: value("spreadbench_finished")
+            .unwrap_or_else(|| panic!("spreadbench_finished missing in\n{text}")),
     }
 }
 
@@ -159,7 +161,9 @@ fn metrics_scraped_during_a_run_agree_with_the_snapshot() {
                 if let Some(prev) = scrapes.last() {
                     assert!(s.spreads >= prev.spreads && s.count >= prev.count);
                 }
-                if let Some((_, snap)) = get(port, "/snapshot.json") {
+                // The server may stop between the two requests (the linger's end).
+                if let Some((_, snap)) = get(port, "/snapshot.json").filter(|(_, b)| !b.is_empty())
+                {
                     let v: Value = serde_json::from_str(&snap).unwrap();
                     if v["partial"] == Value::Bool(true) {
                         partial_seen = true;
@@ -338,6 +342,11 @@ fn soak_streams_its_metrics_jsonl_records() {
         t.path(),
         &[
             "soak",
+            // Verdicts are not what this tests; a loaded machine stalls tiny spreads.
+            "--max-stall-ratio",
+            "1e9",
+            "--max-p99-drift",
+            "1e9",
             "-w",
             "chain-64",
             "--spreads",
