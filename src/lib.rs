@@ -17,6 +17,7 @@ pub mod error;
 pub mod graph;
 pub mod harness;
 pub mod input;
+pub mod live;
 pub mod measure;
 pub mod recall;
 pub mod report;

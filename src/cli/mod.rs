@@ -11,6 +11,7 @@ pub mod interrupt;
 pub mod options;
 pub mod recall;
 pub mod recall_setup;
+pub mod report;
 pub mod run;
 pub mod session;
 pub mod soak;
@@ -45,6 +46,10 @@ pub enum Command {
     /// Run two builds alternately (A B, B A, …) on one workload and judge them like `diff`.
     #[command(after_help = exit::diff_help_text())]
     Compare(CompareArgs),
+    /// Draw results directories as a self-contained HTML report (inline SVG plots), or as
+    /// one SVG file per plot.
+    #[command(after_help = exit::help_text())]
+    Report(ReportArgs),
     /// Run one spread and print the ranked activated nodes and the work counters.
     #[command(after_help = exit::help_text())]
     Spread(SpreadArgs),
@@ -211,6 +216,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
 
+    #[command(flatten)]
+    pub live: LiveArgs,
+
     /// No progress bar and no informational lines on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -297,6 +305,9 @@ pub struct SoakArgs {
     #[arg(long)]
     pub json: bool,
 
+    #[command(flatten)]
+    pub live: LiveArgs,
+
     /// No progress bar and no informational lines on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -305,6 +316,62 @@ pub struct SoakArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 0, hide = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=options::MAX_LEAK_BYTES))]
     pub leak_bytes_per_spread: usize,
 }
+
+// ---- live metrics and the report (issue 12) ----
+
+/// Watching a measuring command while it runs: `--metrics-addr`, `--stream` (see `crate::live`).
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Serve OpenMetrics `/metrics` and `/snapshot.json` here while the command runs
+    /// (`HOST:PORT`, or `:PORT` for loopback; another host than loopback is warned about).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+
+    /// Keep serving the final figures this many seconds after the command ends, so a scraper
+    /// sees its last totals.
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 0.0,
+        requires = "metrics_addr"
+    )]
+    pub metrics_linger: f64,
+
+    /// Write one JSON line per measured block (run) or interval (soak) as it ends, flushed:
+    /// `-` is standard output; a FIFO or device is written through; a regular file is
+    /// truncated and written as the command goes.
+    #[arg(long, value_name = "-|FILE")]
+    pub stream: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Svg,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Results directories (of `run` or `soak`) or their snapshot.json files; two runs of
+    /// one workload are also drawn as a diff.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+
+    /// Where to write: the HTML file [default: report.html], or with `--format svg` the
+    /// directory for the .svg files [default: report] (created if absent).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// html: one self-contained file with inline SVG; svg: each plot as its own file.
+    #[arg(long, value_enum, default_value = "html")]
+    pub format: ReportFormat,
+
+    /// No progress lines on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+// ---- end of live metrics and the report ----
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DiffFormat {
@@ -562,6 +629,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Outcome> {
         Command::Diff(a) => diff::execute(&a),
         Command::Compare(a) => compare::execute(&a),
         Command::Soak(a) => soak::execute(&a),
+        Command::Report(a) => report::execute(&a),
         Command::Spread(a) => spread::execute(&a),
         Command::Recall(a) => recall::execute(&a),
         Command::Gen(a) => gen::execute(&a),

@@ -24,6 +24,8 @@ use anyhow::Result;
 use std::io::Write;
 
 pub fn execute(args: &RunArgs) -> Result<Outcome> {
+    // Bound and opened before anything else: a bad --metrics-addr or --stream fails at once.
+    let mut live = crate::live::Live::start(&args.live, "run", args.quiet)?;
     let mut session =
         MeasuringSession::open("run", &args.workload, args.counters.into(), args.quiet)?;
     let spreads = args.spreads.unwrap_or(session.loaded.workload.run.spreads);
@@ -70,6 +72,8 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
         })
         .collect::<Result<Vec<_>>>()?;
     let recall = recall.map(|(plan, _)| plan);
+    let batch: Vec<u64> = specs.iter().map(|s| s.batch_size).collect();
+    live.describe(&session.loaded.workload.name, &settings, &batch);
     if !args.quiet && settings.len() > 1 {
         crate::note!(
             "measuring {} settings side by side, interleaved in blocks of {} requests",
@@ -100,7 +104,10 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
         plan,
         measuring.interrupt.flag(),
         &mut session.calibrator,
-        |done| pb.set_position(done),
+        |done, so_far| {
+            pb.set_position(done);
+            live.block(so_far, &settings);
+        },
     )?;
     pb.finish_and_clear();
 
@@ -126,6 +133,10 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
             args.quiet,
         )?;
     }
+    live.measured(
+        &snapshot,
+        &outcomes.iter().map(|o| o.pool).collect::<Vec<_>>(),
+    );
     let show = Presentation {
         json: args.json,
         quiet: args.quiet,
@@ -137,6 +148,7 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
         show,
         |out| print_summary(out, &snapshot),
     )?;
+    live.finish(measuring.interrupt.flag());
     Ok(measuring_outcome(&dir, interrupted, None))
 }
 

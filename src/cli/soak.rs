@@ -27,6 +27,8 @@ use std::io::Write;
 
 pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     let plan = soak_plan(args)?;
+    // Bound and opened before anything else: a bad --metrics-addr or --stream fails at once.
+    let mut live = crate::live::Live::start(&args.live, "soak", args.quiet)?;
     let mut session = MeasuringSession::open("soak", &args.workload, plan.counters, args.quiet)?;
     let warmup = args.warmup.unwrap_or(session.loaded.workload.run.warmup);
     let plan = SoakPlan { warmup, ..plan };
@@ -77,6 +79,11 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     if let Some(plan) = &recall {
         setting.recall = Some(plan.setting(&setting.spreader, plan.config.similarity)?);
     }
+    live.describe(
+        &session.loaded.workload.name,
+        std::slice::from_ref(&setting),
+        &[],
+    );
 
     let results = ResultsWriter::new(&args.out);
     let measuring = session.begin(&results)?;
@@ -87,6 +94,7 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
         &plan,
         recall.as_ref(),
         args,
+        &mut live,
     )?;
     let total = &outcome.total;
     // Read from the histogram itself: the summary (which encodes it) is made once, below.
@@ -149,6 +157,7 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     if let Some(h) = hash {
         snapshot.workload.hash = h;
     }
+    live.measured(&snapshot, &[outcome.total.pool]);
     let show = Presentation {
         json: args.json,
         quiet: args.quiet,
@@ -156,6 +165,7 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     let dir = session.finish(measuring.pending, &snapshot, &total.latency, show, |out| {
         print_summary(out, &snapshot)
     })?;
+    live.finish(measuring.interrupt.flag());
     Ok(measuring_outcome(&dir, interrupted, failed))
 }
 
@@ -168,6 +178,7 @@ fn measure(
     plan: &SoakPlan,
     recall: Option<&RecallPlan>,
     args: &SoakArgs,
+    live: &mut crate::live::Live,
 ) -> Result<SoakOutcome> {
     let mut hlog = measuring.pending.create("intervals.hlog")?;
     let mut jsonl = measuring.pending.create("metrics.jsonl")?;
@@ -190,7 +201,8 @@ fn measure(
             if iv.index == 0 {
                 write_hlog_header(&mut hlog, iv.measured_start)?;
             }
-            write_interval(&mut hlog, &mut jsonl, iv, counters)?;
+            write_interval(&mut hlog, &mut live.tee(&mut jsonl), iv, counters)?;
+            live.interval(iv);
             pb.set_position(iv.spreads_done);
             pb.set_message(format!(
                 "interval p99 {:.1} µs, RSS {}",

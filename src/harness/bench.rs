@@ -227,8 +227,9 @@ pub struct BlockCtx<'a> {
 
 /// Runs the plan over `settings`, drawing requests from `stream` one block at a time (so
 /// memory does not grow with the number of spreads): warm-up requests first, then measured
-/// ones; every setting runs the same requests. `progress(done)` is called after every block
-/// with the requests done so far, all settings together. Stops early, between requests, when
+/// ones; every setting runs the same requests. `progress(done, outcomes)` is called after
+/// every block, outside the timed requests, with the requests done so far (all settings
+/// together) and each setting's outcome so far (what `--metrics-addr` publishes). Stops early, between requests, when
 /// `stop` is set. `calibration` times its reference kernel before the measured blocks and
 /// between them, outside every timed request. A failed spread or a panicked client ends it
 /// with an error naming the setting.
@@ -239,7 +240,7 @@ pub fn run_interleaved(
     plan: BenchPlan,
     stop: &AtomicBool,
     calibration: &mut Calibrator,
-    mut progress: impl FnMut(u64),
+    mut progress: impl FnMut(u64, &[SettingOutcome]),
 ) -> Result<Vec<SettingOutcome>> {
     let mut outcomes: Vec<SettingOutcome> =
         settings.iter().map(|_| SettingOutcome::default()).collect();
@@ -260,7 +261,7 @@ pub fn run_interleaved(
             done += requests.len() as u64;
         }
         warmed += requests.len() as u64;
-        progress(done);
+        progress(done, &outcomes);
     }
     let ctx = BlockCtx {
         counters: plan.counters,
@@ -278,7 +279,7 @@ pub fn run_interleaved(
         }
         measured += requests.len() as u64;
         calibration.sample(REPS_BETWEEN);
-        progress(done);
+        progress(done, &outcomes);
     }
     for (s, o) in settings.iter().zip(outcomes.iter_mut()) {
         o.pool = s.pool.as_ref().map(|p| p.stats());
@@ -558,7 +559,7 @@ pub(super) mod tests {
                 plan(),
                 &stop,
                 &mut Calibrator::new(),
-                |_| {},
+                |_, _| {},
             )
             .unwrap_err();
             let msg = format!("{e:#}");
@@ -582,7 +583,7 @@ pub(super) mod tests {
             plan(),
             &stop,
             &mut Calibrator::new(),
-            |_| {},
+            |_, _| {},
         )
         .unwrap();
         assert_eq!((out[0].measured, out[0].latency.len()), (40, 40));

@@ -2,6 +2,9 @@
 //! in `results/runs.csv`. Knows the shape of outputs, not how they were measured.
 
 pub mod diff;
+pub mod html;
+pub mod openmetrics;
+pub mod plot;
 pub mod results;
 pub mod snapshot;
 pub mod stats;

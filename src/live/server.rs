@@ -1,0 +1,230 @@
+//! The `--metrics-addr` endpoint: a `tiny_http` server (blocking, no async runtime) on its own
+//! thread, serving `/metrics` (OpenMetrics text, `report::openmetrics`) and `/snapshot.json`
+//! from the frame the measuring thread last published. All formatting happens here.
+//!
+//! The address is bound before anything is measured, so a port in use or an address that is
+//! not this machine's fails the command with exit 2 at once. `:PORT` means loopback; any other
+//! host must be given explicitly, and one that is not loopback is warned about, since these
+//! figures are then served to whoever can reach the host.
+
+use super::state::{Frame, LiveState, Phase};
+use crate::measure::alloc;
+use crate::measure::rss;
+use crate::measure::LatencySummary;
+use crate::report::openmetrics::{self, MetricsView, PoolGauges, SettingMetrics};
+use crate::{bad_input, InputError};
+use serde::Serialize;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Resolves `HOST:PORT` (or `:PORT`, loopback) to one address, as bad input naming the flag.
+pub fn parse_addr(text: &str) -> Result<SocketAddr, InputError> {
+    let bad = |why: &str| InputError::new(format!("--metrics-addr '{text}': {why}"));
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(bad(
+            "expected HOST:PORT or :PORT (for example 127.0.0.1:9184)",
+        ));
+    };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| bad("the port must be a number from 0 to 65535"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = if host.is_empty() { "127.0.0.1" } else { host };
+    let mut addrs = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| bad(&format!("cannot resolve host '{host}': {e}")))?;
+    addrs
+        .next()
+        .ok_or_else(|| bad(&format!("host '{host}' has no address")))
+}
+
+/// The running server; dropping it stops the server thread.
+pub struct MetricsServer {
+    server: Arc<tiny_http::Server>,
+    thread: Option<JoinHandle<()>>,
+    pub addr: SocketAddr,
+}
+
+impl MetricsServer {
+    /// Binds `text` and starts serving `state`. Warns (unless `quiet`) when the address is
+    /// not loopback; says where it serves.
+    pub fn start(text: &str, state: Arc<LiveState>, quiet: bool) -> anyhow::Result<MetricsServer> {
+        let addr = parse_addr(text)?;
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| bad_input!("--metrics-addr {addr}: cannot listen: {e}"))?;
+        let addr = listener.local_addr().unwrap_or(addr);
+        if !addr.ip().is_loopback() {
+            crate::note!(
+                "spreadbench: warning: --metrics-addr {addr} is not loopback: /metrics and /snapshot.json are open to anyone who can reach this host"
+            );
+        }
+        let server = tiny_http::Server::from_listener(listener, None)
+            .map_err(|e| anyhow::anyhow!("--metrics-addr {addr}: cannot serve: {e}"))?;
+        let server = Arc::new(server);
+        let thread = {
+            let server = Arc::clone(&server);
+            std::thread::Builder::new()
+                .name("metrics-server".into())
+                .spawn(move || serve(&server, &state))?
+        };
+        if !quiet {
+            crate::note!("serving http://{addr}/metrics and http://{addr}/snapshot.json");
+        }
+        Ok(MetricsServer {
+            server,
+            thread: Some(thread),
+            addr,
+        })
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(server: &tiny_http::Server, state: &LiveState) {
+    // `recv` fails only once the server is unblocked (stopping) or its socket is gone.
+    while let Ok(request) = server.recv() {
+        let path = request.url().split('?').next().unwrap_or("");
+        let response = match path {
+            "/metrics" => match metrics_text(&state.current()) {
+                Ok(text) => reply(text.into_bytes(), openmetrics::CONTENT_TYPE, 200),
+                Err(_) => reply(b"cannot encode metrics\n".to_vec(), "text/plain", 500),
+            },
+            "/snapshot.json" => reply(snapshot_json(state), "application/json", 200),
+            "/" => reply(
+                b"spreadbench: see /metrics and /snapshot.json\n".to_vec(),
+                "text/plain; charset=utf-8",
+                200,
+            ),
+            _ => reply(b"not found\n".to_vec(), "text/plain", 404),
+        };
+        // A scraper that hung up is its own business.
+        let _ = request.respond(response);
+    }
+}
+
+fn reply(
+    body: Vec<u8>,
+    content_type: &str,
+    code: u16,
+) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    let mut r = tiny_http::Response::from_data(body).with_status_code(code);
+    if let Ok(h) = tiny_http::Header::from_bytes(&b"Content-Type"[..], content_type.as_bytes()) {
+        r.add_header(h);
+    }
+    r
+}
+
+/// `/metrics` for a frame.
+pub fn metrics_text(frame: &Frame) -> Result<String, std::fmt::Error> {
+    let counting = alloc::counting_active();
+    let view = MetricsView {
+        settings: frame
+            .settings
+            .iter()
+            .map(|s| SettingMetrics {
+                label: &s.label,
+                latency: s.latency.inner(),
+                spreads: s.measured,
+                partial: s.partial,
+                fallback: s.fallback,
+                pool: s.pool.map(|p| PoolGauges {
+                    hit_rate: p.hit_rate,
+                    utilization: p.utilization,
+                    high_water_mark: p.high_water_mark,
+                }),
+                allocs_per_spread: (counting && s.measured > 0)
+                    .then(|| s.alloc.allocs as f64 / s.measured as f64),
+                cache_miss_rate: match (
+                    s.counters.scaled("cache_misses"),
+                    s.counters.scaled("cache_references"),
+                ) {
+                    (Some(m), Some(r)) if r > 0.0 => Some(m / r),
+                    _ => None,
+                },
+                batch_size: s.batch_size,
+            })
+            .collect(),
+        rss_bytes: rss::current_rss_bytes(),
+        finished: frame.phase == Phase::Finished,
+    };
+    openmetrics::render(&view)
+}
+
+/// `/snapshot.json` while measuring: the figures so far, typed, with `"partial": true`.
+#[derive(Debug, Serialize)]
+struct LiveSnapshot<'a> {
+    partial: bool,
+    partial_reason: &'static str,
+    phase: Phase,
+    #[serde(flatten)]
+    identity: super::state::Identity,
+    elapsed_s: f64,
+    blocks: u64,
+    /// The first setting's figures, as a snapshot's top level reports them.
+    spreads: u64,
+    warmup: u64,
+    latency_ns: Option<LatencySummary>,
+    rss_bytes: Option<u64>,
+    settings: Vec<LiveSetting<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct LiveSetting<'a> {
+    label: &'a str,
+    spreads: u64,
+    warmup: u64,
+    latency_ns: Option<LatencySummary>,
+    pool: Option<crate::engine::PoolStats>,
+    allocs: u64,
+}
+
+/// The final snapshot once there is one; until then the figures so far.
+fn snapshot_json(state: &LiveState) -> Vec<u8> {
+    let frame = state.current();
+    if let Some(json) = &frame.snapshot_json {
+        return json.to_vec();
+    }
+    let summary = |h: &crate::measure::LatencyHistogram| {
+        if h.is_empty() {
+            None
+        } else {
+            h.summary().ok()
+        }
+    };
+    let settings: Vec<LiveSetting<'_>> = frame
+        .settings
+        .iter()
+        .map(|s| LiveSetting {
+            label: &s.label,
+            spreads: s.measured,
+            warmup: s.warmed,
+            latency_ns: summary(&s.latency),
+            pool: s.pool,
+            allocs: s.alloc.allocs,
+        })
+        .collect();
+    let live = LiveSnapshot {
+        partial: true,
+        partial_reason: "in progress",
+        phase: frame.phase,
+        identity: state.identity(),
+        elapsed_s: frame.elapsed_s,
+        blocks: frame.blocks,
+        spreads: settings.first().map_or(0, |s| s.spreads),
+        warmup: settings.first().map_or(0, |s| s.warmup),
+        latency_ns: settings.first().and_then(|s| s.latency_ns.clone()),
+        rss_bytes: rss::current_rss_bytes(),
+        settings,
+    };
+    let mut out = serde_json::to_vec_pretty(&live).unwrap_or_else(|_| b"{}".to_vec());
+    out.push(b'\n');
+    out
+}
