@@ -29,6 +29,11 @@ pub trait HopGate {
     fn before_hop(&mut self, hop: u32, features: &HopFeatures) -> bool;
     /// Told after a hop ran (per-hop timing for the hop model); nothing by default.
     fn after_hop(&mut self, _hop: u32, _features: &HopFeatures) {}
+    /// Whether the gate reads [`HopFeatures::tier_mix`]: counting it costs a pass over the
+    /// frontier, so the engine fills it only when asked (otherwise it is zeros).
+    fn needs_tier_mix(&self) -> bool {
+        false
+    }
 }
 
 /// The gate that never stops a spread.
@@ -211,8 +216,12 @@ impl<P: LatencyModel, C: Clock> HopGate for LatencyBudgetManager<P, C> {
 /// is run as a spread of depth `h`, and the gate sees hop `h`'s exact features from it
 /// (frontier size and edges; the tier mix counts every frontier node as its result tier at
 /// the end, which is the storage tier under the default policy). When the gate refuses hop
-/// `h`, `out` is the spread of depth `h − 1` — the same result an in-engine gate gives, so
-/// callers and tests can rely on it. Returns whether the gate stopped the spread.
+/// `h`, `out` is the spread of depth `h − 1`. Returns whether the gate stopped the spread.
+///
+/// A gate inside the spreader gives the same result with one exception: there, hop `h − 1`
+/// ran as an inner hop, so a node that passed its visit budget at that hop took the cycle
+/// penalty, which a spread of depth `h − 1` (where that hop is the last) does not apply.
+/// Frontiers, edges and every other node are identical.
 ///
 /// Its *timing* is not a spread's: every step reruns the hops before it, and hop `h` has
 /// already run when the gate is asked. It is the stand-in until the spreader calls the gate
