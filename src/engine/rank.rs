@@ -24,8 +24,13 @@ pub fn sort_keys(keys: &mut Vec<u64>, buf: &mut Vec<u64>, bits: u32) {
     }
 }
 
+/// Most digits a key has (8-bit digits of a 64-bit key).
+const MAX_DIGITS: usize = 8;
+
 /// LSD passes of `DIGIT` bits (`BUCKETS` = 2^DIGIT); counts live on the stack, so sorting
-/// allocates nothing once `buf` has grown to size.
+/// allocates nothing once `buf` has grown to size. The counts of every digit are taken in one
+/// pass over the keys (reading the keys once instead of once per digit), and a digit every
+/// key shares is skipped without a pass.
 fn radix_passes<const DIGIT: u32, const BUCKETS: usize>(
     keys: &mut Vec<u64>,
     buf: &mut Vec<u64>,
@@ -33,33 +38,106 @@ fn radix_passes<const DIGIT: u32, const BUCKETS: usize>(
 ) {
     debug_assert_eq!(BUCKETS, 1 << DIGIT);
     let mask = (1u64 << DIGIT) - 1;
+    let digits = (bits.div_ceil(DIGIT) as usize).min(MAX_DIGITS);
     buf.clear();
     buf.resize(keys.len(), 0);
-    let mut counts = [0usize; BUCKETS];
-    let mut shift = 0;
-    while shift < bits {
-        counts.iter_mut().for_each(|c| *c = 0);
-        for &k in keys.iter() {
-            counts[((k >> shift) & mask) as usize] += 1;
-        }
+    let mut counts = [[0u32; BUCKETS]; MAX_DIGITS];
+    // A constant digit count per call, so the counting loop is unrolled.
+    match digits {
+        1 => count_digits::<DIGIT, BUCKETS, 1>(keys, &mut counts),
+        2 => count_digits::<DIGIT, BUCKETS, 2>(keys, &mut counts),
+        3 => count_digits::<DIGIT, BUCKETS, 3>(keys, &mut counts),
+        4 => count_digits::<DIGIT, BUCKETS, 4>(keys, &mut counts),
+        5 => count_digits::<DIGIT, BUCKETS, 5>(keys, &mut counts),
+        6 => count_digits::<DIGIT, BUCKETS, 6>(keys, &mut counts),
+        7 => count_digits::<DIGIT, BUCKETS, 7>(keys, &mut counts),
+        _ => count_digits::<DIGIT, BUCKETS, 8>(keys, &mut counts),
+    }
+    let n = keys.len() as u32;
+    for (d, c) in counts.iter_mut().enumerate().take(digits) {
+        let shift = d as u32 * DIGIT;
         // Every key has the same digit here: this pass would not move anything.
-        if counts.contains(&keys.len()) {
-            shift += DIGIT;
+        if c[((keys[0] >> shift) & mask) as usize] == n {
             continue;
         }
         let mut sum = 0;
-        for c in counts.iter_mut() {
-            let n = *c;
+        for c in c.iter_mut() {
+            let m = *c;
             *c = sum;
-            sum += n;
+            sum += m;
         }
         for &k in keys.iter() {
-            let d = ((k >> shift) & mask) as usize;
-            buf[counts[d]] = k;
-            counts[d] += 1;
+            let b = ((k >> shift) & mask) as usize;
+            buf[c[b] as usize] = k;
+            c[b] += 1;
         }
         std::mem::swap(keys, buf);
-        shift += DIGIT;
+    }
+}
+
+/// The counts of each of the low `D` digits of `keys`, in one pass.
+#[inline(always)]
+fn count_digits<const DIGIT: u32, const BUCKETS: usize, const D: usize>(
+    keys: &[u64],
+    counts: &mut [[u32; BUCKETS]; MAX_DIGITS],
+) {
+    let mask = (1u64 << DIGIT) - 1;
+    for &k in keys {
+        for (d, c) in counts.iter_mut().enumerate().take(D) {
+            c[((k >> (d as u32 * DIGIT)) & mask) as usize] += 1;
+        }
+    }
+}
+
+/// Merges the sorted runs `runs` (of distinct keys) and hands `emit` the position and key
+/// of each of the smallest `count` keys, ascending. With [`merge_back`] for the rest, two
+/// threads merge one result from both ends at once.
+pub fn merge_front(runs: &[&[u64]], count: usize, mut emit: impl FnMut(usize, u64)) {
+    let mut heads = [0usize; 64];
+    debug_assert!(runs.len() <= heads.len());
+    for pos in 0..count {
+        let mut best = usize::MAX;
+        let mut key = u64::MAX;
+        for (r, run) in runs.iter().enumerate() {
+            if let Some(&k) = run.get(heads[r]) {
+                if best == usize::MAX || k < key {
+                    best = r;
+                    key = k;
+                }
+            }
+        }
+        if best == usize::MAX {
+            return;
+        }
+        heads[best] += 1;
+        emit(pos, key);
+    }
+}
+
+/// Merges the sorted runs `runs` (of distinct keys) from the back and hands `emit` the
+/// position and key of each of the largest `count` keys, descending (positions counted in the
+/// whole merged order).
+pub fn merge_back(runs: &[&[u64]], count: usize, mut emit: impl FnMut(usize, u64)) {
+    let total: usize = runs.iter().map(|r| r.len()).sum();
+    let mut tails = [0usize; 64];
+    debug_assert!(runs.len() <= tails.len());
+    for (t, run) in tails.iter_mut().zip(runs) {
+        *t = run.len();
+    }
+    for i in 0..count.min(total) {
+        let mut best = usize::MAX;
+        let mut key = 0;
+        for (r, run) in runs.iter().enumerate() {
+            if tails[r] > 0 {
+                let k = run[tails[r] - 1];
+                if best == usize::MAX || k > key {
+                    best = r;
+                    key = k;
+                }
+            }
+        }
+        tails[best] -= 1;
+        emit(total - 1 - i, key);
     }
 }
 
@@ -88,6 +166,27 @@ mod tests {
                 let mut buf = Vec::new();
                 sort_keys(&mut keys, &mut buf, bits);
                 assert_eq!(keys, want, "len {len} bits {bits}");
+            }
+        }
+    }
+
+    #[test]
+    fn merging_from_both_ends_gives_the_sorted_whole() {
+        let mut rng = SeededRng::new(3);
+        for runs in [1usize, 2, 3, 5] {
+            let mut all: Vec<u64> = (0..997).map(|_| rng.next_u64() >> 8).collect();
+            all.sort_unstable();
+            all.dedup();
+            let mut parts: Vec<Vec<u64>> = vec![Vec::new(); runs];
+            for (i, &k) in all.iter().enumerate() {
+                parts[(k as usize ^ i) % runs].push(k);
+            }
+            let refs: Vec<&[u64]> = parts.iter().map(|p| p.as_slice()).collect();
+            for front in [0, 1, all.len() / 2, all.len()] {
+                let mut got = vec![0u64; all.len()];
+                merge_front(&refs, front, |i, k| got[i] = k);
+                merge_back(&refs, all.len() - front, |i, k| got[i] = k);
+                assert_eq!(got, all, "runs {runs} front {front}");
             }
         }
     }

@@ -2,10 +2,10 @@
 //!
 //! Clearing O(n) state before every spread would cost more than the spread itself on a large
 //! graph, so each entry carries an epoch stamp instead: an entry belongs to the current spread
-//! only if its `spread_epoch` matches. A hop's pending sums are reset as they are applied, so
-//! they are all zero between hops; the hop stamp only records which targets a hop has already
-//! listed. Starting a spread or a hop is one increment; a full reset happens only when a 32-bit
-//! epoch wraps.
+//! only if its `spread_epoch` matches. Likewise a pending sum belongs to the current hop only if
+//! its `hop_epoch` matches: the first contribution of a hop overwrites it, so nothing resets
+//! pending sums after they are applied. Starting a spread or a hop is one increment; a full
+//! reset happens only when a 32-bit epoch wraps.
 //!
 //! Layout of [`NodeState`] (32 bytes, two nodes per 64-byte cache line, the array starting on
 //! a line): everything a hop reads or writes for one target sits in one line.
@@ -38,7 +38,7 @@ use std::sync::Mutex;
 pub struct NodeState {
     /// Fixed-point activation; valid when `spread_epoch` is current.
     pub(crate) activation: AtomicI64,
-    /// This hop's summed contributions; zero between hops.
+    /// This hop's summed contributions; valid when `hop_epoch` is current.
     pub(crate) pending: AtomicI64,
     pub(crate) spread_epoch: AtomicU32,
     /// The last hop that listed this node as touched.
@@ -50,6 +50,44 @@ pub struct NodeState {
     pub(crate) tier: AtomicU8,
     /// `Tier as u8` of the node's storage tier in the bound graph.
     pub(crate) storage_tier: AtomicU8,
+}
+
+/// [`NodeState`] with plain fields, same layout: what the hop kernels read and write. Atomic
+/// accesses, even relaxed ones, may not be merged, kept in registers or reordered by the
+/// compiler, which made the kernels' loops about twice as long; a kernel only ever touches
+/// states no other thread touches at the same time (one thread per spread, or per owned
+/// range in a parallel hop, hand-offs ordered by the executor's barrier), so plain accesses
+/// are race-free.
+#[repr(C, align(32))]
+pub(crate) struct PlainState {
+    pub(crate) activation: i64,
+    pub(crate) pending: i64,
+    pub(crate) spread_epoch: u32,
+    pub(crate) hop_epoch: u32,
+    pub(crate) visits: u16,
+    pub(crate) first_hop: u8,
+    pub(crate) tier: u8,
+    pub(crate) storage_tier: u8,
+}
+
+const _: () = assert!(std::mem::size_of::<PlainState>() == std::mem::size_of::<NodeState>());
+const _: () = assert!(std::mem::offset_of!(PlainState, storage_tier) == 28);
+const _: () = assert!(std::mem::offset_of!(NodeState, storage_tier) == 28);
+const _: () = assert!(std::mem::offset_of!(PlainState, hop_epoch) == 20);
+const _: () = assert!(std::mem::offset_of!(NodeState, hop_epoch) == 20);
+const _: () = assert!(std::mem::offset_of!(PlainState, first_hop) == 26);
+const _: () = assert!(std::mem::offset_of!(NodeState, first_hop) == 26);
+
+/// The plain view of `states[v]`.
+///
+/// # Safety
+/// `v < states.len()`, and while the pointer is used no other thread reads or writes
+/// `states[v]`. (Every field of a [`NodeState`] is an atomic, so the shared borrow allows
+/// writes through it.)
+#[inline(always)]
+pub(crate) unsafe fn plain(states: &[NodeState], v: u32) -> *mut PlainState {
+    // SAFETY: in bounds by the caller's contract.
+    unsafe { states.as_ptr().add(v as usize) as *mut PlainState }
 }
 
 /// Relaxed accessors: every cross-thread hand-off of this state goes through the hop
@@ -64,24 +102,8 @@ impl NodeState {
         self.activation.store(v, Relaxed)
     }
     #[inline(always)]
-    pub(crate) fn pending(&self) -> i64 {
-        self.pending.load(Relaxed)
-    }
-    #[inline(always)]
-    pub(crate) fn set_pending(&self, v: i64) {
-        self.pending.store(v, Relaxed)
-    }
-    #[inline(always)]
     pub(crate) fn spread_epoch(&self) -> u32 {
         self.spread_epoch.load(Relaxed)
-    }
-    #[inline(always)]
-    pub(crate) fn hop_epoch(&self) -> u32 {
-        self.hop_epoch.load(Relaxed)
-    }
-    #[inline(always)]
-    pub(crate) fn set_hop_epoch(&self, v: u32) {
-        self.hop_epoch.store(v, Relaxed)
     }
     #[inline(always)]
     pub(crate) fn first_hop(&self) -> u8 {
@@ -105,23 +127,20 @@ impl NodeState {
         self.first_hop.store(hop, Relaxed);
         self.tier.store(tier, Relaxed);
     }
-
-    #[inline(always)]
-    pub(crate) fn add_visit(&self) -> u16 {
-        let v = self.visits.load(Relaxed).saturating_add(1);
-        self.visits.store(v, Relaxed);
-        v
-    }
 }
 
 /// Buffers one participant of a parallel hop fills; merged by the calling thread.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ParticipantBuf {
-    pub(crate) touched: Vec<u32>,
+    /// The targets this participant owns that the hop touched, each once.
+    pub(crate) touched: NodeList,
+    /// Those of `touched` whose sum was not rejected at first contact.
+    pub(crate) accepted: NodeList,
     pub(crate) next: Vec<(u32, i64)>,
-    pub(crate) activated: Vec<u32>,
-    /// Rank keys gathered by a parallel collect.
+    pub(crate) activated: NodeList,
+    /// Rank keys gathered by a parallel collect (sorted there), and the sort's buffer.
     pub(crate) keys: Vec<u64>,
+    pub(crate) key_buf: Vec<u64>,
     pub(crate) rejected: u64,
     pub(crate) penalties: u64,
     pub(crate) next_edges: u64,
@@ -129,8 +148,25 @@ pub(crate) struct ParticipantBuf {
 }
 
 impl ParticipantBuf {
+    /// Buffers with room for every node of a graph of `nodes` nodes, so no hop grows them.
+    pub(crate) fn for_nodes(nodes: usize) -> Self {
+        ParticipantBuf {
+            touched: NodeList::for_nodes(nodes),
+            accepted: NodeList::for_nodes(nodes),
+            next: Vec::with_capacity(nodes),
+            activated: NodeList::for_nodes(nodes),
+            keys: Vec::with_capacity(nodes + 1),
+            key_buf: Vec::with_capacity(nodes + 1),
+            rejected: 0,
+            penalties: 0,
+            next_edges: 0,
+            relaxed: 0,
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
         self.touched.clear();
+        self.accepted.clear();
         self.next.clear();
         self.activated.clear();
         self.rejected = 0;
@@ -160,8 +196,9 @@ pub struct SpreadScratch {
     /// Targets of the current hop whose sum was not rejected at first contact.
     pub(crate) accepted: NodeList,
     /// Nodes activated (stamped) in the current spread.
-    pub(crate) activated: Vec<u32>,
-    /// Sort keys used to rank the result, and the radix sort's buffer.
+    pub(crate) activated: NodeList,
+    /// Sort keys used to rank the result (room for one more than every node, so that a
+    /// branch-free append may write one past the last kept key), and the radix sort's buffer.
     pub(crate) rank_keys: Vec<u64>,
     pub(crate) rank_buf: Vec<u64>,
     /// One buffer per participant of a parallel hop (created on first parallel use).
@@ -184,8 +221,8 @@ impl SpreadScratch {
             next: Vec::with_capacity(node_count),
             touched: NodeList::for_nodes(node_count),
             accepted: NodeList::for_nodes(node_count),
-            activated: Vec::with_capacity(node_count),
-            rank_keys: Vec::with_capacity(node_count),
+            activated: NodeList::for_nodes(node_count),
+            rank_keys: Vec::with_capacity(node_count + 1),
             rank_buf: Vec::with_capacity(node_count),
             participants: Vec::new(),
         }
@@ -223,13 +260,8 @@ impl SpreadScratch {
     pub(crate) fn ensure_participants(&mut self, n: usize) {
         let nodes = self.states.len();
         while self.participants.len() < n {
-            self.participants.push(Mutex::new(ParticipantBuf {
-                touched: Vec::with_capacity(nodes),
-                next: Vec::with_capacity(nodes),
-                activated: Vec::with_capacity(nodes),
-                keys: Vec::with_capacity(nodes),
-                ..ParticipantBuf::default()
-            }));
+            self.participants
+                .push(Mutex::new(ParticipantBuf::for_nodes(nodes)));
         }
     }
 
@@ -311,6 +343,25 @@ impl NodeList {
         self.len += keep as usize;
     }
 
+    /// An appender for an innermost loop: it keeps the write position in a local, so the
+    /// compiler can hold it in a register across the loop's stores to node state (which it
+    /// cannot prove do not alias a length kept in the list), and writes it back when dropped.
+    #[inline(always)]
+    pub fn appender(&mut self) -> Appender<'_> {
+        Appender {
+            ptr: self.buf.as_mut_ptr(),
+            len: self.len,
+            cap: self.buf.len(),
+            list: self,
+        }
+    }
+
+    /// Appends `v`. The caller pushes each node at most once between clears.
+    #[inline]
+    pub fn push(&mut self, v: u32) {
+        self.push_if(v, true);
+    }
+
     /// Appends distinct nodes gathered elsewhere (a parallel hop's participants).
     pub fn extend_from_slice(&mut self, vs: &[u32]) {
         self.buf[self.len..self.len + vs.len()].copy_from_slice(vs);
@@ -342,6 +393,37 @@ impl NodeList {
     }
 }
 
+/// See [`NodeList::appender`].
+pub struct Appender<'a> {
+    ptr: *mut u32,
+    len: usize,
+    cap: usize,
+    list: &'a mut NodeList,
+}
+
+impl Appender<'_> {
+    /// [`NodeList::push_if_unchecked`] through the appender.
+    ///
+    /// # Safety
+    /// As for [`NodeList::push_if_unchecked`]: fewer than `capacity` values were kept since
+    /// the list's last clear.
+    #[inline(always)]
+    pub unsafe fn push_if_unchecked(&mut self, v: u32, keep: bool) {
+        debug_assert!(self.len < self.cap);
+        // SAFETY: `len < cap == buf.len()` by the caller's contract, and `ptr` is the
+        // buffer's, borrowed mutably through `list` for the appender's life.
+        unsafe { self.ptr.add(self.len).write(v) };
+        self.len += keep as usize;
+    }
+}
+
+impl Drop for Appender<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.list.len = self.len;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,5 +449,15 @@ mod tests {
         assert!(l.is_empty());
         l.extend_from_slice(&[4, 5]);
         assert_eq!(l.as_slice(), &[4, 5]);
+        {
+            let mut a = l.appender();
+            // SAFETY: 2 + 1 kept values, capacity 4.
+            unsafe {
+                a.push_if_unchecked(7, false);
+                a.push_if_unchecked(8, true);
+                a.push_if_unchecked(9, false);
+            }
+        }
+        assert_eq!(l.as_slice(), &[4, 5, 8]);
     }
 }

@@ -2,13 +2,16 @@
 //! descending, then id ascending), cutting to top-k and filling the result records.
 //!
 //! Ranking sorts one u64 key per node ([`rank_key`]) rather than the 32-byte result records.
-//! On a large result ([`ExecutionPolicy::parallel_collect`]) the gathering of keys and the
-//! filling of records run on the hop executor too; the sort stays on the calling thread.
+//! On a large result ([`ExecutionPolicy::parallel_collect`]) each participant gathers and
+//! sorts the keys of a share of the activated nodes, then two participants merge the sorted
+//! runs from both ends at once, each filling its half of the result records: no sequential
+//! sort of the whole result. Keys are distinct (the node id is part of each), so the two
+//! halves meet exactly.
 
 use super::lock;
-use super::policy::{ExecutionPolicy, APPLY_BATCH};
+use super::policy::ExecutionPolicy;
 use super::tables::{id_bits, key_node, rank_key, ModelTables};
-use crate::engine::executor::{BatchCursor, HopExecutor};
+use crate::engine::executor::HopExecutor;
 use crate::engine::rank;
 use crate::engine::result::{ActivatedNode, SpreadResult};
 use crate::engine::scratch::{NodeState, SpreadScratch};
@@ -24,71 +27,120 @@ pub(super) fn collect(
     out: &mut SpreadResult,
 ) {
     let id_bits = id_bits(s.states.len());
-    let parallel = policy.parallel_collect(s.activated.len());
-    s.rank_keys.clear();
-    match parallel {
-        None => {
-            for &v in s.activated.iter() {
-                let a = s.states[v as usize].activation();
-                if a > 0 {
-                    s.rank_keys.push(rank_key(a, v, id_bits));
+    if let Some(ex) = policy.parallel_collect(s.activated.len()) {
+        gather_sort_parallel(s, id_bits, ex);
+        let total: usize = s.participants.iter().map(|p| lock(p).keys.len()).sum();
+        out.work.nodes_activated = total as u32;
+        match t.config().top_k {
+            Some(k) if k < total => {
+                s.rank_keys.clear();
+                for part in &s.participants {
+                    s.rank_keys.extend_from_slice(&lock(part).keys);
                 }
+                cut_to_top_k(&mut s.rank_keys, k);
+                fill_records(t, &s.states, &s.rank_keys, id_bits, out);
             }
+            _ => merge_records_parallel(t, s, out, total, id_bits, ex),
         }
-        Some(ex) => gather_keys_parallel(s, id_bits, ex),
+        return;
     }
+    gather_keys(&s.states, s.activated.as_slice(), id_bits, &mut s.rank_keys);
     out.work.nodes_activated = s.rank_keys.len() as u32;
     match t.config().top_k {
-        Some(k) if k < s.rank_keys.len() => {
-            s.rank_keys.select_nth_unstable(k);
-            s.rank_keys.truncate(k);
-            s.rank_keys.sort_unstable();
-        }
+        Some(k) if k < s.rank_keys.len() => cut_to_top_k(&mut s.rank_keys, k),
         _ => rank::sort_keys(&mut s.rank_keys, &mut s.rank_buf, 32 + id_bits),
     }
-    match parallel {
-        None => {
-            for &key in s.rank_keys.iter() {
-                out.nodes
-                    .push(t.ranked_node(&s.states, key_node(key, id_bits)));
-            }
-        }
-        Some(ex) => fill_records_parallel(t, s, out, id_bits, ex),
-    }
+    fill_records(t, &s.states, &s.rank_keys, id_bits, out);
 }
 
-/// Keys of the nodes with activation > 0, gathered by all participants.
-fn gather_keys_parallel(s: &mut SpreadScratch, id_bits: u32, ex: &HopExecutor) {
-    let activated = &s.activated;
+/// Replaces `keys` with the `k` smallest, ascending: a partial selection, then a sort of
+/// only those.
+fn cut_to_top_k(keys: &mut Vec<u64>, k: usize) {
+    if k == 0 {
+        keys.clear();
+        return;
+    }
+    keys.select_nth_unstable(k - 1);
+    keys.truncate(k);
+    keys.sort_unstable();
+}
+
+/// The rank keys of the nodes of `activated` with activation > 0, into `keys` (cleared
+/// first). Whether a node was inhibited back to 0 is data, so the append has no branch.
+#[inline(always)]
+fn gather_keys(states: &[NodeState], activated: &[u32], id_bits: u32, keys: &mut Vec<u64>) {
+    keys.clear();
+    // The branch-free append writes one slot past the last key it keeps.
+    keys.reserve(activated.len() + 1);
+    let base = keys.as_mut_ptr();
+    let mut len = 0usize;
+    for &v in activated {
+        let a = states[v as usize].activation();
+        // SAFETY: `len` counts the keys kept, at most the nodes seen so far, so
+        // `len <= activated.len() < capacity`.
+        unsafe { base.add(len).write(rank_key(a, v, id_bits)) };
+        len += (a > 0) as usize;
+    }
+    // SAFETY: the first `len` slots were written above.
+    unsafe { keys.set_len(len) };
+}
+
+/// The result records of the ranked `keys`, appended to `out.nodes`.
+#[inline(always)]
+fn fill_records(
+    t: &ModelTables,
+    states: &[NodeState],
+    keys: &[u64],
+    id_bits: u32,
+    out: &mut SpreadResult,
+) {
+    out.nodes.extend(
+        keys.iter()
+            .map(|&key| t.ranked_node(states, key_node(key, id_bits))),
+    );
+}
+
+/// Most sorted runs a parallel collect merges; participants beyond it gather nothing.
+const MAX_RUNS: usize = 64;
+
+/// Participant `p` gathers the keys of the `p`-th contiguous share of the activated nodes
+/// into its buffer and sorts them.
+fn gather_sort_parallel(s: &mut SpreadScratch, id_bits: u32, ex: &HopExecutor) {
+    let activated = s.activated.as_slice();
     let states: &[NodeState] = &s.states;
     let participants = &s.participants;
-    let cursor = BatchCursor::new(activated.len().div_ceil(APPLY_BATCH));
+    let share = activated.len().div_ceil(ex.threads().min(MAX_RUNS)).max(1);
     ex.broadcast(&|p| {
         let mut buf = lock(&participants[p]);
+        let buf = &mut *buf;
         buf.keys.clear();
-        while let Some(b) = cursor.take() {
-            for &v in &activated[b * APPLY_BATCH..((b + 1) * APPLY_BATCH).min(activated.len())] {
-                let a = states[v as usize].activation();
-                if a > 0 {
-                    buf.keys.push(rank_key(a, v, id_bits));
-                }
-            }
+        if p < MAX_RUNS {
+            let part = &activated
+                [(p * share).min(activated.len())..((p + 1) * share).min(activated.len())];
+            gather_keys(states, part, id_bits, &mut buf.keys);
+            rank::sort_keys(&mut buf.keys, &mut buf.key_buf, 32 + id_bits);
         }
     });
-    for part in &s.participants {
-        s.rank_keys.extend_from_slice(&lock(part).keys);
-    }
 }
 
-/// The result records of the ranked keys, filled by all participants in place.
-fn fill_records_parallel(
+/// Two participants merge the participants' sorted runs, one from the front and one from
+/// the back, each writing the result records of its half in place.
+fn merge_records_parallel(
     t: &ModelTables,
-    s: &SpreadScratch,
+    s: &mut SpreadScratch,
     out: &mut SpreadResult,
+    total: usize,
     id_bits: u32,
     ex: &HopExecutor,
 ) {
-    let keys = &s.rank_keys;
+    // Borrowed, not locked: the scratch is borrowed mutably, so no participant runs. A
+    // fixed array, so that collecting allocates nothing.
+    let mut runs: [&[u64]; MAX_RUNS] = [&[]; MAX_RUNS];
+    let n_runs = s.participants.len().min(MAX_RUNS);
+    for (run, part) in runs.iter_mut().zip(s.participants.iter_mut()) {
+        *run = &part.get_mut().unwrap_or_else(|p| p.into_inner()).keys;
+    }
+    let runs = &runs[..n_runs];
     let states: &[NodeState] = &s.states;
     let placeholder = ActivatedNode {
         id: 0,
@@ -97,26 +149,26 @@ fn fill_records_parallel(
         first_hop: 0,
         tier: Tier::Hot,
     };
-    out.nodes.resize(keys.len(), placeholder);
+    out.nodes.resize(total, placeholder);
     let slots = SharedSlots(out.nodes.as_mut_ptr());
-    let cursor = BatchCursor::new(keys.len().div_ceil(APPLY_BATCH));
-    ex.broadcast(&|_| {
-        while let Some(b) = cursor.take() {
-            let start = b * APPLY_BATCH;
-            let batch = &keys[start..(start + APPLY_BATCH).min(keys.len())];
-            for (i, &key) in (start..).zip(batch) {
-                let node = t.ranked_node(states, key_node(key, id_bits));
-                // SAFETY: `i < keys.len() == out.nodes.len()`, and the cursor hands each
-                // batch (so each index) to exactly one participant.
-                unsafe { slots.write(i, node) };
-            }
+    let front = total.div_ceil(2);
+    ex.broadcast(&|p| {
+        let emit = |i: usize, key: u64| {
+            // SAFETY: `i < total == out.nodes.len()`; the front merge writes the indices
+            // below `front` and the back merge those from `front` on, each exactly once.
+            unsafe { slots.write(i, t.ranked_node(states, key_node(key, id_bits))) }
+        };
+        match p {
+            0 => rank::merge_front(runs, front, emit),
+            1 => rank::merge_back(runs, total - front, emit),
+            _ => {}
         }
     });
 }
 
 /// The result records being filled by a parallel collect, each index by one participant.
 struct SharedSlots(*mut ActivatedNode);
-// SAFETY: participants write disjoint indices (see `fill_records_parallel`), and the
+// SAFETY: participants write disjoint indices (see `merge_records_parallel`), and the
 // broadcast's join orders the writes before the caller reads them.
 unsafe impl Sync for SharedSlots {}
 

@@ -5,7 +5,8 @@
 //! Per hop `d`, every frontier node `u` with increment `Δ` pushes along each out-edge
 //! `c = round((Δ · D(d) [/ fan(u)]) · 2³² · w_signed)` — evaluated left to right in f64 and
 //! rounded once, to nearest with ties to even, to fixed point. Contributions to one target
-//! are summed in integers (atomic adds when the hop is parallel), then applied once per target:
+//! are summed in integers (by the one thread that owns the target when the hop is parallel),
+//! then applied once per target:
 //! first-contact threshold, clamp to [0, 1], visit count, and either the next frontier
 //! (carrying only the increment) or the cycle penalty. Integer sums and per-target application
 //! make the result independent of the order of work, so every thread count and batch size
@@ -173,8 +174,7 @@ impl Spreader {
             scratch.begin_hop();
             match policy.parallel_hop(scratch.frontier_edges) {
                 Some(ex) => {
-                    out.work.edges_relaxed += parallel::push_hop(t, policy, graph, d, scratch, ex);
-                    parallel::apply_hop(t, graph, d, scratch, out, ex);
+                    out.work.edges_relaxed += parallel::hop(t, policy, graph, d, scratch, out, ex);
                 }
                 None => {
                     out.work.edges_relaxed += serial::push_hop(t, policy, graph, d, scratch);
@@ -200,7 +200,7 @@ impl Spreader {
             }
             st.set_activation((st.activation() + fixed::to_fixed(seed.activation)).min(ONE));
         }
-        for &node in &s.activated {
+        for &node in s.activated.as_slice() {
             s.frontier
                 .push((node, s.states[node as usize].activation()));
             s.frontier_edges += graph.out_degree(node) as u64;

@@ -1,134 +1,186 @@
-//! The parallel kernels: one hop's push and apply on the threads of a [`HopExecutor`], for
+//! The parallel kernel: one hop's push and apply on the threads of a [`HopExecutor`], for
 //! hops whose frontier has enough out-edges ([`ExecutionPolicy::parallel_hop`]).
 //!
-//! They apply the same rules as the serial kernels ([`ModelTables`]'s contribution,
-//! first-contact test and per-target application); only the order of the integer additions
-//! differs, which cannot change a sum, so both give the same bits. Each participant fills its
-//! own [`ParticipantBuf`](crate::engine::scratch::ParticipantBuf), merged by the calling thread
-//! after the broadcast.
+//! Each participant owns a contiguous range of target ids and is the only one to read or
+//! write those targets' state in the hop: it walks the whole frontier, but of each frontier
+//! node's out-edges (sorted by target) only the run that lands in its range, found by binary
+//! search. So contributions are summed with plain adds rather than one atomic add per edge
+//! (a locked add also stops the core from overlapping the cache misses around it, which is
+//! what a large spread is made of), and a participant can apply its targets' sums as soon as
+//! its own push is done: one broadcast per hop, no barrier between push and apply.
+//!
+//! The ranges split the edge array into equal parts by out-degree prefix, which on an
+//! undirected graph is the in-degree prefix, so each participant gets about the same share
+//! of the contributions. The rules are [`ModelTables`]'s and the serial kernels' (the same
+//! `push_edges`, `apply_inner` and `apply_last`); only the order of the integer additions and
+//! of the lists differs, which cannot change a sum or the ranked result, so every thread
+//! count and batch size gives the same bits.
 
-use super::policy::{ExecutionPolicy, APPLY_BATCH};
-use super::tables::{contribution, HopCtx, ModelTables};
-use super::{lock, prefetch_target};
-use crate::engine::executor::{BatchCursor, HopExecutor};
+use super::lock;
+use super::policy::ExecutionPolicy;
+use super::serial::{apply_inner, apply_last, push_edges, Tally};
+use super::tables::ModelTables;
+use crate::engine::executor::HopExecutor;
+use crate::engine::prefetch::prefetch;
 use crate::engine::result::SpreadResult;
 use crate::engine::scratch::{NodeState, SpreadScratch};
 use crate::graph::Graph;
 
-/// The parallel push: participants take batches of frontier nodes, add contributions
-/// with atomic adds, and list the targets whose hop stamp they were first to set.
+/// The most participants a hop splits its targets between (the split points live on the
+/// stack); an executor with more threads leaves the rest idle in the hop.
+const MAX_PARTS: usize = 64;
+
+/// Runs hop `d` on `ex`: every participant pushes the contributions to the targets it owns
+/// and applies them; the caller merges the next frontier, the activated nodes and the counts.
+/// Returns the number of edges relaxed.
 #[inline(never)]
-pub(super) fn push_hop(
+pub(super) fn hop(
     t: &ModelTables,
     policy: &ExecutionPolicy,
     graph: &Graph,
     d: u32,
     s: &mut SpreadScratch,
+    out: &mut SpreadResult,
     ex: &HopExecutor,
 ) -> u64 {
-    let bs = policy.batch_size();
+    let parts = ex.threads().min(MAX_PARTS);
+    let splits = owner_splits(graph, parts);
     let pd = policy.prefetch_distance();
     let hop_epoch = s.hop_epoch;
+    let last = d == t.config().max_depth;
     let frontier = &s.frontier;
     let states: &[NodeState] = &s.states;
+    let c = t.hop_ctx(graph, states, d, s.spread_epoch);
     let participants = &s.participants;
     let all_edges = graph.edges();
-    let last_edge = all_edges.len().saturating_sub(1);
-    let cursor = BatchCursor::new(frontier.len().div_ceil(bs));
     ex.broadcast(&|p| {
+        if p >= parts {
+            return;
+        }
+        let (lo, hi) = (splits[p], splits[p + 1]);
         let mut buf = lock(&participants[p]);
+        let buf = &mut *buf;
         buf.clear();
-        while let Some(b) = cursor.take() {
-            for &(u, delta) in &frontier[b * bs..((b + 1) * bs).min(frontier.len())] {
-                let rec = graph.node(u);
-                let (first, degree) = (rec.first_edge(), rec.degree());
-                buf.relaxed += degree as u64;
-                let scaled = t.scaled_push(delta, d, degree);
-                for (j, e) in all_edges[first..first + degree].iter().enumerate() {
-                    if pd > 0 {
-                        // SAFETY: `e` is an edge of `all_edges`, so it is not empty and
-                        // `last_edge` is its last index; the clamp keeps the index at or
-                        // below it.
-                        unsafe {
-                            prefetch_target(all_edges, states, (first + j + pd).min(last_edge))
-                        };
-                    }
-                    let c = contribution(scaled, e.weight);
-                    let st = &states[e.target as usize];
-                    st.pending
-                        .fetch_add(c, std::sync::atomic::Ordering::Relaxed);
-                    if st.hop_epoch() != hop_epoch
-                        && st
-                            .hop_epoch
-                            .swap(hop_epoch, std::sync::atomic::Ordering::Relaxed)
-                            != hop_epoch
-                    {
-                        buf.touched.push(e.target);
-                    }
+        for (i, &(u, delta)) in frontier.iter().enumerate() {
+            if pd > 0 {
+                if let Some(&(ahead, _)) = frontier.get(i + pd) {
+                    prefetch(
+                        all_edges
+                            .as_ptr()
+                            .wrapping_add(graph.node(ahead).first_edge()),
+                    );
                 }
             }
+            let rec = graph.node(u);
+            let (first, degree) = (rec.first_edge(), rec.degree());
+            let edges = &all_edges[first..first + degree];
+            let from = first + edges.partition_point(|e| e.target < lo);
+            let to = first + edges.partition_point(|e| e.target < hi);
+            if from == to {
+                continue;
+            }
+            let scaled = t.scaled_push(delta, d, degree);
+            // SAFETY: `first <= from <= to <= first + degree <= all_edges.len()`; targets
+            // are < node_count == states.len(); `touched` is sized for the graph; and only
+            // this participant touches targets in `lo..hi` during the hop.
+            unsafe {
+                push_edges(
+                    all_edges,
+                    from,
+                    to,
+                    scaled,
+                    states,
+                    hop_epoch,
+                    &mut buf.touched,
+                    pd,
+                )
+            };
         }
+        let tally = if last {
+            apply_last(
+                t,
+                c,
+                buf.touched.as_slice(),
+                &mut buf.accepted,
+                &mut buf.activated,
+            )
+        } else {
+            apply_inner(
+                t,
+                c,
+                buf.touched.as_slice(),
+                &mut buf.accepted,
+                &mut buf.activated,
+                &mut buf.next,
+            )
+        };
+        buf.rejected = tally.rejected;
+        buf.penalties = tally.penalties;
+        buf.next_edges = tally.next_edges;
     });
-    let mut relaxed = 0;
-    for part in &s.participants {
+    let mut tally = Tally::default();
+    for part in &s.participants[..parts] {
         let buf = lock(part);
-        s.touched.extend_from_slice(&buf.touched);
-        relaxed += buf.relaxed;
+        s.activated.extend_from_slice(buf.activated.as_slice());
+        s.next.extend_from_slice(&buf.next);
+        tally.rejected += buf.rejected;
+        tally.penalties += buf.penalties;
+        tally.next_edges += buf.next_edges;
     }
+    out.work.rejected += tally.rejected;
+    out.work.cycle_penalties += tally.penalties;
+    let relaxed = s.frontier_edges;
+    s.frontier_edges = tally.next_edges;
     relaxed
 }
 
-/// The parallel apply: the touched targets are split into batches; each participant tests
-/// and applies its batches' targets (each target belongs to exactly one batch, so no two
-/// threads write one node's state) and gathers its share of the next frontier.
-#[inline(never)]
-pub(super) fn apply_hop(
-    t: &ModelTables,
-    graph: &Graph,
-    d: u32,
-    s: &mut SpreadScratch,
-    out: &mut SpreadResult,
-    ex: &HopExecutor,
-) {
-    let c = HopCtx {
-        graph,
-        states: &s.states,
-        d,
-        spread_epoch: s.spread_epoch,
-    };
-    let touched = s.touched.as_slice();
-    let participants = &s.participants;
-    let cursor = BatchCursor::new(touched.len().div_ceil(APPLY_BATCH));
-    ex.broadcast(&|p| {
-        let mut buf = lock(&participants[p]);
-        let buf = &mut *buf;
-        while let Some(b) = cursor.take() {
-            for &v in &touched[b * APPLY_BATCH..((b + 1) * APPLY_BATCH).min(touched.len())] {
-                if t.reject_one(&c.states[v as usize], c) {
-                    buf.rejected += 1;
-                    continue;
-                }
-                let (next, newly, penalty) = t.apply_one(v, c);
-                if newly {
-                    buf.activated.push(v);
-                }
-                if let Some(delta) = next {
-                    buf.next.push((v, delta));
-                    buf.next_edges += c.graph.out_degree(v) as u64;
-                }
-                buf.penalties += penalty as u64;
-            }
-        }
-    });
-    let mut next_edges = 0;
-    for part in &s.participants {
-        let mut buf = lock(part);
-        s.activated.extend_from_slice(&buf.activated);
-        s.next.extend_from_slice(&buf.next);
-        out.work.rejected += buf.rejected;
-        out.work.cycle_penalties += buf.penalties;
-        next_edges += buf.next_edges;
-        buf.clear();
+/// The first target id of each participant's range, and `node_count` last: participant `p`
+/// owns `splits[p]..splits[p + 1]`, the nodes whose out-edges start in the `p`-th of `parts`
+/// equal slices of the edge array.
+fn owner_splits(graph: &Graph, parts: usize) -> [u32; MAX_PARTS + 1] {
+    let mut splits = [graph.node_count() as u32; MAX_PARTS + 1];
+    let nodes = graph.nodes();
+    let edges = graph.edges().len();
+    for (p, split) in splits.iter_mut().enumerate().take(parts) {
+        let share = edges * p / parts;
+        *split = nodes.partition_point(|r| r.first_edge() < share) as u32;
     }
-    s.frontier_edges = next_edges;
+    splits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::generate::{generate, GraphParams, Topology};
+
+    #[test]
+    fn owner_ranges_cover_every_node_once_in_order() {
+        let g = generate(&GraphParams {
+            topology: Topology::BarabasiAlbert { m: 3 },
+            nodes: 500,
+            directed: false,
+            weight_min: 0.1,
+            weight_max: 1.0,
+            inhibitory_share: 0.1,
+            modulatory_share: 0.1,
+            tier_shares: [0.3, 0.4, 0.3],
+            seed: 5,
+        })
+        .unwrap();
+        for parts in [1usize, 2, 3, 4, 64] {
+            let s = owner_splits(&g, parts);
+            assert_eq!(s[0], 0);
+            assert_eq!(s[parts], 500);
+            assert!(
+                s[..=parts].windows(2).all(|w| w[0] <= w[1]),
+                "{parts}: {s:?}"
+            );
+        }
+        // Two parts: each owns close to half of the edges' targets (in-degree = out-degree
+        // on an undirected graph).
+        let s = owner_splits(&g, 2);
+        let first_half = g.nodes()[s[1] as usize].first_edge();
+        let m = g.edges().len();
+        assert!(first_half.abs_diff(m / 2) < m / 20, "{first_half} of {m}");
+    }
 }

@@ -15,9 +15,6 @@ pub const DEFAULT_BATCH_SIZE: usize = 256;
 /// A hop goes parallel only when its frontier has at least this many out-edges: below it, the
 /// cost of waking the workers is larger than what they save.
 pub const DEFAULT_PARALLEL_MIN_EDGES: u64 = 32_768;
-/// Touched targets (and, when collecting, activated nodes or rank keys) per batch of a
-/// parallel stage other than the push.
-pub(super) const APPLY_BATCH: usize = 2048;
 
 /// The execution settings of a [`Spreader`](super::Spreader).
 #[derive(Debug, Clone)]

@@ -2,25 +2,21 @@
 //!
 //! Most hops of a typical spread are too small to pay for waking the workers, so these are
 //! the engine's hot path, written for it: no bounds checks, and selects rather than branches
-//! on data. Each is a function of its own (`#[inline(never)]`), so a profile shows it by name.
-//! The rules they apply are [`ModelTables`]'s, shared with the parallel kernels.
+//! on data. Each is a function of its own (`#[inline(never)]`), so a profile shows it by name
+//! (`scripts/profile-engine.sh` counts instructions per phase by these names). The rules they
+//! apply are [`ModelTables`]'s, shared with the parallel kernels.
 
 use super::policy::ExecutionPolicy;
 use super::prefetch_target;
 use super::tables::{contribution, HopCtx, ModelTables};
 use crate::engine::prefetch::prefetch;
 use crate::engine::result::SpreadResult;
-use crate::engine::scratch::{NodeState, SpreadScratch};
-use crate::graph::Graph;
+use crate::engine::scratch::{plain, NodeList, NodeState, SpreadScratch};
+use crate::graph::{Edge, Graph};
+use std::hint::select_unpredictable;
 
 /// Computes every contribution of hop `d` and sums them per target. Returns the number of
 /// edges relaxed.
-///
-/// This is the innermost loop of the engine, so it is written without branches on data
-/// and without bounds checks; the safety argument is the same for every unchecked access:
-/// a [`Graph`] only holds targets `< node_count` (checked when it is built), `spread_into`
-/// bound `states` and the node lists to `node_count`, and the hop stamp lets each target
-/// into `touched` at most once per hop.
 #[inline(never)]
 pub(super) fn push_hop(
     t: &ModelTables,
@@ -32,7 +28,6 @@ pub(super) fn push_hop(
     let hop_epoch = s.hop_epoch;
     let pd = policy.prefetch_distance();
     let all_edges = graph.edges();
-    let last_edge = all_edges.len().saturating_sub(1);
     let mut relaxed = 0u64;
     let SpreadScratch {
         states,
@@ -56,31 +51,73 @@ pub(super) fn push_hop(
         let (first, degree) = (rec.first_edge(), rec.degree());
         relaxed += degree as u64;
         let scaled = t.scaled_push(delta, d, degree);
-        let edges = &all_edges[first..first + degree];
-        for (j, e) in edges.iter().enumerate() {
-            if pd > 0 {
-                // SAFETY: `e` is an edge of `all_edges`, so it is not empty and `last_edge`
-                // is its last index; the clamp keeps the index at or below it.
-                unsafe { prefetch_target(all_edges, states, (first + j + pd).min(last_edge)) };
-            }
-            let c = contribution(scaled, e.weight);
-            // SAFETY: see the function comment (target < node_count == states.len()).
-            let st = unsafe { states.get_unchecked(e.target as usize) };
-            let fresh = st.hop_epoch() != hop_epoch;
-            st.set_hop_epoch(hop_epoch);
-            // Pending sums are zero between hops, so no first-touch case here.
-            st.set_pending(st.pending() + c);
-            // SAFETY: see the function comment (each target kept at most once per hop).
-            unsafe { touched.push_if_unchecked(e.target, fresh) };
-        }
+        // SAFETY: see `push_edges` (a node record's edges are a range of `all_edges`; every
+        // target < node_count == states.len(); `touched` sized for the graph).
+        unsafe {
+            push_edges(
+                all_edges,
+                first,
+                first + degree,
+                scaled,
+                states,
+                hop_epoch,
+                touched,
+                pd,
+            )
+        };
     }
     relaxed
 }
 
-/// Applies each target's summed contribution once and builds the next frontier.
+/// Adds the contributions of `all_edges[from..to]`, all pushed with `scaled`, to their targets'
+/// pending sums, and lists in `touched` each target this hop (stamp `hop_epoch`) reaches for
+/// the first time. The first contribution of a hop overwrites a target's pending sum, so
+/// nothing has to reset the sums between hops. Shared by the serial push and a parallel
+/// participant's push over the targets it owns.
 ///
-/// Two passes: the first filters out, without branches, the sums rejected at first contact
-/// (most targets in a typical spread); the second applies the rest.
+/// This is the innermost loop of the engine, so it has no branch on data and no bounds check.
+///
+/// # Safety
+/// `from <= to <= all_edges.len()`; every target of `all_edges` is an index of `states`
+/// (a [`Graph`] only holds targets `< node_count`, checked when it is built, and `spread_into`
+/// bound `states` to `node_count`); `touched` has room for every node of `states`; and no
+/// other thread reads or writes the states of these targets during the call.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(super) unsafe fn push_edges(
+    all_edges: &[Edge],
+    from: usize,
+    to: usize,
+    scaled: f64,
+    states: &[NodeState],
+    hop_epoch: u32,
+    touched: &mut NodeList,
+    pd: usize,
+) {
+    debug_assert!(from <= to && to <= all_edges.len());
+    let last_edge = all_edges.len().saturating_sub(1);
+    let mut touched = touched.appender();
+    for j in from..to {
+        if pd > 0 {
+            // SAFETY: `j < to <= all_edges.len()`, so the array is not empty and the clamp
+            // keeps the index at or below its last.
+            unsafe { prefetch_target(all_edges, states, (j + pd).min(last_edge)) };
+        }
+        // SAFETY: `j < to <= all_edges.len()`.
+        let e = unsafe { all_edges.get_unchecked(j) };
+        let c = contribution(scaled, e.weight);
+        // SAFETY: target < node_count == states.len(), and no other thread touches it (the
+        // caller's contract).
+        let st = unsafe { &mut *plain(states, e.target) };
+        let fresh = st.hop_epoch != hop_epoch;
+        st.hop_epoch = hop_epoch;
+        st.pending = select_unpredictable(fresh, 0, st.pending) + c;
+        // SAFETY: the hop stamp lets each target into `touched` at most once per hop.
+        unsafe { touched.push_if_unchecked(e.target, fresh) };
+    }
+}
+
+/// Applies each target's summed contribution once and builds the next frontier.
 #[inline(never)]
 pub(super) fn apply_hop(
     t: &ModelTables,
@@ -89,36 +126,111 @@ pub(super) fn apply_hop(
     s: &mut SpreadScratch,
     out: &mut SpreadResult,
 ) {
-    let c = HopCtx {
-        graph,
-        states: &s.states,
-        d,
-        spread_epoch: s.spread_epoch,
+    let c = t.hop_ctx(graph, &s.states, d, s.spread_epoch);
+    let tally = if d == t.config().max_depth {
+        apply_last(
+            t,
+            c,
+            s.touched.as_slice(),
+            &mut s.accepted,
+            &mut s.activated,
+        )
+    } else {
+        apply_inner(
+            t,
+            c,
+            s.touched.as_slice(),
+            &mut s.accepted,
+            &mut s.activated,
+            &mut s.next,
+        )
     };
+    s.frontier_edges = tally.next_edges;
+    out.work.rejected += tally.rejected;
+    out.work.cycle_penalties += tally.penalties;
+}
+
+/// What the apply of one list of targets counted.
+#[derive(Default)]
+pub(super) struct Tally {
+    pub(super) rejected: u64,
+    pub(super) penalties: u64,
+    pub(super) next_edges: u64,
+}
+
+/// The apply of a hop before the last, over `touched`, in two passes: [`filter`], then
+/// [`ModelTables::apply_one`] for the accepted targets. Shared with a parallel participant's
+/// apply of its targets.
+#[inline(always)]
+pub(super) fn apply_inner(
+    t: &ModelTables,
+    c: HopCtx<'_>,
+    touched: &[u32],
+    accepted: &mut NodeList,
+    activated: &mut NodeList,
+    next: &mut Vec<(u32, i64)>,
+) -> Tally {
+    let mut tally = Tally {
+        rejected: filter(t, c, touched, accepted),
+        ..Tally::default()
+    };
+    for &v in accepted.as_slice() {
+        // SAFETY: as in `filter`.
+        let (delta, newly, penalty) = t.apply_one(unsafe { &mut *plain(c.states, v) }, c);
+        if newly {
+            activated.push(v);
+        }
+        if let Some(delta) = delta {
+            next.push((v, delta));
+            tally.next_edges += c.graph.out_degree(v) as u64;
+        }
+        tally.penalties += penalty as u64;
+    }
+    tally
+}
+
+/// The apply of the last hop over `touched`: the same filter as [`apply_inner`]'s, then
+/// [`ModelTables::apply_last`] for the accepted targets.
+#[inline(always)]
+pub(super) fn apply_last(
+    t: &ModelTables,
+    c: HopCtx<'_>,
+    touched: &[u32],
+    accepted: &mut NodeList,
+    activated: &mut NodeList,
+) -> Tally {
+    let rejected = filter(t, c, touched, accepted);
+    for &v in accepted.as_slice() {
+        // SAFETY: as in `filter`.
+        if t.apply_last(unsafe { &mut *plain(c.states, v) }, c) {
+            activated.push(v);
+        }
+    }
+    Tally {
+        rejected,
+        ..Tally::default()
+    }
+}
+
+/// Keeps in `accepted` the targets of `touched` whose sum is not rejected at first contact,
+/// without branches (most targets of a typical spread are rejected, unpredictably). Returns
+/// the number rejected.
+#[inline(always)]
+fn filter(t: &ModelTables, c: HopCtx<'_>, touched: &[u32], accepted: &mut NodeList) -> u64 {
     let mut rejected = 0u64;
-    for &v in s.touched.as_slice() {
-        // SAFETY: touched holds targets of this graph's edges: v < node_count ==
-        // states.len().
-        let reject = t.reject_one(unsafe { c.states.get_unchecked(v as usize) }, c);
+    accepted.clear();
+    let mut keep = accepted.appender();
+    for (i, &v) in touched.iter().enumerate() {
+        if let Some(&ahead) = touched.get(i + 8) {
+            prefetch(c.states.as_ptr().wrapping_add(ahead as usize));
+        }
+        // SAFETY: touched holds targets of this graph's edges (v < node_count ==
+        // states.len()) that only this thread touches in this hop.
+        let reject = t.reject_one(unsafe { &*plain(c.states, v) }, c);
         rejected += reject as u64;
         // SAFETY: each target appears in touched once, so `accepted` (sized for the graph)
         // keeps fewer values than its capacity.
-        unsafe { s.accepted.push_if_unchecked(v, !reject) };
+        unsafe { keep.push_if_unchecked(v, !reject) };
     }
-    let mut penalties = 0u64;
-    let mut next_edges = 0u64;
-    for &v in s.accepted.as_slice() {
-        let (next, newly, penalty) = t.apply_one(v, c);
-        if newly {
-            s.activated.push(v);
-        }
-        if let Some(delta) = next {
-            s.next.push((v, delta));
-            next_edges += c.graph.out_degree(v) as u64;
-        }
-        penalties += penalty as u64;
-    }
-    s.frontier_edges = next_edges;
-    out.work.rejected += rejected;
-    out.work.cycle_penalties += penalties;
+    rejected
 }

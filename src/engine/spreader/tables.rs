@@ -10,7 +10,7 @@
 use crate::engine::fixed::{self, ONE};
 use crate::engine::model::{FanEffect, SpreadConfig, TierPolicy};
 use crate::engine::result::ActivatedNode;
-use crate::engine::scratch::NodeState;
+use crate::engine::scratch::{NodeState, PlainState};
 use crate::graph::{Graph, Tier};
 use std::hint::select_unpredictable;
 
@@ -33,7 +33,15 @@ pub(super) struct HopCtx<'a> {
     pub(super) states: &'a [NodeState],
     pub(super) d: u32,
     pub(super) spread_epoch: u32,
+    /// The tier a node first contacted at this hop gets, by storage tier
+    /// ([`ModelTables::tier_for`], looked up once per hop instead of once per target).
+    pub(super) fresh_tier: [u8; 4],
+    /// θ of that tier, by storage tier.
+    pub(super) fresh_threshold: [i64; 4],
 }
+
+/// [`Tier::from_u8`] as a table (a node's tier is always 0..=2; 3 maps as the tables do).
+const TIERS: [Tier; 4] = [Tier::Hot, Tier::Warm, Tier::Cold, Tier::Cold];
 
 impl ModelTables {
     /// Derives the tables of `config`, which the caller has validated.
@@ -53,6 +61,25 @@ impl ModelTables {
 
     pub(super) fn config(&self) -> &SpreadConfig {
         &self.config
+    }
+
+    /// The context of hop `d`'s apply.
+    pub(super) fn hop_ctx<'a>(
+        &self,
+        graph: &'a Graph,
+        states: &'a [NodeState],
+        d: u32,
+        spread_epoch: u32,
+    ) -> HopCtx<'a> {
+        let fresh_tier = [0u8, 1, 2, 3].map(|s| self.tier_for(s, d));
+        HopCtx {
+            graph,
+            states,
+            d,
+            spread_epoch,
+            fresh_tier,
+            fresh_threshold: fresh_tier.map(|t| self.threshold[(t & 3) as usize]),
+        }
     }
 
     /// The tier whose parameters apply to a node of `storage_tier` first activated at `hop`.
@@ -77,50 +104,70 @@ impl ModelTables {
         base * fixed::SCALE
     }
 
-    /// First-contact test for one target of hop `d`: true if its sum is rejected. A rejected
-    /// sum is discarded here (pending reset); an accepted one is kept for [`Self::apply_one`].
+    /// First-contact test for one target of hop `d`: true if its sum is rejected (and so
+    /// discarded: a pending sum is only read in the hop that stamped it).
     #[inline(always)]
-    pub(super) fn reject_one(&self, st: &NodeState, c: HopCtx<'_>) -> bool {
+    pub(super) fn reject_one(&self, st: &PlainState, c: HopCtx<'_>) -> bool {
         // Selects, not branches: whether a target is already active is unpredictable.
-        let active = st.spread_epoch() == c.spread_epoch;
-        let old = select_unpredictable(active, st.activation(), 0);
-        let fresh_tier = self.tier_for(st.storage_tier(), c.d);
-        let tier = select_unpredictable(active, st.tier(), fresh_tier);
-        let pending = st.pending();
-        let reject = (old == 0) & (pending < self.threshold[(tier & 3) as usize]);
-        st.set_pending(select_unpredictable(reject, 0, pending));
-        reject
+        let active = st.spread_epoch == c.spread_epoch;
+        let old = select_unpredictable(active, st.activation, 0);
+        let threshold = select_unpredictable(
+            active,
+            self.threshold[(st.tier & 3) as usize],
+            c.fresh_threshold[(st.storage_tier & 3) as usize],
+        );
+        (old == 0) & (st.pending < threshold)
     }
 
     /// Applies one accepted target's sum (DESIGN §2): activation on first contact, clamp,
     /// visit count, then the next frontier or the cycle penalty. Returns
     /// (joins next frontier with Δ, newly activated, took the penalty).
     #[inline(always)]
-    pub(super) fn apply_one(&self, v: u32, c: HopCtx<'_>) -> (Option<i64>, bool, bool) {
-        let st = &c.states[v as usize];
+    pub(super) fn apply_one(
+        &self,
+        st: &mut PlainState,
+        c: HopCtx<'_>,
+    ) -> (Option<i64>, bool, bool) {
         let mut newly = false;
-        if st.spread_epoch() != c.spread_epoch {
-            st.activate(
-                c.spread_epoch,
-                c.d as u8,
-                self.tier_for(st.storage_tier(), c.d),
-            );
+        if st.spread_epoch != c.spread_epoch {
+            st.spread_epoch = c.spread_epoch;
+            st.activation = 0;
+            st.visits = 0;
+            st.first_hop = c.d as u8;
+            st.tier = c.fresh_tier[(st.storage_tier & 3) as usize];
             newly = true;
         }
-        let old = st.activation();
-        let new = (old + st.pending()).clamp(0, ONE);
-        st.set_pending(0);
+        let old = st.activation;
+        let new = (old + st.pending).clamp(0, ONE);
         let delta = new - old;
-        st.set_activation(new);
-        let visits = st.add_visit();
+        st.activation = new;
+        st.visits = st.visits.saturating_add(1);
         if delta > 0 && c.d < self.config.max_depth {
-            if u32::from(visits) <= self.visit_budget[(st.tier() & 3) as usize] {
+            if u32::from(st.visits) <= self.visit_budget[(st.tier & 3) as usize] {
                 return (Some(delta), newly, false);
             }
-            st.set_activation(fixed::round_scaled(new as f64 * self.config.cycle_penalty));
+            st.activation = fixed::round_scaled(new as f64 * self.config.cycle_penalty);
             return (None, newly, true);
         }
         (None, newly, false)
+    }
+
+    /// [`Self::apply_one`] of the last hop (d = H): no next frontier and no cycle penalty
+    /// follow, so an accepted sum only sets the activation (and, on first contact, the
+    /// node's stamp, first hop and tier). The visit count is not kept: nothing reads it after
+    /// the last hop, and the next spread resets it on first contact. Returns whether the node
+    /// was newly activated.
+    #[inline(always)]
+    pub(super) fn apply_last(&self, st: &mut PlainState, c: HopCtx<'_>) -> bool {
+        let newly = st.spread_epoch != c.spread_epoch;
+        if newly {
+            st.spread_epoch = c.spread_epoch;
+            st.activation = 0;
+            st.first_hop = c.d as u8;
+            st.tier = c.fresh_tier[(st.storage_tier & 3) as usize];
+        }
+        st.activation = (st.activation + st.pending).clamp(0, ONE);
+        newly
     }
 
     /// The result record of node `id`.
@@ -133,7 +180,7 @@ impl ModelTables {
             activation: a,
             confidence: fixed::to_f64(a) * self.confidence[(st.tier() & 3) as usize],
             first_hop: u32::from(st.first_hop()),
-            tier: Tier::from_u8(st.tier()).unwrap_or(Tier::Cold),
+            tier: TIERS[(st.tier() & 3) as usize],
         }
     }
 }
