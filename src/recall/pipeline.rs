@@ -335,7 +335,7 @@ impl RecallScratch {
         let k = config.max_candidates;
         let c = k.saturating_mul(config.rerank_factor).max(k + EXACT_MARGIN);
         RecallScratch {
-            heap: Vec::with_capacity(c),
+            heap: Vec::with_capacity(2 * c),
             candidates: Vec::with_capacity(c),
             hits: Vec::with_capacity(c),
             seeds: Vec::with_capacity(k),

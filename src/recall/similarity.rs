@@ -156,22 +156,28 @@ impl<'a> BoundedTopK<'a> {
         if self.k == 0 {
             return;
         }
-        for (j, &s) in scores.iter().enumerate() {
-            let id = first + j as u32;
-            if self.heap.len() < self.k {
-                self.heap.push((id, s));
-                let last = self.heap.len() - 1;
-                sift_up(self.heap, last);
-                if self.heap.len() == self.k {
-                    self.threshold = self.heap[0].1;
-                }
-            } else if s > self.threshold {
-                // Ids arrive in increasing order, so an equal score is never better.
-                self.heap[0] = (id, s);
-                sift_down(self.heap, 0);
+        // Filling first, then a loop that only compares with a threshold kept in a register:
+        // once the heap is full nearly every score fails that one comparison.
+        let mut j = 0;
+        while self.heap.len() < self.k && j < scores.len() {
+            self.heap.push((first + j as u32, scores[j]));
+            let last = self.heap.len() - 1;
+            sift_up(self.heap, last);
+            if self.heap.len() == self.k {
                 self.threshold = self.heap[0].1;
             }
+            j += 1;
         }
+        let mut threshold = self.threshold;
+        for (i, &s) in scores.iter().enumerate().skip(j) {
+            if s > threshold {
+                // Ids arrive in increasing order, so an equal score is never better.
+                self.heap[0] = (first + i as u32, s);
+                sift_down(self.heap, 0);
+                threshold = self.heap[0].1;
+            }
+        }
+        self.threshold = threshold;
     }
 
     /// What was kept, in heap order.
