@@ -417,7 +417,7 @@ fn npy_round_trip_through_files() {
 
 /// A `.npy` file written by hand: magic, version 1.0, the header dict padded with spaces to a
 /// multiple of 64 bytes and ended by a newline, then `data`.
-pub fn npy_bytes(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+fn npy_bytes(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
     let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     while (10 + dict.len() + 1) % 64 != 0 {
         dict.push(' ');
@@ -753,7 +753,7 @@ fn hybrid_scores_seeds_as_the_midpoint_and_others_as_activation_times_confidence
 }
 
 #[test]
-fn hand_figures_in_the_comments_are_right() {
+fn hybrid_scores_match_the_rounded_hand_figures() {
     let r = recall_tiny(tiny_config(RecallMode::Hybrid), tiny_spread());
     let by_id = |id: u32| r.s.results.iter().find(|m| m.id == id).unwrap().score;
     for (id, want) in [
