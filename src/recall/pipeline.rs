@@ -160,10 +160,13 @@ impl RecallConfig {
         Ok(())
     }
 
-    /// The spread configuration recall uses: `base` with this config's overrides.
+    /// The spread configuration recall uses: `base` with this config's overrides. The
+    /// spread's own `top_k` is dropped: it ranks by activation alone, so it would cut seeds
+    /// that the hybrid score ranks high; recall's cut is `max_results`, after ranking.
     pub fn spread_config(&self, base: &SpreadConfig) -> SpreadConfig {
         SpreadConfig {
             fan_effect: self.fan_effect.unwrap_or(base.fan_effect),
+            top_k: None,
             ..base.clone()
         }
     }
