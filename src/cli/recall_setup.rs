@@ -177,19 +177,16 @@ pub struct RecallPlan {
 pub const RECALL_CHECK_REQUESTS: usize = 500;
 
 impl RecallPlan {
-    /// Loads the vectors for `loaded` (with the int8 copy when any of `similarities` needs it).
+    /// Loads the vectors for `loaded` (with the int8 copy when any of `similarities` needs it);
+    /// `inputs.describe()` says what was loaded.
     pub fn prepare(
         loaded: &LoadedWorkload,
         args: &WorkloadArgs,
         config: RecallConfig,
         similarities: &[SimilarityMode],
-        quiet: bool,
     ) -> Result<RecallPlan> {
         let quantized = similarities.contains(&SimilarityMode::Quantized);
         let inputs = load_embeddings(loaded, args, quantized)?;
-        if !quiet {
-            crate::note!("{}", inputs.describe());
-        }
         let w = &loaded.workload;
         Ok(RecallPlan {
             inputs,

@@ -26,20 +26,19 @@ use std::io::Write;
 pub fn execute(args: &RunArgs) -> Result<Outcome> {
     // Bound and opened before anything else: a bad --metrics-addr or --stream fails at once.
     let mut live = crate::live::Live::start(&args.live, "run", args.quiet)?;
-    let mut session =
-        MeasuringSession::open("run", &args.workload, args.counters.into(), args.quiet)?;
+    if args.mode == RequestMode::Spread {
+        reject_recall_flags(
+            &args.workload,
+            args.recall_mode.is_some(),
+            !args.similarity.is_empty(),
+            &args.recall,
+        )?;
+    }
+    let mut session = MeasuringSession::open("run", &args.workload, args.counters.into())?;
     let spreads = args.spreads.unwrap_or(session.loaded.workload.run.spreads);
     let warmup = args.warmup.unwrap_or(session.loaded.workload.run.warmup);
     let recall = match args.mode {
-        RequestMode::Spread => {
-            reject_recall_flags(
-                &args.workload,
-                args.recall_mode.is_some(),
-                !args.similarity.is_empty(),
-                &args.recall,
-            )?;
-            None
-        }
+        RequestMode::Spread => None,
         RequestMode::Recall => {
             let w = &session.loaded.workload;
             let config = recall_config(w.recall, args.recall_mode, None, None, &args.recall)?;
@@ -51,11 +50,14 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
             // Recall spreads with its own overrides of `[spread]` (its fan effect).
             let spread = config.spread_config(&session.loaded.workload.spread);
             session.loaded.workload.spread = spread;
-            let plan =
-                RecallPlan::prepare(&session.loaded, &args.workload, config, &sims, args.quiet)?;
+            let plan = RecallPlan::prepare(&session.loaded, &args.workload, config, &sims)?;
             Some((plan, sims))
         }
     };
+    session.announce(
+        args.quiet,
+        recall.as_ref().map(|(plan, _)| plan.inputs.describe()),
+    );
     let similarities: Vec<Option<SimilarityMode>> = match &recall {
         Some((_, sims)) => sims.iter().map(|&s| Some(s)).collect(),
         None => vec![None],

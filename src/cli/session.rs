@@ -59,18 +59,16 @@ pub struct Presentation {
 }
 
 impl MeasuringSession {
-    /// Loads the workload and its graph and checks the counters; says what was loaded.
+    /// Loads the workload and its graph and checks the counters. Says nothing yet: what was
+    /// loaded is said by [`MeasuringSession::announce`] once every input is in, so that a bad
+    /// input later (an `.npy`) is the only line on stderr.
     pub fn open(
         command: &'static str,
         workload: &WorkloadArgs,
         counters: CounterMode,
-        quiet: bool,
     ) -> Result<MeasuringSession> {
         let started = UtcTime::now();
         let loaded = load(workload)?;
-        if !quiet {
-            crate::note!("{}", loaded.describe());
-        }
         check_counters(counters)?;
         Ok(MeasuringSession {
             command,
@@ -80,6 +78,16 @@ impl MeasuringSession {
             calibrator: Calibrator::new(),
             executors: BTreeMap::new(),
         })
+    }
+
+    /// Says on stderr what was loaded (the graph, and `more` such as the embeddings).
+    pub fn announce(&self, quiet: bool, more: Option<String>) {
+        if !quiet {
+            crate::note!("{}", self.loaded.describe());
+            if let Some(m) = more {
+                crate::note!("{m}");
+            }
+        }
     }
 
     /// The setting under test for `spec`; settings with the same thread count share one

@@ -29,19 +29,19 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     let plan = soak_plan(args)?;
     // Bound and opened before anything else: a bad --metrics-addr or --stream fails at once.
     let mut live = crate::live::Live::start(&args.live, "soak", args.quiet)?;
-    let mut session = MeasuringSession::open("soak", &args.workload, plan.counters, args.quiet)?;
+    if args.mode == RequestMode::Spread {
+        reject_recall_flags(
+            &args.workload,
+            args.recall_mode.is_some(),
+            args.similarity.is_some(),
+            &args.recall,
+        )?;
+    }
+    let mut session = MeasuringSession::open("soak", &args.workload, plan.counters)?;
     let warmup = args.warmup.unwrap_or(session.loaded.workload.run.warmup);
     let plan = SoakPlan { warmup, ..plan };
     let recall = match args.mode {
-        RequestMode::Spread => {
-            reject_recall_flags(
-                &args.workload,
-                args.recall_mode.is_some(),
-                args.similarity.is_some(),
-                &args.recall,
-            )?;
-            None
-        }
+        RequestMode::Spread => None,
         RequestMode::Recall => {
             let w = &session.loaded.workload;
             let config = recall_config(
@@ -59,10 +59,10 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
                 &args.workload,
                 config,
                 &[config.similarity],
-                args.quiet,
             )?)
         }
     };
+    session.announce(args.quiet, recall.as_ref().map(|p| p.inputs.describe()));
     let spec = SettingSpec {
         threads: args.threads,
         batch_size: DEFAULT_BATCH_SIZE as u64,

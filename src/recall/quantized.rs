@@ -401,11 +401,19 @@ mod tests {
         q.quantize_cue(emb.row(3), &mut cue);
         let mut all = vec![0f32; 1000];
         for start in (0..1000).step_by(250) {
-            q.scores(QuantKernel::Portable, &cue, start, &mut all[start..start + 250]);
+            q.scores(
+                QuantKernel::Portable,
+                &cue,
+                start,
+                &mut all[start..start + 250],
+            );
         }
         for c in [1, 7, 100, 333, 999, 1000, 5000] {
-            let mut want: Vec<(u32, f32)> =
-                all.iter().enumerate().map(|(i, &s)| (i as u32, s)).collect();
+            let mut want: Vec<(u32, f32)> = all
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| (i as u32, s))
+                .collect();
             want.sort_by(crate::recall::similarity::ranked);
             let mut want: Vec<u32> = want.iter().take(c).map(|&(i, _)| i).collect();
             want.sort_unstable();
