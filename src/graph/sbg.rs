@@ -189,29 +189,7 @@ pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Graph, InputError> {
     // structural error the damaged bytes happen to cause.
     let body = verify_checksum(bytes, &header, source)?;
 
-    if header.version == FORMAT_VERSION_1 && header.flags & FLAG_EMBEDDINGS != 0 {
-        return Err(fail(
-            source,
-            "flag bit 1 (embeddings) is set in a version-1 file, which has no embeddings \
-             section: the header is corrupt"
-                .into(),
-        ));
-    }
-    if header.flags & !known_flags(header.version) != 0 {
-        return Err(fail(
-            source,
-            format!(
-                "unknown flags {:#x} in the header (version {} knows only {})",
-                header.flags,
-                header.version,
-                if header.version == FORMAT_VERSION_1 {
-                    "bit 0"
-                } else {
-                    "bits 0 and 1"
-                }
-            ),
-        ));
-    }
+    check_flags(&header, source)?;
     let has_labels = header.flags & FLAG_LABELS != 0;
     let has_embeddings = header.flags & FLAG_EMBEDDINGS != 0;
 
@@ -353,6 +331,36 @@ fn verify_checksum<'a>(
         return Err(fail(source, "checksum mismatch: file is corrupt".into()));
     }
     Ok(body)
+}
+
+/// Refuses flags the header's version does not have. Checked after the checksum in
+/// [`from_bytes`], but from the header alone in [`read_from`], which must know which
+/// sections to read before it has the bytes the checksum covers.
+fn check_flags(header: &Header, source: &str) -> Result<(), InputError> {
+    if header.version == FORMAT_VERSION_1 && header.flags & FLAG_EMBEDDINGS != 0 {
+        return Err(fail(
+            source,
+            "flag bit 1 (embeddings) is set in a version-1 file, which has no embeddings \
+             section: the header is corrupt"
+                .into(),
+        ));
+    }
+    if header.flags & !known_flags(header.version) != 0 {
+        return Err(fail(
+            source,
+            format!(
+                "unknown flags {:#x} in the header (version {} knows only {})",
+                header.flags,
+                header.version,
+                if header.version == FORMAT_VERSION_1 {
+                    "bit 0"
+                } else {
+                    "bits 0 and 1"
+                }
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses node and edge counts over the supported maximum.
@@ -731,10 +739,17 @@ pub fn read_from(mut reader: impl Read, name: &str) -> anyhow::Result<Graph> {
         // Short, not ours or another version: from_bytes names which, from these bytes alone.
         return Ok(from_bytes(&bytes, name)?);
     }
-    let version = le_u32(&bytes[8..12]);
-    let flags = le_u32(&bytes[12..16]);
-    let n = le_u64(&bytes[16..24]) as u128;
-    let m = le_u64(&bytes[24..32]) as u128;
+    let header = Header {
+        version: le_u32(&bytes[8..12]),
+        flags: le_u32(&bytes[12..16]),
+        node_count: le_u64(&bytes[16..24]),
+        edge_count: le_u64(&bytes[24..32]),
+    };
+    // Before reading on: the flags say which sections there are to read.
+    check_flags(&header, name)?;
+    let Header { version, flags, .. } = header;
+    let n = header.node_count as u128;
+    let m = header.edge_count as u128;
     let sections = (HEADER_LEN + 3 * SECTION_HEAD_LEN) as u128 + 5 * n + EDGE_ENTRY_LEN as u128 * m;
     let mut declared = sections + TRAILER_LEN as u128;
     // Each optional section's length is in its head: the head is read (within the bound)
@@ -1355,6 +1370,22 @@ mod tests {
         b.extend_from_slice(&MAX_FILE_BYTES.to_le_bytes());
         let e = read_err(b.as_slice().chain(io::repeat(0)));
         assert!(e.contains("over the 4 GiB"), "{e}");
+
+        // Flags the version does not have: refused from the header, before reading on.
+        let mut head = to_bytes(&sample_embedded(false))[..HEADER_LEN].to_vec();
+        head[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let e = read_err(head.as_slice().chain(io::repeat(0)));
+        assert!(
+            e.starts_with("<stdin>: flag bit 1 (embeddings) is set in a version-1 file"),
+            "{e}"
+        );
+        head[8..12].copy_from_slice(&2u32.to_le_bytes());
+        head[12] = 0x12;
+        let e = read_err(head.as_slice().chain(io::repeat(0)));
+        assert_eq!(
+            e,
+            "<stdin>: unknown flags 0x12 in the header (version 2 knows only bits 0 and 1)"
+        );
 
         // Embeddings whose declared length passes the bound, after labels and without them.
         for labels in [false, true] {
