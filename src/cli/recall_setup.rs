@@ -6,6 +6,7 @@
 
 use super::common::{human_duration, LoadedWorkload};
 use super::{RecallModeArg, RecallParamArgs, SimilarityArg, WorkloadArgs};
+use crate::aligned::CacheAligned;
 use crate::bad_input;
 use crate::engine::Spreader;
 use crate::harness::recall::{RecallSetting, RecallTally};
@@ -57,8 +58,9 @@ impl RecallInputs {
     }
 }
 
-/// Reads `--embeddings` or generates the workload's, for the loaded graph; builds the int8
-/// copy when `quantized`. Bad input (exit 2) when there is neither.
+/// The node vectors, from the first source there is: `--embeddings FILE.npy`, the `.sbg`
+/// graph's `EMBD` section, generated from the workload's `[embeddings]`; bad input (exit 2)
+/// when there is none. Builds the int8 copy when `quantized`.
 pub fn load_embeddings(
     loaded: &LoadedWorkload,
     args: &WorkloadArgs,
@@ -66,17 +68,29 @@ pub fn load_embeddings(
 ) -> Result<RecallInputs> {
     let start = Instant::now();
     let n = loaded.graph.node_count();
-    let (embeddings, cells, source) = match (&args.embeddings, &loaded.workload.embeddings) {
-        (Some(path), _) => {
+    let embedded = loaded.graph.embedding_rows();
+    let (embeddings, cells, source) = match (&args.embeddings, embedded, &loaded.workload.embeddings) {
+        (Some(path), _, _) => {
             let e = npy::read_npy(path, n)?;
             (e, None, crate::input::input_name(path))
         }
-        (None, Some(spec)) => {
+        (None, Some((dim, rows)), _) => {
+            // Only an .sbg carries embeddings, so there is a graph file to name.
+            let file = loaded
+                .graph_file
+                .as_ref()
+                .map_or_else(|| "the graph".to_string(), |p| p.display().to_string());
+            // The reader checked every row; a failure here is the same bad input.
+            let e = Embeddings::from_stored(dim, CacheAligned::from_fn(rows.len(), |i| rows[i]))
+                .map_err(|e| bad_input!("{file}: section EMBD: {e}"))?;
+            (e, None, format!("{file} (embedded)"))
+        }
+        (None, None, Some(spec)) => {
             let g = Embeddings::generate(&loaded.graph, spec)
                 .map_err(|e| bad_input!("{}: {e}", loaded.workload.source))?;
             (g.embeddings, Some(Arc::new(g.cells)), "generated".to_string())
         }
-        (None, None) => {
+        (None, None, None) => {
             return Err(bad_input!(
                 "{}: recall needs node vectors: the workload has no [embeddings] section; give --embeddings FILE.npy",
                 loaded.workload.source

@@ -9,6 +9,7 @@
 //! | `edges`      | [`Edge`]       | 8 bytes | target id (u32) and weight × type factor (f32): one stream per adjacency list |
 //! | `edge_kinds` | [`EdgeKind`]   | 1 byte  | cold: the edge type, for export and statistics     |
 //! | `labels`     | `String`       | —       | cold: original ids of an imported graph, if any    |
+//! | `embeddings` | f32 rows       | 4·dim   | cold: node vectors saved with the graph (`.sbg` `EMBD`), if any |
 //!
 //! Both hot arrays start on a 64-byte cache line ([`CacheAligned`]), so each line holds eight
 //! whole records. Adjacency lists are sorted by target id, so a graph built from the same
@@ -183,6 +184,9 @@ pub struct Graph {
     edges: CacheAligned<Edge>,
     edge_kinds: Vec<EdgeKind>,
     labels: Option<Vec<String>>,
+    /// Node vectors carried with the graph (read from or written to an `.sbg`), as raw rows:
+    /// recall owns what they mean, so the graph neither checks nor normalises them.
+    embeddings: Option<EmbeddingRows>,
     /// Unique per built graph (clones share it, as they share content): lets per-graph caches
     /// such as a spread scratch's copy of the tiers know when they must be refreshed.
     instance: u64,
@@ -195,7 +199,15 @@ impl PartialEq for Graph {
             && self.edges == other.edges
             && self.edge_kinds == other.edge_kinds
             && self.labels == other.labels
+            && self.embeddings == other.embeddings
     }
+}
+
+/// `dim` f32 components per node, row `i` for node `i`, in one cache-aligned array.
+#[derive(Debug, Clone, PartialEq)]
+struct EmbeddingRows {
+    dim: usize,
+    data: CacheAligned<f32>,
 }
 
 static NEXT_GRAPH_INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -270,6 +282,7 @@ impl Graph {
             edges,
             edge_kinds,
             labels: None,
+            embeddings: None,
             instance: NEXT_GRAPH_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
@@ -285,6 +298,27 @@ impl Graph {
         debug_assert_eq!(labels.len(), self.nodes.len());
         self.labels = Some(labels);
         self
+    }
+
+    /// Attaches node vectors (cold metadata): `data` holds `dim` components per node, row `i`
+    /// for node `i`. They are not part of [`Graph::fingerprint`], which names the graph alone.
+    ///
+    /// # Panics
+    /// If `dim` is 0 or `data` is not `dim` components per node (a caller's bug, not input).
+    pub fn with_embedding_rows(mut self, dim: usize, data: CacheAligned<f32>) -> Graph {
+        assert!(dim > 0, "embedding dimension must be at least 1");
+        assert_eq!(
+            Some(data.len()),
+            self.nodes.len().checked_mul(dim),
+            "embedding rows are not {dim} components per node"
+        );
+        self.embeddings = Some(EmbeddingRows { dim, data });
+        self
+    }
+
+    /// The node vectors saved with the graph, if any: `(dim, rows)`, row `i` at `i·dim`.
+    pub fn embedding_rows(&self) -> Option<(usize, &[f32])> {
+        self.embeddings.as_ref().map(|e| (e.dim, &e.data[..]))
     }
 
     #[inline]
@@ -371,7 +405,8 @@ impl Graph {
         c
     }
 
-    /// A 64-bit fingerprint of the graph's content (structure, weights, kinds, tiers).
+    /// A 64-bit fingerprint of the graph's content (structure, weights, kinds, tiers; not the
+    /// labels or embeddings, so a graph saved with its vectors keeps its identity).
     pub fn fingerprint(&self) -> u64 {
         let mut h = Fnv1a64::new();
         h.write(&(self.nodes.len() as u64).to_le_bytes());

@@ -1,18 +1,20 @@
 //! The binary graph file, `.sbg`: a [`Graph`] saved so that it loads fast and exactly.
 //!
-//! All integers are little-endian. With `n` = node count and `m` = edge count:
+//! All integers are little-endian. With `n` = node count, `m` = edge count, `L` = the
+//! labels' bytes (0 without labels) and `d` = the embeddings' dimension:
 //!
 //! | offset            | size      | field                                                    |
 //! |-------------------|-----------|----------------------------------------------------------|
 //! | 0                 | 8         | magic `b"SPRDGRPH"`                                      |
-//! | 8                 | 4         | format version, u32 (= [`FORMAT_VERSION`])               |
-//! | 12                | 4         | flags, u32: bit 0 = the file has labels; other bits 0    |
+//! | 8                 | 4         | format version, u32: 1 or 2 (= [`FORMAT_VERSION`])       |
+//! | 12                | 4         | flags, u32: bit 0 = the file has labels; bit 1 = it has embeddings (version 2 only); other bits 0 |
 //! | 16                | 8         | node count `n`, u64                                      |
 //! | 24                | 8         | edge count `m`, u64                                      |
 //! | 32                | 12 + n    | section `TIER`: one byte per node, `Tier as u8`           |
 //! | 44 + n            | 12 + 4n   | section `DEGR`: out-degree per node, u32, in node order   |
 //! | 56 + 5n           | 12 + 9m   | section `EDGE`: per edge in CSR order: target u32, raw weight (f32 bits) u32, `EdgeKind as u8` |
 //! | 68 + 5n + 9m      | 12 + L    | section `LABL`, only if flag bit 0: per node, byte length u32 then that many UTF-8 bytes |
+//! | 68 + 5n + 9m (+ 12 + L) | 12 + 4 + 4nd | section `EMBD`, only if flag bit 1: `d` u32 (1 ..= [`MAX_EMBEDDING_DIM`]), then `n·d` f32 (bits, u32): row `i` = node `i`'s unit vector |
 //! | end − 8           | 8         | FNV-1a-64 checksum, u64, of every byte before it          |
 //!
 //! Each section is a 4-byte ASCII tag, a u64 payload length (the 12 bytes counted above) and
@@ -20,6 +22,14 @@
 //! checksum. Edges of node `i` are the `DEGR[i]` entries after those of nodes `0..i`; the raw
 //! weight is in (0, 1] and the type factor is applied on load, exactly as
 //! [`Graph::from_edges`] does, so a graph read back equals the graph written.
+//!
+//! Versions: version 2 added the `EMBD` section (flag bit 1) and nothing else. A graph
+//! without embeddings is written as version 1, byte for byte what builds before version 2
+//! wrote, so those builds still read it; only a graph with embeddings is written as version
+//! 2. Both versions are read; a version-1 file with flag bit 1 set is refused (that version
+//! has no such section). Embedding rows are written as they are held (unit vectors, made by
+//! `recall`), and checked on reading only for what no vector may hold: NaN or ±∞, or a row
+//! of zeros; recall keeps rows that are unit vectors bit for bit.
 //!
 //! Reading checks, in order: the magic, the version, the checksum, then every count, tag,
 //! length and value. Any failure is an [`InputError`] naming the file. A file, pipe or
@@ -33,17 +43,27 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 
 use super::{EdgeKind, EdgeSpec, Fnv1a64, Graph, NodeRecord, Tier};
+use crate::aligned::CacheAligned;
 use crate::atomic_file;
 use crate::input::{more_to_read, Input};
 use crate::InputError;
 
 /// The first eight bytes of every `.sbg` file.
 pub const MAGIC: &[u8; 8] = b"SPRDGRPH";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version, which this build writes for a graph with embeddings (it
+/// reads this one and [`FORMAT_VERSION_1`]).
+pub const FORMAT_VERSION: u32 = 2;
+/// The first format version: no embeddings. Written for a graph without them.
+pub const FORMAT_VERSION_1: u32 = 1;
+
+/// The largest embedding dimension an `EMBD` section may declare (`recall`'s `MAX_DIM`,
+/// which this module may not name: the graph does not depend on recall).
+pub const MAX_EMBEDDING_DIM: usize = 1 << 16;
 
 /// Flag bit 0: a `LABL` section follows the `EDGE` section.
 const FLAG_LABELS: u32 = 1;
+/// Flag bit 1 (version 2): an `EMBD` section follows the `EDGE` (and `LABL`) section.
+const FLAG_EMBEDDINGS: u32 = 2;
 /// Bytes before the first section.
 const HEADER_LEN: usize = 32;
 /// Bytes of the checksum trailer.
@@ -57,6 +77,29 @@ const TAG_TIER: &[u8; 4] = b"TIER";
 const TAG_DEGR: &[u8; 4] = b"DEGR";
 const TAG_EDGE: &[u8; 4] = b"EDGE";
 const TAG_LABL: &[u8; 4] = b"LABL";
+const TAG_EMBD: &[u8; 4] = b"EMBD";
+
+/// The flags a file of `version` may set.
+fn known_flags(version: u32) -> u32 {
+    if version == FORMAT_VERSION_1 {
+        FLAG_LABELS
+    } else {
+        FLAG_LABELS | FLAG_EMBEDDINGS
+    }
+}
+
+/// The optional sections a file of `version` may hold, in file order, with their flags.
+fn optional_sections(version: u32) -> &'static [(u32, &'static [u8; 4])] {
+    if version == FORMAT_VERSION_1 {
+        &[(FLAG_LABELS, TAG_LABL)]
+    } else {
+        &[(FLAG_LABELS, TAG_LABL), (FLAG_EMBEDDINGS, TAG_EMBD)]
+    }
+}
+
+fn is_supported(version: u32) -> bool {
+    version == FORMAT_VERSION_1 || version == FORMAT_VERSION
+}
 
 /// Serialises the graph to bytes.
 pub fn to_bytes(g: &Graph) -> Vec<u8> {
@@ -64,18 +107,29 @@ pub fn to_bytes(g: &Graph) -> Vec<u8> {
     let m = g.edge_count();
     let labels = g.labels();
     let label_len: usize = labels.map_or(0, |l| l.iter().map(|s| 4 + s.len()).sum());
+    let embeddings = g.embedding_rows();
+    let embd_len = embeddings.map_or(0, |(_, rows)| 4 + 4 * rows.len());
     let mut out = Vec::with_capacity(
         HEADER_LEN
             + 3 * SECTION_HEAD_LEN
             + 5 * n
             + EDGE_ENTRY_LEN * m
             + labels.map_or(0, |_| SECTION_HEAD_LEN + label_len)
+            + embeddings.map_or(0, |_| SECTION_HEAD_LEN + embd_len)
             + TRAILER_LEN,
     );
 
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    let flags = if labels.is_some() { FLAG_LABELS } else { 0 };
+    let version = if embeddings.is_some() {
+        FORMAT_VERSION
+    } else {
+        FORMAT_VERSION_1
+    };
+    out.extend_from_slice(&version.to_le_bytes());
+    let mut flags = if labels.is_some() { FLAG_LABELS } else { 0 };
+    if embeddings.is_some() {
+        flags |= FLAG_EMBEDDINGS;
+    }
     out.extend_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(&(n as u64).to_le_bytes());
     out.extend_from_slice(&(m as u64).to_le_bytes());
@@ -103,6 +157,14 @@ pub fn to_bytes(g: &Graph) -> Vec<u8> {
         }
     }
 
+    if let Some((dim, rows)) = embeddings {
+        section_head(&mut out, TAG_EMBD, embd_len);
+        out.extend_from_slice(&(dim as u32).to_le_bytes());
+        for x in rows {
+            out.extend_from_slice(&x.to_bits().to_le_bytes());
+        }
+    }
+
     let mut h = Fnv1a64::new();
     h.write(&out);
     out.extend_from_slice(&h.finish().to_le_bytes());
@@ -127,16 +189,9 @@ pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Graph, InputError> {
     // structural error the damaged bytes happen to cause.
     let body = verify_checksum(bytes, &header, source)?;
 
-    if header.flags & !FLAG_LABELS != 0 {
-        return Err(fail(
-            source,
-            format!(
-                "unknown flags {:#x} in the header (this build knows only bit 0)",
-                header.flags
-            ),
-        ));
-    }
+    check_flags(&header, source)?;
     let has_labels = header.flags & FLAG_LABELS != 0;
+    let has_embeddings = header.flags & FLAG_EMBEDDINGS != 0;
 
     let mut r = Cursor {
         bytes: body,
@@ -154,6 +209,11 @@ pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Graph, InputError> {
     } else {
         None
     };
+    let embeddings = if has_embeddings {
+        Some(read_embeddings(&mut r, header.node_count as usize)?)
+    } else {
+        None
+    };
 
     if r.pos != body.len() {
         return Err(fail(
@@ -166,11 +226,14 @@ pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Graph, InputError> {
         ));
     }
 
-    let g = Graph::from_edges(&tiers, edges).map_err(|e| fail(source, e.0))?;
-    Ok(match labels {
-        Some(l) => g.with_labels(l),
-        None => g,
-    })
+    let mut g = Graph::from_edges(&tiers, edges).map_err(|e| fail(source, e.0))?;
+    if let Some(l) = labels {
+        g = g.with_labels(l);
+    }
+    if let Some((dim, rows)) = embeddings {
+        g = g.with_embedding_rows(dim, rows);
+    }
+    Ok(g)
 }
 
 /// An input error `msg` about the file `source`.
@@ -180,6 +243,7 @@ fn fail(source: &str, msg: String) -> InputError {
 
 /// The header's fields after the magic and the version.
 struct Header {
+    version: u32,
     flags: u32,
     node_count: u64,
     edge_count: u64,
@@ -215,9 +279,10 @@ fn parse_header(bytes: &[u8], source: &str) -> Result<Header, InputError> {
         )));
     }
     let version = le_u32(&bytes[8..12]);
-    if version != FORMAT_VERSION {
+    if !is_supported(version) {
         return Err(err(format!(
-            "format version {version} is not supported (this build reads version {FORMAT_VERSION})"
+            "format version {version} is not supported (this build reads version \
+             {FORMAT_VERSION_1} or {FORMAT_VERSION})"
         )));
     }
     if bytes.len() < HEADER_LEN + TRAILER_LEN {
@@ -235,6 +300,7 @@ fn parse_header(bytes: &[u8], source: &str) -> Result<Header, InputError> {
     }
 
     Ok(Header {
+        version,
         flags: le_u32(&bytes[12..16]),
         node_count: le_u64(&bytes[16..24]),
         edge_count: le_u64(&bytes[24..32]),
@@ -265,6 +331,36 @@ fn verify_checksum<'a>(
         return Err(fail(source, "checksum mismatch: file is corrupt".into()));
     }
     Ok(body)
+}
+
+/// Refuses flags the header's version does not have. Checked after the checksum in
+/// [`from_bytes`], but from the header alone in [`read_from`], which must know which
+/// sections to read before it has the bytes the checksum covers.
+fn check_flags(header: &Header, source: &str) -> Result<(), InputError> {
+    if header.version == FORMAT_VERSION_1 && header.flags & FLAG_EMBEDDINGS != 0 {
+        return Err(fail(
+            source,
+            "flag bit 1 (embeddings) is set in a version-1 file, which has no embeddings \
+             section: the header is corrupt"
+                .into(),
+        ));
+    }
+    if header.flags & !known_flags(header.version) != 0 {
+        return Err(fail(
+            source,
+            format!(
+                "unknown flags {:#x} in the header (version {} knows only {})",
+                header.flags,
+                header.version,
+                if header.version == FORMAT_VERSION_1 {
+                    "bit 0"
+                } else {
+                    "bits 0 and 1"
+                }
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses node and edge counts over the supported maximum.
@@ -433,6 +529,48 @@ fn read_labels(r: &mut Cursor<'_>, n: usize) -> Result<Vec<String>, InputError> 
     Ok(labels)
 }
 
+/// The `EMBD` section: the dimension `d`, then `n·d` f32 that fill the section exactly, every
+/// row finite and not all zeros.
+fn read_embeddings(r: &mut Cursor<'_>, n: usize) -> Result<(usize, CacheAligned<f32>), InputError> {
+    let source = r.source;
+    let err = |msg: String| fail(source, format!("section EMBD: {msg}"));
+    let payload = r.section(TAG_EMBD, None)?;
+    if payload.len() < 4 {
+        return Err(err(format!(
+            "length {}, too short for the dimension (a u32) it starts with",
+            payload.len()
+        )));
+    }
+    let dim = le_u32(&payload[..4]) as usize;
+    if dim == 0 || dim > MAX_EMBEDDING_DIM {
+        return Err(err(format!(
+            "dimension {dim}; must be between 1 and {MAX_EMBEDDING_DIM}"
+        )));
+    }
+    let values = &payload[4..];
+    // n ≤ u32::MAX and dim ≤ 2^16: the product fits in u64 (and in u128 for the length).
+    let expected = 4 * n as u128 * dim as u128;
+    if values.len() as u128 != expected {
+        return Err(err(format!(
+            "{} bytes of vectors; {n} nodes × dimension {dim} need {expected}",
+            values.len()
+        )));
+    }
+    let at = |i: usize| f32::from_bits(le_u32(&values[4 * i..]));
+    let rows = CacheAligned::from_fn(n * dim, at);
+    for (row, v) in rows.chunks_exact(dim).enumerate() {
+        if let Some(col) = v.iter().position(|x| !x.is_finite()) {
+            return Err(err(format!("row {row} holds {} at column {col}", v[col])));
+        }
+        if v.iter().all(|&x| x == 0.0) {
+            return Err(err(format!(
+                "row {row} is all zeros, so it has no direction"
+            )));
+        }
+    }
+    Ok((dim, rows))
+}
+
 /// The smallest file the header's counts allow (u128: the counts may be garbage).
 fn min_file_len(flags: u32, node_count: u64, edge_count: u64) -> u128 {
     let n = node_count as u128;
@@ -442,6 +580,10 @@ fn min_file_len(flags: u32, node_count: u64, edge_count: u64) -> u128 {
         + EDGE_ENTRY_LEN as u128 * m;
     if flags & FLAG_LABELS != 0 {
         len += SECTION_HEAD_LEN as u128 + 4 * n;
+    }
+    if flags & FLAG_EMBEDDINGS != 0 {
+        // At least one component per row.
+        len += SECTION_HEAD_LEN as u128 + 4 + 4 * n;
     }
     len
 }
@@ -544,10 +686,24 @@ pub fn write_file_until(g: &Graph, path: &Path, stop: &AtomicBool) -> anyhow::Re
 }
 
 fn write_file_inner(g: &Graph, path: &Path, stop: Option<&AtomicBool>) -> anyhow::Result<()> {
+    stage_file(g, path, stop)?
+        .commit()
+        .with_context(|| context(path))
+}
+
+/// [`write_file_until`] that leaves the rename to [`atomic_file::Staged::commit`], so that
+/// `gen` can place the graph and the files beside it together.
+pub fn stage_file(
+    g: &Graph,
+    path: &Path,
+    stop: Option<&AtomicBool>,
+) -> anyhow::Result<atomic_file::Staged> {
     let bytes = to_bytes(g);
-    atomic_file::stage(path, stop, |w| w.write_all(&bytes))
-        .and_then(atomic_file::Staged::commit)
-        .with_context(|| format!("cannot write graph file {}", path.display()))
+    atomic_file::stage(path, stop, |w| w.write_all(&bytes)).with_context(|| context(path))
+}
+
+fn context(path: &Path) -> String {
+    format!("cannot write graph file {}", path.display())
 }
 
 /// Reads and parses a `.sbg` file, or standard input for `-`. A file that cannot be read or is
@@ -561,8 +717,8 @@ pub fn read_file(path: &Path) -> anyhow::Result<Graph> {
 /// The largest `.sbg` input this build reads: 4 GiB, about fifty times scale-free-1m's 77 MB.
 ///
 /// The rule ([`read_from`]): an input is read up to the size its header declares (the header's
-/// node and edge counts fix every section but the labels, whose length is in the `LABL`
-/// section's head) and never further, and a declared size over this bound is refused before
+/// node and edge counts fix every section but the labels and the embeddings, whose lengths
+/// are in the `LABL` and `EMBD` sections' heads) and never further, and a declared size over this bound is refused before
 /// anything past the header is read. So an endless input stops at its header: `/dev/zero`
 /// fails the magic, and a valid header followed by endless bytes is refused once the declared
 /// size has been read.
@@ -579,26 +735,47 @@ pub fn read_from(mut reader: impl Read, name: &str) -> anyhow::Result<Graph> {
     let cannot_read = |e: io::Error| InputError::new(format!("{name}: cannot read: {e}"));
     let mut bytes = Vec::new();
     fill(&mut reader, &mut bytes, HEADER_LEN as u128).map_err(cannot_read)?;
-    if bytes.len() < HEADER_LEN || !is_sbg(&bytes) || le_u32(&bytes[8..12]) != FORMAT_VERSION {
+    if bytes.len() < HEADER_LEN || !is_sbg(&bytes) || !is_supported(le_u32(&bytes[8..12])) {
         // Short, not ours or another version: from_bytes names which, from these bytes alone.
         return Ok(from_bytes(&bytes, name)?);
     }
-    let flags = le_u32(&bytes[12..16]);
-    let n = le_u64(&bytes[16..24]) as u128;
-    let m = le_u64(&bytes[24..32]) as u128;
+    let header = Header {
+        version: le_u32(&bytes[8..12]),
+        flags: le_u32(&bytes[12..16]),
+        node_count: le_u64(&bytes[16..24]),
+        edge_count: le_u64(&bytes[24..32]),
+    };
+    // Before reading on: the flags say which sections there are to read.
+    check_flags(&header, name)?;
+    let Header { version, flags, .. } = header;
+    let n = header.node_count as u128;
+    let m = header.edge_count as u128;
     let sections = (HEADER_LEN + 3 * SECTION_HEAD_LEN) as u128 + 5 * n + EDGE_ENTRY_LEN as u128 * m;
     let mut declared = sections + TRAILER_LEN as u128;
-    if flags & FLAG_LABELS != 0 {
+    // Each optional section's length is in its head: the head is read (within the bound)
+    // before its payload is counted, and the next head sits after that payload.
+    let mut at = sections;
+    for &(flag, tag) in optional_sections(version) {
+        if flags & flag == 0 {
+            continue;
+        }
         declared += SECTION_HEAD_LEN as u128;
-        let labl_head = sections + SECTION_HEAD_LEN as u128;
+        let head_end = at + SECTION_HEAD_LEN as u128;
         check_declared(declared, name, n, m)?;
         reserve(&mut bytes, declared);
-        fill(&mut reader, &mut bytes, labl_head).map_err(cannot_read)?;
-        let at = sections as usize;
-        // A missing or damaged head adds nothing: the checksum then reports the damage.
-        if bytes.len() as u128 == labl_head && &bytes[at..at + 4] == TAG_LABL {
-            declared += le_u64(&bytes[at + 4..at + 12]) as u128;
+        fill(&mut reader, &mut bytes, head_end).map_err(cannot_read)?;
+        // A missing or damaged head adds nothing (nor do the sections after it): the
+        // checksum then reports the damage.
+        if bytes.len() as u128 != head_end {
+            break;
         }
+        let h = at as usize;
+        if &bytes[h..h + 4] != tag {
+            break;
+        }
+        let len = le_u64(&bytes[h + 4..h + 12]) as u128;
+        declared += len;
+        at = head_end + len;
     }
     check_declared(declared, name, n, m)?;
     reserve(&mut bytes, declared);
@@ -681,6 +858,50 @@ mod tests {
             g
         }
     }
+
+    /// Three components per node, unit rows (as recall holds them) and one row that is not.
+    fn rows() -> Vec<f32> {
+        let s = std::f32::consts::FRAC_1_SQRT_2;
+        vec![
+            1.0, 0.0, 0.0, //
+            0.0, -1.0, 0.0, //
+            s, s, 0.0, //
+            0.6, 0.0, 0.8, //
+            2.0, 2.0, 1.0,
+        ]
+    }
+
+    fn sample_embedded(labels: bool) -> Graph {
+        sample(labels).with_embedding_rows(3, CacheAligned::from_vec(rows()))
+    }
+
+    /// Offset of the `EMBD` head in `to_bytes(&sample_embedded(labels))`.
+    fn embd_at(labels: bool) -> usize {
+        let labl = if labels {
+            SECTION_HEAD_LEN
+                + [5, "β-node".len(), 0, 2, 3]
+                    .iter()
+                    .map(|l| 4 + l)
+                    .sum::<usize>()
+        } else {
+            0
+        };
+        HEADER_LEN + 3 * SECTION_HEAD_LEN + 5 * 5 + EDGE_ENTRY_LEN * 6 + labl
+    }
+
+    /// What `spreadbench gen` wrote for a 4-node chain (`chain-64` with `nodes = 4`) before
+    /// version 2 existed (build a2e727b): the version-1 fixture.
+    const CHAIN_4_V1: [u8; 123] = [
+        0x53, 0x50, 0x52, 0x44, 0x47, 0x52, 0x50, 0x48, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x54, 0x49, 0x45, 0x52, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x44, 0x45, 0x47, 0x52, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x45, 0x44, 0x47, 0x45, 0x1b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3f,
+        0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x3b, 0x3f, 0x37, 0x22, 0x22,
+        0x88, 0x9d, 0x40,
+    ];
 
     fn err_of(bytes: &[u8]) -> String {
         from_bytes(bytes, "g.sbg").unwrap_err().0
@@ -785,7 +1006,7 @@ mod tests {
         bytes[8..12].copy_from_slice(&7u32.to_le_bytes());
         assert_eq!(
             err_of(&bytes),
-            "g.sbg: format version 7 is not supported (this build reads version 1)"
+            "g.sbg: format version 7 is not supported (this build reads version 1 or 2)"
         );
     }
 
@@ -884,6 +1105,197 @@ mod tests {
         assert!(err_of(&reseal(b)).contains("unknown flags"));
     }
 
+    #[test]
+    fn version_1_fixture_still_loads_and_is_still_written() {
+        let g = from_bytes(&CHAIN_4_V1, "v1.sbg").unwrap();
+        let chain = Graph::from_edges(
+            &[Tier::Hot; 4],
+            (0..3)
+                .map(|i| spec(i, i + 1, 1.0, EdgeKind::Excitatory))
+                .collect(),
+        )
+        .unwrap();
+        assert_eq!(g, chain);
+        assert!(g.embedding_rows().is_none());
+        // A graph without embeddings is written as version 1, byte for byte.
+        assert_eq!(to_bytes(&chain), CHAIN_4_V1);
+        assert_eq!(read_from(Trickle(&CHAIN_4_V1), "v1.sbg").unwrap(), chain);
+    }
+
+    #[test]
+    fn graph_without_embeddings_is_version_1_and_with_them_version_2() {
+        for labels in [false, true] {
+            let plain = to_bytes(&sample(labels));
+            assert_eq!(le_u32(&plain[8..12]), 1);
+            assert_eq!(le_u32(&plain[12..16]), labels as u32);
+            let embedded = to_bytes(&sample_embedded(labels));
+            assert_eq!(le_u32(&embedded[8..12]), 2);
+            assert_eq!(le_u32(&embedded[12..16]), 2 | labels as u32);
+            // The embeddings are a section appended after the version-1 sections.
+            let at = embd_at(labels);
+            assert_eq!(embedded[16..at], plain[16..at]);
+            assert_eq!(&embedded[at..at + 4], TAG_EMBD);
+            assert_eq!(le_u64(&embedded[at + 4..at + 12]), 4 + 4 * 15);
+            assert_eq!(le_u32(&embedded[at + 12..at + 16]), 3);
+            assert_eq!(embedded.len(), at + SECTION_HEAD_LEN + 4 + 60 + TRAILER_LEN);
+        }
+    }
+
+    #[test]
+    fn round_trip_with_embeddings() {
+        for labels in [false, true] {
+            let g = sample_embedded(labels);
+            let back = from_bytes(&to_bytes(&g), "g.sbg").unwrap();
+            assert_eq!(back, g);
+            let (dim, rows_back) = back.embedding_rows().unwrap();
+            assert_eq!(dim, 3);
+            // Bit for bit, the non-unit row too: the file keeps rows as they were held.
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(rows_back), bits(&rows()));
+            assert_eq!(back.fingerprint(), sample(labels).fingerprint());
+            assert_eq!(back.labels().is_some(), labels);
+            assert_eq!(read_from(Trickle(&to_bytes(&g)), "<stdin>").unwrap(), g);
+        }
+        // Embeddings are content: a graph without them is another graph.
+        assert_ne!(sample_embedded(false), sample(false));
+        // A version-2 file with flag bit 1 clear (not written by this build) is read.
+        let mut b = to_bytes(&sample(true));
+        b[8..12].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(from_bytes(&reseal(b), "g.sbg").unwrap(), sample(true));
+    }
+
+    #[test]
+    fn every_truncation_and_flipped_byte_of_an_embedded_file_is_an_error() {
+        for labels in [false, true] {
+            let bytes = to_bytes(&sample_embedded(labels));
+            for len in 0..bytes.len() {
+                let e = err_of(&bytes[..len]);
+                assert!(e.starts_with("g.sbg: "), "{len}: {e}");
+                assert_eq!(
+                    read_err(Trickle(&bytes[..len])),
+                    from_bytes(&bytes[..len], "<stdin>").unwrap_err().0
+                );
+            }
+            // The checksum covers the section.
+            for i in embd_at(labels)..bytes.len() {
+                let mut bad = bytes.clone();
+                bad[i] ^= 0x01;
+                let e = err_of(&bad);
+                assert!(e.starts_with("g.sbg: checksum mismatch"), "byte {i}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn embeddings_section_errors_behind_a_valid_checksum() {
+        let good = to_bytes(&sample_embedded(true));
+        let at = embd_at(true);
+        let dim_at = at + SECTION_HEAD_LEN;
+        let row = |r: usize, c: usize| dim_at + 4 + 4 * (3 * r + c);
+        let set = |b: &mut Vec<u8>, i: usize, x: f32| {
+            b[i..i + 4].copy_from_slice(&x.to_bits().to_le_bytes())
+        };
+
+        let mut b = good.clone();
+        b[dim_at..dim_at + 4].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(
+            err_of(&reseal(b)),
+            "g.sbg: section EMBD: dimension 0; must be between 1 and 65536"
+        );
+
+        let mut b = good.clone();
+        b[dim_at..dim_at + 4].copy_from_slice(&(MAX_EMBEDDING_DIM as u32 + 1).to_le_bytes());
+        assert_eq!(
+            err_of(&reseal(b)),
+            "g.sbg: section EMBD: dimension 65537; must be between 1 and 65536"
+        );
+
+        // A dimension the vectors do not fill: 60 bytes are 5 × 3, not 5 × 4.
+        let mut b = good.clone();
+        b[dim_at..dim_at + 4].copy_from_slice(&4u32.to_le_bytes());
+        assert_eq!(
+            err_of(&reseal(b)),
+            "g.sbg: section EMBD: 60 bytes of vectors; 5 nodes × dimension 4 need 80"
+        );
+
+        // One component short, with the section length to match.
+        let mut b = good.clone();
+        b.drain(row(4, 2)..row(4, 2) + 4);
+        b[at + 4..at + 12].copy_from_slice(&60u64.to_le_bytes());
+        assert_eq!(
+            err_of(&reseal(b)),
+            "g.sbg: section EMBD: 56 bytes of vectors; 5 nodes × dimension 3 need 60"
+        );
+
+        // A section too short for its dimension.
+        let mut b = good[..dim_at + 2].to_vec();
+        b[at + 4..at + 12].copy_from_slice(&2u64.to_le_bytes());
+        b.extend_from_slice(&[0; TRAILER_LEN]);
+        assert_eq!(
+            err_of(&reseal(b)),
+            "g.sbg: section EMBD: length 2, too short for the dimension (a u32) it starts with"
+        );
+
+        // A length that runs past the end of the file.
+        let mut b = good.clone();
+        b[at + 4..at + 12].copy_from_slice(&1000u64.to_le_bytes());
+        assert!(err_of(&reseal(b)).contains("truncated: expected 936 more bytes in section EMBD"));
+
+        for (value, shown) in [
+            (f32::NAN, "NaN"),
+            (f32::INFINITY, "inf"),
+            (f32::NEG_INFINITY, "-inf"),
+        ] {
+            let mut b = good.clone();
+            set(&mut b, row(2, 1), value);
+            assert_eq!(
+                err_of(&reseal(b)),
+                format!("g.sbg: section EMBD: row 2 holds {shown} at column 1")
+            );
+        }
+
+        let mut b = good.clone();
+        for c in 0..3 {
+            set(&mut b, row(3, c), if c == 1 { -0.0 } else { 0.0 });
+        }
+        assert_eq!(
+            err_of(&reseal(b)),
+            "g.sbg: section EMBD: row 3 is all zeros, so it has no direction"
+        );
+
+        // A missing section, a wrong tag.
+        let mut b = good[..at].to_vec();
+        b.extend_from_slice(&[0; TRAILER_LEN]);
+        assert!(err_of(&reseal(b)).contains("truncated: expected 12 more bytes in section EMBD"));
+        let mut b = good.clone();
+        b[at..at + 4].copy_from_slice(b"EMBX");
+        let e = err_of(&reseal(b));
+        assert!(
+            e.contains("expected section EMBD") && e.contains("'EMBX'"),
+            "{e}"
+        );
+
+        // Version 1 has no flag bit 1; version 2 no bit 2.
+        let mut b = good.clone();
+        b[8..12].copy_from_slice(&1u32.to_le_bytes());
+        assert_eq!(
+            err_of(&reseal(b)),
+            "g.sbg: flag bit 1 (embeddings) is set in a version-1 file, which has no embeddings \
+             section: the header is corrupt"
+        );
+        let mut b = good;
+        b[12] |= 4;
+        assert_eq!(
+            err_of(&reseal(b)),
+            "g.sbg: unknown flags 0x7 in the header (version 2 knows only bits 0 and 1)"
+        );
+    }
+
+    #[test]
+    fn embedding_limit_is_recalls() {
+        assert_eq!(MAX_EMBEDDING_DIM, crate::recall::embeddings::MAX_DIM);
+    }
+
     /// `read_from`'s error for `reader`.
     fn read_err(reader: impl Read) -> String {
         let e = read_from(reader, "<stdin>").unwrap_err();
@@ -907,8 +1319,12 @@ mod tests {
 
     #[test]
     fn stream_reads_exactly_the_declared_size() {
-        for labels in [false, true] {
-            let g = sample(labels);
+        for g in [
+            sample(false),
+            sample(true),
+            sample_embedded(false),
+            sample_embedded(true),
+        ] {
             let bytes = to_bytes(&g);
             assert_eq!(read_from(Trickle(&bytes), "<stdin>").unwrap(), g);
             // Whatever follows the declared size is not read to its end.
@@ -954,6 +1370,43 @@ mod tests {
         b.extend_from_slice(&MAX_FILE_BYTES.to_le_bytes());
         let e = read_err(b.as_slice().chain(io::repeat(0)));
         assert!(e.contains("over the 4 GiB"), "{e}");
+
+        // Flags the version does not have: refused from the header, before reading on.
+        let mut head = to_bytes(&sample_embedded(false))[..HEADER_LEN].to_vec();
+        head[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let e = read_err(head.as_slice().chain(io::repeat(0)));
+        assert!(
+            e.starts_with("<stdin>: flag bit 1 (embeddings) is set in a version-1 file"),
+            "{e}"
+        );
+        head[8..12].copy_from_slice(&2u32.to_le_bytes());
+        head[12] = 0x12;
+        let e = read_err(head.as_slice().chain(io::repeat(0)));
+        assert_eq!(
+            e,
+            "<stdin>: unknown flags 0x12 in the header (version 2 knows only bits 0 and 1)"
+        );
+
+        // Embeddings whose declared length passes the bound, after labels and without them.
+        for labels in [false, true] {
+            let bytes = to_bytes(&sample_embedded(labels));
+            let embd_len_at = embd_at(labels) + 4;
+            assert_eq!(&bytes[embd_len_at - 4..embd_len_at], TAG_EMBD);
+            let mut b = bytes[..embd_len_at].to_vec();
+            b.extend_from_slice(&MAX_FILE_BYTES.to_le_bytes());
+            let e = read_err(b.as_slice().chain(io::repeat(0)));
+            assert!(e.contains("over the 4 GiB"), "{e}");
+            // Within the bound: read to the declared size, no further.
+            let mut b = bytes[..embd_len_at].to_vec();
+            b.extend_from_slice(&(1u64 << 20).to_le_bytes());
+            let e = read_err(b.as_slice().chain(io::repeat(0)));
+            assert!(
+                e.contains("longer than the") && e.contains("bytes its header declares"),
+                "{e}"
+            );
+            let declared: usize = embd_len_at + 8 + (1 << 20) + TRAILER_LEN;
+            assert!(e.contains(&format!("the {declared} bytes")), "{e}");
+        }
     }
 
     #[test]

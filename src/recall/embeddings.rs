@@ -22,6 +22,11 @@ use std::fmt;
 /// The largest `dim` accepted from a workload or a file (far above any embedding model's).
 pub const MAX_DIM: usize = 1 << 16;
 
+/// How far from 1 a stored row's norm may be for [`Embeddings::from_stored`] to keep it as
+/// is: well above the ~1e-7 that rounding a normalised row to f32 leaves, far below any
+/// difference that would move a similarity a recall can see.
+pub const UNIT_NORM_TOLERANCE: f64 = 1e-6;
+
 /// Unit vectors for `n` nodes, `dim` components each, in one 64-byte-aligned array.
 #[derive(Clone, PartialEq)]
 pub struct Embeddings {
@@ -60,7 +65,24 @@ impl Embeddings {
     }
 
     /// As [`Embeddings::from_rows`], normalising in place an already aligned array.
-    pub fn from_aligned(dim: usize, mut data: CacheAligned<f32>) -> Result<Embeddings, RowError> {
+    pub fn from_aligned(dim: usize, data: CacheAligned<f32>) -> Result<Embeddings, RowError> {
+        Self::build(dim, data, false)
+    }
+
+    /// As [`Embeddings::from_aligned`] for rows that were saved as unit vectors (an `.sbg`'s
+    /// `EMBD` section, a `.npy` written by `gen`): a row whose norm, summed in f64, is within
+    /// [`UNIT_NORM_TOLERANCE`] of 1 is kept bit for bit; any other row is normalised.
+    /// Normalising a unit row again moves the last bit of some components, which would give
+    /// vectors read back a different [`Embeddings::fingerprint`] from the ones written.
+    pub fn from_stored(dim: usize, data: CacheAligned<f32>) -> Result<Embeddings, RowError> {
+        Self::build(dim, data, true)
+    }
+
+    fn build(
+        dim: usize,
+        mut data: CacheAligned<f32>,
+        keep_unit_rows: bool,
+    ) -> Result<Embeddings, RowError> {
         assert!(dim > 0, "embedding dimension must be at least 1");
         assert_eq!(data.len() % dim, 0, "data is not a whole number of rows");
         let n = data.len() / dim;
@@ -71,6 +93,12 @@ impl Embeddings {
                     col,
                     value: v[col],
                 });
+            }
+            if keep_unit_rows {
+                let sq: f64 = v.iter().map(|&x| x as f64 * x as f64).sum();
+                if (sq.sqrt() - 1.0).abs() <= UNIT_NORM_TOLERANCE {
+                    continue;
+                }
             }
             if !normalise(v) {
                 return Err(RowError::Zero { row });

@@ -161,8 +161,9 @@ fn read_matrix(mut input: Input, expect: Expect) -> Result<Embeddings, InputErro
         }
     };
     drop(bytes);
-    // Row i is node i, so the row number names the node too.
-    Embeddings::from_aligned(dim, data).map_err(|e| bad(e.to_string()))
+    // Row i is node i, so the row number names the node too. Unit rows (what `gen` writes)
+    // are kept bit for bit, so vectors read back have the fingerprint they were written with.
+    Embeddings::from_stored(dim, data).map_err(|e| bad(e.to_string()))
 }
 
 /// Checks the magic and the version, and bounds the header length, from the first 12 bytes
