@@ -1,5 +1,7 @@
 //! `cargo bench --bench spreading`: the warm-10k spread as criterion measures it, and the
-//! engine's options side by side — pool on/off, prefetch on/off, threads 1/2.
+//! engine's options side by side — pool on/off, prefetch on/off, threads 1/2; and warm-10k's
+//! recall: the seed phase alone (exact f32 scan and int8 pass, each with its exact re-score)
+//! and the whole seed → spread → rank request.
 //!
 //! Each iteration runs the next request of the workload's seeded stream, so every benchmark
 //! covers the same mix of small and large spreads as `spreadbench run`.
@@ -8,6 +10,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use spreadbench::engine::{ActivationRecord, ActivationRecordPool, HopExecutor, Spreader};
 use spreadbench::graph::generate::generate;
 use spreadbench::graph::Graph;
+use spreadbench::recall::{
+    CueList, CueStream, Embeddings, RecallConfig, RecallScratch, Recaller, SeedIndex,
+    SimilarityMode,
+};
 use spreadbench::workload::{RequestList, Workload};
 use std::sync::Arc;
 
@@ -91,5 +97,60 @@ fn warm_10k(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, warm_10k);
+fn recall_warm_10k(c: &mut Criterion) {
+    let (w, g, _) = setup("warm-10k");
+    let spec = w.embeddings.expect("warm-10k has embeddings");
+    let emb = Embeddings::generate(&g, &spec)
+        .expect("valid spec")
+        .embeddings;
+    let index = SeedIndex::new(emb, true);
+    let cues = CueList::draw(
+        &mut CueStream::new(w.seed, spec.cue_noise),
+        index.embeddings(),
+        256,
+    );
+    let mut group = c.benchmark_group("recall-warm-10k");
+    group.throughput(Throughput::Elements(1));
+    for sim in [SimilarityMode::Exact, SimilarityMode::Quantized] {
+        let config = RecallConfig {
+            similarity: sim,
+            ..w.recall
+        };
+        let spreader = Spreader::new(config.spread_config(&w.spread)).expect("built-in config");
+        let recaller = Recaller::new(config, spreader).expect("built-in recall config");
+        let mut s = RecallScratch::for_config(&config);
+        let mut hits = Vec::new();
+        let mut i = 0usize;
+        group.bench_function(BenchmarkId::new("seed", sim.name()), |b| {
+            b.iter(|| {
+                let (cue, _) = cues.get(i % cues.len());
+                i += 1;
+                index.top_k(
+                    sim,
+                    config.rerank_factor,
+                    cue,
+                    config.max_candidates,
+                    &mut s,
+                    &mut hits,
+                );
+                hits.len()
+            })
+        });
+        let mut rec = ActivationRecord::new(g.node_count());
+        group.bench_function(BenchmarkId::new("recall", sim.name()), |b| {
+            b.iter(|| {
+                let (cue, _) = cues.get(i % cues.len());
+                i += 1;
+                let ActivationRecord { scratch, result } = &mut rec;
+                recaller
+                    .recall_into(&g, &index, cue, &mut s, scratch, result)
+                    .expect("valid cue");
+                s.results.len()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, warm_10k, recall_warm_10k);
 criterion_main!(benches);
