@@ -9,6 +9,7 @@
 //! Data is small (or warm-10k generated once and shared), since the crate is built at
 //! opt-level 0 for tests.
 
+mod common;
 use spreadbench::engine::{
     Decay, FanEffect, HopExecutor, SpreadConfig, SpreadResult, SpreadScratch, Spreader,
 };
@@ -320,7 +321,7 @@ fn quantized_seeding_finds_the_exact_top_k_on_warm_10k() {
 fn every_kernel_combination_gives_bit_identical_hits() {
     // Clustered data like warm-10k's (a BA graph, graph-Voronoi cells) but smaller, and a dim
     // that is neither a multiple of 16 nor of the int8 rows' 64-byte stride.
-    let w = Workload::parse(RECALL_TOML, "recall-test.toml").unwrap();
+    let w = Workload::parse(&recall_toml(), "recall-test.toml").unwrap();
     let mut p = w.graph.clone();
     p.nodes = 1500;
     let g = spreadbench::graph::generate::generate(&p).unwrap();
@@ -966,25 +967,11 @@ fn recall_is_identical_for_one_and_two_threads_on_warm_10k() {
 }
 
 /// A small workload with `[embeddings]` for tests where warm-10k is not needed.
-const RECALL_TOML: &str = r#"name = "recall-test"
-description = "500-node BA with 32-dim embeddings in 5 cells"
-seed = 7
-
-[graph]
-generator = "barabasi-albert"
-nodes = 500
-m = 3
-weight_min = 0.1
-weight_max = 1.0
-
-[tiers]
-shares = { hot = 0.0, warm = 1.0, cold = 0.0 }
-
-[spread]
-max_depth = 3
-decay = { kind = "exponential", rate = 0.5 }
-
-[embeddings]
+fn recall_toml() -> String {
+    common::small_workload(
+        "recall-test",
+        7,
+        r#"[embeddings]
 dim = 32
 clusters = 5
 noise = 0.1
@@ -994,7 +981,9 @@ cue_noise = 0.05
 max_candidates = 20
 max_results = 30
 fan_effect = "sqrt-out-degree"
-"#;
+"#,
+    )
+}
 
 /// Exact seeding's hits are machine-independent only off near-ties: the f32 scan keeps k + 16
 /// candidates, so when more than 16 rows sit within the kernels' rounding of the k-th score

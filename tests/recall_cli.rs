@@ -15,25 +15,11 @@ mod common;
 use common::{entries, f, ok, ok_json, ok_stdout, s, sb, text, tmp, u};
 
 /// 500-node BA, all warm, 32-dim vectors in 5 cells; recall keeps 20 candidates, 30 results.
-const RECALL_TOML: &str = r#"name = "recall-test"
-description = "500-node BA with 32-dim embeddings in 5 cells"
-seed = 7
-
-[graph]
-generator = "barabasi-albert"
-nodes = 500
-m = 3
-weight_min = 0.1
-weight_max = 1.0
-
-[tiers]
-shares = { hot = 0.0, warm = 1.0, cold = 0.0 }
-
-[spread]
-max_depth = 3
-decay = { kind = "exponential", rate = 0.5 }
-
-[run]
+fn recall_toml() -> String {
+    common::small_workload(
+        "recall-test",
+        7,
+        r#"[run]
 spreads = 200
 warmup = 20
 
@@ -48,7 +34,9 @@ similarity = "exact"
 max_candidates = 20
 max_results = 30
 fan_effect = "sqrt-out-degree"
-"#;
+"#,
+    )
+}
 
 /// 300 nodes with warm-10k's 768-dim settings (3 cells of ~100), for the snapshot's figures.
 const RECALL_768_TOML: &str = r#"name = "recall-768"
@@ -88,7 +76,7 @@ fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
 /// A temp dir holding `w.toml` (the 500-node workload).
 fn setup() -> tempfile::TempDir {
     let t = tmp();
-    write(t.path(), "w.toml", RECALL_TOML);
+    write(t.path(), "w.toml", recall_toml());
     t
 }
 
@@ -151,7 +139,7 @@ fn ids(list: &Value) -> Vec<u64> {
 
 /// The 500-node workload's vectors, as the binary generates them.
 fn embeddings() -> spreadbench::recall::Embeddings {
-    let w = spreadbench::workload::Workload::parse(RECALL_TOML, "w.toml").unwrap();
+    let w = spreadbench::workload::Workload::parse(&recall_toml(), "w.toml").unwrap();
     let g = spreadbench::graph::generate::generate(&w.graph).unwrap();
     spreadbench::recall::Embeddings::generate(&g, &w.embeddings.unwrap())
         .unwrap()
@@ -410,8 +398,8 @@ fn recall_on_warm_10k_is_identical_for_one_and_two_threads() {
 fn a_workloads_spread_top_k_does_not_cut_recall() {
     let t = tmp();
     let d = t.path();
-    let toml = RECALL_TOML.replace("[spread]\n", "[spread]\ntop_k = 3\n");
-    assert_ne!(toml, RECALL_TOML);
+    let toml = recall_toml().replace("[spread]\n", "[spread]\ntop_k = 3\n");
+    assert_ne!(toml, recall_toml());
     write(d, "w.toml", toml);
     let j = recall_json(d, &["--cue-node", "3"]);
     assert_eq!(results(&j).len(), 30, "{}", j["results"]);

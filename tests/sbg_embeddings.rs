@@ -107,25 +107,11 @@ fn npy_round_trip_keeps_the_fingerprint() {
 
 /// A 500-node workload with 3-dimensional vectors: fast in a debug build, and a dimension at
 /// which a reader that normalised stored rows again would change the fingerprint.
-const SMALL: &str = r#"
-name = "small-emb"
-seed = 11
-
-[graph]
-generator = "barabasi-albert"
-nodes = 500
-m = 3
-weight_min = 0.1
-weight_max = 1.0
-
-[tiers]
-shares = { hot = 0.0, warm = 1.0, cold = 0.0 }
-
-[spread]
-max_depth = 3
-decay = { kind = "exponential", rate = 0.5 }
-
-[requests]
+fn small_toml() -> String {
+    common::small_workload(
+        "small-emb",
+        11,
+        r#"[requests]
 seeds_per_request = 3
 seed_activation = 1.0
 
@@ -138,10 +124,12 @@ dim = 3
 clusters = 5
 noise = 0.03
 cue_noise = 0.02
-"#;
+"#,
+    )
+}
 
 fn small_workload(dir: &Path) -> &'static str {
-    fs::write(dir.join("small.toml"), SMALL).unwrap();
+    fs::write(dir.join("small.toml"), small_toml()).unwrap();
     "small.toml"
 }
 

@@ -75,3 +75,30 @@ pub fn entries(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// A 500-node Barabási–Albert workload, all warm, exponential decay 0.5 to depth 3, followed by
+/// `sections` (its `[embeddings]`, `[recall]`, `[run]`, …): small enough for debug-build tests
+/// that recall.
+pub fn small_workload(name: &str, seed: u64, sections: &str) -> String {
+    format!(
+        r#"name = "{name}"
+description = "500-node BA for recall tests"
+seed = {seed}
+
+[graph]
+generator = "barabasi-albert"
+nodes = 500
+m = 3
+weight_min = 0.1
+weight_max = 1.0
+
+[tiers]
+shares = {{ hot = 0.0, warm = 1.0, cold = 0.0 }}
+
+[spread]
+max_depth = 3
+decay = {{ kind = "exponential", rate = 0.5 }}
+
+{sections}"#
+    )
+}
