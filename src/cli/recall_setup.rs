@@ -20,6 +20,7 @@ use crate::recall::{
     SimilarityMode,
 };
 use crate::report::snapshot::{PhasesSection, RecallSection, RecallSettings, ScanFigures};
+use crate::report::Snapshot;
 use anyhow::Result;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -350,8 +351,27 @@ impl RecallPlan {
     }
 }
 
+/// The summary's throughput line (of spreads or recalls), then, in recall mode, its phases,
+/// what recall found and the scan.
+pub fn write_throughput_and_recall(out: &mut impl std::io::Write, s: &Snapshot) -> Result<()> {
+    writeln!(
+        out,
+        "throughput    {:.0} {}/s",
+        s.throughput_per_s,
+        if s.recall.is_some() {
+            "recalls"
+        } else {
+            "spreads"
+        }
+    )?;
+    if let (Some(phases), Some(r)) = (&s.phases, &s.recall) {
+        write_recall_lines(out, phases, r)?;
+    }
+    Ok(())
+}
+
 /// The summary lines of a recall measurement (the phases, what recall found, the scan).
-pub fn write_recall_lines(
+fn write_recall_lines(
     out: &mut impl std::io::Write,
     phases: &PhasesSection,
     r: &RecallSection,

@@ -9,7 +9,9 @@ use super::common::{
 };
 use super::exit::Outcome;
 use super::options::{setting_specs, SettingSpec};
-use super::recall_setup::{recall_config, reject_recall_flags, write_recall_lines, RecallPlan};
+use super::recall_setup::{
+    recall_config, reject_recall_flags, write_throughput_and_recall, RecallPlan,
+};
 use super::session::{measuring_outcome, MeasuringSession, Presentation};
 use super::{RequestMode, RunArgs};
 use crate::harness::bench::{run_interleaved, BenchPlan, SettingOutcome, SettingUnderTest};
@@ -309,19 +311,7 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
         l.mean / 1000.0,
         l.stdev / 1000.0
     )?;
-    writeln!(
-        out,
-        "throughput    {:.0} {}/s",
-        s.throughput_per_s,
-        if s.recall.is_some() {
-            "recalls"
-        } else {
-            "spreads"
-        }
-    )?;
-    if let (Some(phases), Some(r)) = (&s.phases, &s.recall) {
-        write_recall_lines(out, phases, r)?;
-    }
+    write_throughput_and_recall(out, s)?;
     writeln!(
         out,
         "work/spread   {:.1} nodes activated (p95 {}), {:.1} edges relaxed, {:.2} hops, {:.1} rejected, {:.2} cycle penalties",

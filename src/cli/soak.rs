@@ -7,7 +7,9 @@ use super::common::write_latency_table;
 use super::common::{measured_figures, progress_bar, requests_config, spread_settings};
 use super::exit::{Exit, Outcome};
 use super::options::{soak_plan, SettingSpec};
-use super::recall_setup::{recall_config, reject_recall_flags, write_recall_lines, RecallPlan};
+use super::recall_setup::{
+    recall_config, reject_recall_flags, write_throughput_and_recall, RecallPlan,
+};
 use super::session::{measuring_outcome, Measuring, MeasuringSession, Presentation};
 use super::{RequestMode, SoakArgs};
 use crate::engine::spreader::{DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL_MIN_EDGES};
@@ -386,19 +388,7 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
     )?;
     writeln!(out)?;
     write_latency_table(out, l)?;
-    writeln!(
-        out,
-        "throughput    {:.0} {}/s",
-        s.throughput_per_s,
-        if s.recall.is_some() {
-            "recalls"
-        } else {
-            "spreads"
-        }
-    )?;
-    if let (Some(phases), Some(r)) = (&s.phases, &s.recall) {
-        write_recall_lines(out, phases, r)?;
-    }
+    write_throughput_and_recall(out, s)?;
     let rss = &soak.rss_bytes;
     let mb = |v: Option<u64>| v.map_or("n/a".to_string(), |b| format!("{:.1} MB", b as f64 / 1e6));
     writeln!(
