@@ -376,12 +376,17 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
     };
     writeln!(
         out,
-        "soak {} ({} nodes, {} edges, hash {}): {} spreads in {:.1} s, {}, {} intervals",
+        "soak {} ({} nodes, {} edges, hash {}): {} {} in {:.1} s, {}, {} intervals",
         s.workload.name,
         s.workload.nodes,
         s.workload.edges,
         s.workload.hash,
         s.spreads,
+        if s.recall.is_some() {
+            "recalls"
+        } else {
+            "spreads"
+        },
         s.measure_wall_s,
         soak.mode.as_str(),
         soak.intervals
