@@ -278,15 +278,29 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
     )?;
     writeln!(out)?;
     if s.settings.len() > 1 {
+        // As wide as the longest label (at least the 58 the spread labels take), so a recall
+        // run's longer labels keep the columns aligned.
+        let w = s
+            .settings
+            .iter()
+            .map(|r| r.label.len())
+            .max()
+            .unwrap_or(0)
+            .max(58);
+        let rate = if s.recall.is_some() {
+            "recalls/s"
+        } else {
+            "spreads/s"
+        };
         writeln!(
             out,
-            "{:<58} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9}",
-            "setting", "p50 µs", "p95 µs", "p99 µs", "spreads/s", "p50 ×", "tput ×"
+            "{:<w$} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9}",
+            "setting", "p50 µs", "p95 µs", "p99 µs", rate, "p50 ×", "tput ×"
         )?;
         for r in &s.settings {
             writeln!(
                 out,
-                "{:<58} {:>9.2} {:>9.2} {:>9.2} {:>11.0} {:>9.3} {:>9.3}",
+                "{:<w$} {:>9.2} {:>9.2} {:>9.2} {:>11.0} {:>9.3} {:>9.3}",
                 r.label,
                 us(r.latency_ns.p50),
                 us(r.latency_ns.p95),
