@@ -243,8 +243,20 @@ impl HopGate for StopAt {
 fn assert_same_but_cycle_penalty(got: &SpreadResult, want: &SpreadResult, penalty: f64, h: u32) {
     let (g, w) = (&got.work, &want.work);
     assert_eq!(
-        (g.hops, &g.frontier_sizes, g.edges_relaxed, g.nodes_activated, g.rejected),
-        (w.hops, &w.frontier_sizes, w.edges_relaxed, w.nodes_activated, w.rejected),
+        (
+            g.hops,
+            &g.frontier_sizes,
+            g.edges_relaxed,
+            g.nodes_activated,
+            g.rejected
+        ),
+        (
+            w.hops,
+            &w.frontier_sizes,
+            w.edges_relaxed,
+            w.nodes_activated,
+            w.rejected
+        ),
         "work before hop {h}"
     );
     let mut by_id: Vec<_> = want.nodes.clone();
@@ -254,7 +266,11 @@ fn assert_same_but_cycle_penalty(got: &SpreadResult, want: &SpreadResult, penalt
     mine.sort_by_key(|n| n.id);
     assert_eq!(mine.len(), by_id.len(), "{h}");
     for (a, b) in mine.iter().zip(&by_id) {
-        assert_eq!((a.id, a.first_hop, a.tier), (b.id, b.first_hop, b.tier), "{h}");
+        assert_eq!(
+            (a.id, a.first_hop, a.tier),
+            (b.id, b.first_hop, b.tier),
+            "{h}"
+        );
         if a.activation != b.activation {
             let p = (b.activation as f64 * penalty).round_ties_even() as i64;
             assert_eq!(a.activation, p, "node {} before hop {h}", a.id);

@@ -103,6 +103,52 @@ pub struct BudgetStats {
     pub over_budget_share: f64,
 }
 
+impl BudgetStats {
+    /// Adds another tally's counts (a client's or an interval's) for the same budget.
+    pub fn add(&mut self, o: &BudgetStats) {
+        self.budget_ns = self.budget_ns.max(o.budget_ns);
+        self.requests += o.requests;
+        self.truncated += o.truncated;
+        self.fallbacks += o.fallbacks;
+        self.over_budget += o.over_budget;
+        self.over_budget_share = if self.requests == 0 {
+            0.0
+        } else {
+            self.over_budget as f64 / self.requests as f64
+        };
+    }
+}
+
+/// A gate that never stops a spread and times every hop into a predictor's hop model: how
+/// warm-up requests train the model the budget manager asks before each hop. It reads the
+/// clock twice per hop, so it runs only where nothing is measured.
+#[derive(Debug)]
+pub struct HopTimer<'a> {
+    predictor: &'a mut super::predictor::LatencyPredictor,
+    started: Instant,
+}
+
+impl<'a> HopTimer<'a> {
+    pub fn new(predictor: &'a mut super::predictor::LatencyPredictor) -> Self {
+        HopTimer {
+            predictor,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl HopGate for HopTimer<'_> {
+    fn before_hop(&mut self, _hop: u32, _features: &HopFeatures) -> bool {
+        self.started = Instant::now();
+        true
+    }
+
+    fn after_hop(&mut self, _hop: u32, features: &HopFeatures) {
+        let ns = self.started.elapsed().as_nanos() as f64;
+        self.predictor.observe_hop(features, ns);
+    }
+}
+
 /// Enforces a latency budget with a model's predictions and a clock. Per request:
 /// [`admit`](Self::admit), then the engine asks [`HopGate::before_hop`] before each hop, then
 /// [`finish`](Self::finish) with the observed latency.
