@@ -535,6 +535,18 @@ pub struct SpreadArgs {
     #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PARALLEL_MIN_EDGES)]
     pub parallel_min_edges: u64,
 
+    /// A latency budget for this spread (`25us`, `1ms`, …): the predictor, trained first on
+    /// `--train` requests of the workload's stream, stops it before a hop that would end past
+    /// the budget (`partial`), or answers with the seeds alone when the whole spread is
+    /// predicted past 1.5× it (`fallback`).
+    #[arg(long, value_name = "DURATION")]
+    pub budget: Option<String>,
+
+    /// With --budget: requests of the workload's stream that train the predictor first (0:
+    /// untrained, so the budget never acts).
+    #[arg(long, value_name = "N", default_value_t = 2000, requires = "budget", value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub train: u64,
+
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -599,6 +611,11 @@ pub struct RecallArgs {
     /// A hop runs on all threads only when its frontier has at least this many out-edges.
     #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PARALLEL_MIN_EDGES)]
     pub parallel_min_edges: u64,
+
+    /// A latency budget (`25us`, `1ms`, …). Not available for recall yet: the recall
+    /// pipeline has no hop gate; a valid value is refused with that reason.
+    #[arg(long, value_name = "DURATION")]
+    pub budget: Option<String>,
 
     /// Print JSON instead of a table.
     #[arg(long)]

@@ -132,7 +132,7 @@ pub fn check_budget(budget: Option<u64>, predictor_off: bool, recall: bool) -> R
     }
     if recall {
         return Err(bad_input!(
-            "--budget: not available with --mode recall yet (the recall pipeline has no hop gate)"
+            "--budget: not available for recall yet (the recall pipeline has no hop gate)"
         ));
     }
     Ok(())

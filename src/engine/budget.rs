@@ -247,8 +247,11 @@ impl<P: LatencyModel, C: Clock> LatencyBudgetManager<P, C> {
 
 impl<P: LatencyModel, C: Clock> HopGate for LatencyBudgetManager<P, C> {
     /// Stops when `elapsed + predicted(hop)` would pass the budget (exactly at the budget
-    /// still runs).
+    /// still runs). An untrained hop model never stops a spread.
     fn before_hop(&mut self, _hop: u32, features: &HopFeatures) -> bool {
+        if !self.model.hop_trained() {
+            return true;
+        }
         let end = self.elapsed_ns() as f64 + self.model.predict_hop(features);
         let go = end <= self.budget_ns as f64;
         if !go {
