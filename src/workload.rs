@@ -1134,7 +1134,7 @@ mod tests {
             (
                 format!("bogus = 1\n{MINIMAL}"),
                 "bogus: unknown key; expected one of name, description, seed, graph, tiers, \
-                 spread, requests, run, embeddings, recall (line 1)",
+                 spread, requests, run, embeddings, recall, budget (line 1)",
             ),
             (
                 format!("{MINIMAL}[recall]\ntheta = 0.1\n"),
