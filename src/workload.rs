@@ -74,6 +74,16 @@ struct SpecFile {
     embeddings: Option<EmbeddingsSection>,
     #[serde(default)]
     recall: RecallSection,
+    /// Absent: requests have no latency budget.
+    budget: Option<BudgetSection>,
+}
+
+/// `[budget]`: a latency budget for every request of `run` and `soak` (DESIGN §3), e.g.
+/// `latency = "250us"`; `--budget` overrides it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetSection {
+    latency: String,
 }
 
 /// `[graph]`, tagged by its `generator` key: each generator takes its own keys besides the
@@ -384,6 +394,8 @@ pub struct Workload {
     /// How to generate node vectors, when the workload has an `[embeddings]` section.
     pub embeddings: Option<EmbeddingSpec>,
     pub recall: RecallConfig,
+    /// The `[budget]` section's latency budget per request, in ns (none by default).
+    pub budget_ns: Option<u64>,
 }
 
 impl Workload {
@@ -720,6 +732,14 @@ fn resolve(s: SpecFile) -> Result<Workload, String> {
             .map(|e| e.spec(nodes, s.seed))
             .transpose()?,
         recall: s.recall.config()?,
+        budget_ns: s
+            .budget
+            .as_ref()
+            .map(|b| {
+                crate::engine::parse_duration(&b.latency)
+                    .map_err(|e| format!("budget.latency: {e}"))
+            })
+            .transpose()?,
     })
 }
 
@@ -1114,7 +1134,7 @@ mod tests {
             (
                 format!("bogus = 1\n{MINIMAL}"),
                 "bogus: unknown key; expected one of name, description, seed, graph, tiers, \
-                 spread, requests, run, embeddings, recall (line 1)",
+                 spread, requests, run, embeddings, recall, budget (line 1)",
             ),
             (
                 format!("{MINIMAL}[recall]\ntheta = 0.1\n"),
@@ -1365,6 +1385,7 @@ mod tests {
                 rerank_factor: 8,
                 fan_effect: Some(FanEffect::OutDegree),
             },
+            budget_ns: None,
         };
         assert_eq!(w, want);
         let er = graph("erdos-renyi", "nodes = 100\nmean_degree = 3\n");

@@ -26,6 +26,10 @@ const RUN: &[&str] = &[
     "--warmup",
     "0",
     "--quiet",
+    // The file-size limits below are set around a snapshot without the predictor's section,
+    // and a results root without its cost-profile cache.
+    "--predictor",
+    "off",
 ];
 
 fn subdirs(dir: &Path) -> Vec<PathBuf> {

@@ -192,6 +192,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = options::DEFAULT_BLOCK, value_parser = clap::value_parser!(u64).range(1..=options::MAX_BLOCK))]
     pub block: u64,
 
+    /// A latency budget per request (`25us`, `1ms`, `250000ns`, `1.5ms`): a hop that the
+    /// predictor says would end past it is not started (the result is partial), and a request
+    /// predicted past 1.5× it falls back to its seeds alone [default: the workload's
+    /// `[budget]`, else none]. Spread mode only.
+    #[arg(long, value_name = "DURATION")]
+    pub budget: Option<String>,
+
+    /// Predict each request's latency before it runs and record the error; `on,off`
+    /// measures what predicting costs.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "on")]
+    pub predictor: Vec<Switch>,
+
     /// Results root: the run's directory and runs.csv go here.
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub out: PathBuf,
@@ -269,6 +281,15 @@ pub struct SoakArgs {
     /// Perf counters: off, auto, or required.
     #[arg(long, value_enum, default_value = "auto")]
     pub counters: CounterArg,
+
+    /// A latency budget per request (`25us`, `1ms`, …), as for `run` [default: the
+    /// workload's `[budget]`, else none]. Spread mode only.
+    #[arg(long, value_name = "DURATION")]
+    pub budget: Option<String>,
+
+    /// Predict each request's latency before it runs and record the error.
+    #[arg(long, value_enum, default_value = "on")]
+    pub predictor: Switch,
 
     /// Leak verdict: the most RSS may grow over the second half, in percent.
     #[arg(long, value_name = "PCT", default_value_t = 1.0)]
@@ -514,6 +535,18 @@ pub struct SpreadArgs {
     #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PARALLEL_MIN_EDGES)]
     pub parallel_min_edges: u64,
 
+    /// A latency budget for this spread (`25us`, `1ms`, …): the predictor, trained first on
+    /// `--train` requests of the workload's stream, stops it before a hop that would end past
+    /// the budget (`partial`), or answers with the seeds alone when the whole spread is
+    /// predicted past 1.5× it (`fallback`).
+    #[arg(long, value_name = "DURATION")]
+    pub budget: Option<String>,
+
+    /// With --budget: requests of the workload's stream that train the predictor first (0:
+    /// untrained, so the budget never acts).
+    #[arg(long, value_name = "N", default_value_t = 2000, requires = "budget", value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub train: u64,
+
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -578,6 +611,11 @@ pub struct RecallArgs {
     /// A hop runs on all threads only when its frontier has at least this many out-edges.
     #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PARALLEL_MIN_EDGES)]
     pub parallel_min_edges: u64,
+
+    /// A latency budget (`25us`, `1ms`, …). Not available for recall yet: the recall
+    /// pipeline has no hop gate; a valid value is refused with that reason.
+    #[arg(long, value_name = "DURATION")]
+    pub budget: Option<String>,
 
     /// Print JSON instead of a table.
     #[arg(long)]

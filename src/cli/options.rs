@@ -45,6 +45,8 @@ pub struct SettingSpec {
     pub concurrency: u64,
     /// Recall mode: how seeding picks its candidates (`None` in spread mode).
     pub similarity: Option<SimilarityMode>,
+    /// Whether each request's latency is predicted (`--predictor`).
+    pub predictor: bool,
 }
 
 impl SettingSpec {
@@ -59,6 +61,7 @@ impl SettingSpec {
         ) + &self
             .similarity
             .map_or(String::new(), |m| format!(" similarity={}", m.name()))
+            + if self.predictor { "" } else { " predictor=off" }
     }
 }
 
@@ -82,16 +85,19 @@ pub fn setting_specs(args: &RunArgs, similarities: &[Option<SimilarityMode>]) ->
                 for &pool in &pools {
                     for &concurrency in &args.concurrency {
                         for &similarity in similarities {
-                            let spec = SettingSpec {
-                                threads,
-                                batch_size,
-                                prefetch_distance,
-                                pool,
-                                concurrency,
-                                similarity,
-                            };
-                            if !specs.contains(&spec) {
-                                specs.push(spec);
+                            for &predictor in &args.predictor {
+                                let spec = SettingSpec {
+                                    threads,
+                                    batch_size,
+                                    prefetch_distance,
+                                    pool,
+                                    concurrency,
+                                    similarity,
+                                    predictor: predictor == Switch::On,
+                                };
+                                if !specs.contains(&spec) {
+                                    specs.push(spec);
+                                }
                             }
                         }
                     }
@@ -100,6 +106,36 @@ pub fn setting_specs(args: &RunArgs, similarities: &[Option<SimilarityMode>]) ->
         }
     }
     specs
+}
+
+/// The latency budget per request in ns: `--budget` when given, else the workload's
+/// `[budget]`, else none. A bad value is refused naming `--budget`.
+pub fn budget_ns(flag: Option<&str>, workload: Option<u64>) -> Result<Option<u64>> {
+    match flag {
+        Some(text) => crate::engine::parse_duration(text)
+            .map(Some)
+            .map_err(|e| bad_input!("--budget: {e}")),
+        None => Ok(workload),
+    }
+}
+
+/// Refuses a budget the command cannot honour: without the predictor it has nothing to act
+/// on, and recall's spread has no hop gate (the recall pipeline would need one).
+pub fn check_budget(budget: Option<u64>, predictor_off: bool, recall: bool) -> Result<()> {
+    if budget.is_none() {
+        return Ok(());
+    }
+    if predictor_off {
+        return Err(bad_input!(
+            "--budget: needs the latency predictor, which --predictor off turns off"
+        ));
+    }
+    if recall {
+        return Err(bad_input!(
+            "--budget: not available for recall yet (the recall pipeline has no hop gate)"
+        ));
+    }
+    Ok(())
 }
 
 /// The soak's plan from its flags (the warm-up is the workload's unless given; the caller

@@ -15,6 +15,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 pub fn execute(args: &RecallArgs) -> Result<Outcome> {
+    let budget = super::options::budget_ns(args.budget.as_deref(), None)?;
+    super::options::check_budget(budget, false, true)?;
     let loaded = load(&args.workload)?;
     let config = recall_config(
         loaded.workload.recall,

@@ -8,11 +8,13 @@ use super::common::{
     write_latency_table, LoadedWorkload,
 };
 use super::exit::Outcome;
-use super::options::{setting_specs, SettingSpec};
+use super::options::{budget_ns, check_budget, setting_specs, SettingSpec};
 use super::recall_setup::{
     recall_config, reject_recall_flags, write_throughput_and_recall, RecallPlan,
 };
-use super::session::{measuring_outcome, MeasuringSession, Presentation};
+use super::session::{
+    measuring_outcome, prediction_sections, write_model_lines, MeasuringSession, Presentation,
+};
 use super::{RequestMode, RunArgs};
 use crate::harness::bench::{run_interleaved, BenchPlan, SettingOutcome, SettingUnderTest};
 use crate::harness::requests::RequestSource;
@@ -36,7 +38,15 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
             &args.recall,
         )?;
     }
+    // A bad --budget is refused before anything is loaded.
+    budget_ns(args.budget.as_deref(), None)?;
     let mut session = MeasuringSession::open("run", &args.workload, args.counters.into())?;
+    let budget = budget_ns(args.budget.as_deref(), session.loaded.workload.budget_ns)?;
+    check_budget(
+        budget,
+        args.predictor.contains(&super::Switch::Off),
+        args.mode == RequestMode::Recall,
+    )?;
     let spreads = args.spreads.unwrap_or(session.loaded.workload.run.spreads);
     let warmup = args.warmup.unwrap_or(session.loaded.workload.run.warmup);
     let recall = match args.mode {
@@ -65,7 +75,7 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
         None => vec![None],
     };
     let specs = setting_specs(args, &similarities);
-    let settings = specs
+    let mut settings = specs
         .iter()
         .map(|spec| {
             let mut s = session.setting(spec, args.parallel_min_edges, 0)?;
@@ -88,6 +98,12 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
 
     let results = ResultsWriter::new(&args.out);
     let measuring = session.begin(&results)?;
+    // Recall requests are not predicted: their seeds are known only inside the request.
+    let predict: Vec<bool> = specs
+        .iter()
+        .map(|s| s.predictor && args.mode == RequestMode::Spread)
+        .collect();
+    session.attach_models(&mut settings, &predict, &args.out, budget, args.quiet)?;
     let loaded = &session.loaded;
     let mut requests = match &recall {
         Some(plan) => plan.request_source(),
@@ -122,6 +138,7 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
         )
     });
     let mut config = run_config(&session.loaded, &settings[0], specs[0]);
+    config.budget_ns = budget;
     if let (Some(plan), Some(sim)) = (&recall, specs[0].similarity) {
         config.recall = Some(plan.settings(sim));
     }
@@ -169,6 +186,7 @@ fn run_config(loaded: &LoadedWorkload, first: &SettingUnderTest, spec: SettingSp
         spread: spread_settings(first.spreader.config()),
         threads: spec.threads,
         recall: None,
+        budget_ns: None,
     }
 }
 
@@ -212,13 +230,19 @@ fn build_snapshot(
     counters: CounterMode,
 ) -> Result<Snapshot> {
     let first = &outcomes[0];
+    let sections: Vec<_> = settings
+        .iter()
+        .zip(outcomes)
+        .map(|(s, o)| prediction_sections(s, o))
+        .collect();
     let base_p50 = first.latency.value_at_quantile(0.5).max(1) as f64;
     let base_tput = first.throughput_per_s();
     let reports: Vec<SettingReport> = specs
         .iter()
         .zip(settings)
         .zip(outcomes)
-        .map(|((spec, s), o)| {
+        .zip(&sections)
+        .map(|(((spec, s), o), (predictor, budget))| {
             let latency = o.latency.summary()?;
             Ok(SettingReport {
                 label: s.label.clone(),
@@ -240,10 +264,12 @@ fn build_snapshot(
                 alloc: alloc_section(o),
                 phases: None,
                 recall: None,
+                predictor: predictor.clone(),
+                budget: *budget,
             })
         })
         .collect::<Result<_>>()?;
-    Ok(Snapshot::for_run(
+    let mut snapshot = Snapshot::for_run(
         ctx,
         measured_figures(
             first,
@@ -254,7 +280,10 @@ fn build_snapshot(
         )?,
         reports,
         outcomes.iter().all(|o| o.work.same_as(&first.work)),
-    ))
+    );
+    let (predictor, budget) = sections.into_iter().next().unwrap_or((None, None));
+    snapshot.set_prediction(predictor, budget);
+    Ok(snapshot)
 }
 
 fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
@@ -354,6 +383,12 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
             writeln!(out, "allocations   not counted ({reason})")?
         }
     }
+    write_model_lines(
+        out,
+        s.predictor.as_ref(),
+        s.budget.as_ref(),
+        s.config.batch_size,
+    )?;
     writeln!(
         out,
         "harness cost  {} ns per request (timer + record, included above)",

@@ -15,13 +15,16 @@ use super::exit::{Exit, Outcome};
 use super::interrupt::Interrupt;
 use super::options::SettingSpec;
 use super::WorkloadArgs;
-use crate::engine::{ActivationRecordPool, HopExecutor, Spreader};
-use crate::harness::bench::{SettingUnderTest, POOL_CAPACITY};
+use crate::engine::budget::format_duration;
+use crate::engine::cost_profile::ProfileSource;
+use crate::engine::{ActivationRecordPool, CostProfile, HopExecutor, Spreader};
+use crate::harness::bench::{RequestModel, SettingOutcome, SettingUnderTest, POOL_CAPACITY};
 use crate::measure::calibration::Calibrator;
 use crate::measure::counters::CounterMode;
 use crate::measure::timing::harness_overhead_ns;
 use crate::measure::LatencyHistogram;
 use crate::report::results::PendingRun;
+use crate::report::snapshot::{BudgetStats, PredictorSection};
 use crate::report::snapshot::{RunConfig, SnapshotContext};
 use crate::report::time::UtcTime;
 use crate::report::{ResultsWriter, Snapshot};
@@ -124,6 +127,7 @@ impl MeasuringSession {
             concurrency: spec.concurrency as usize,
             recall: None,
             leak_bytes_per_spread,
+            model: None,
         })
     }
 
@@ -170,6 +174,123 @@ impl MeasuringSession {
         print_outcome(show.json.then_some(&json[..]), show.quiet, &dir, summary)?;
         Ok(dir)
     }
+}
+
+impl MeasuringSession {
+    /// Gives each setting in `predict` (one flag per setting) its latency predictor, under
+    /// `budget_ns` when there is one. The seeds' cost profiles are loaded from the results root
+    /// `root` when cached there for this graph and spread configuration, else computed (it
+    /// says how long that took) and cached for the next run. Called once the results
+    /// directory is begun, so an unusable root has already been refused.
+    pub fn attach_models(
+        &self,
+        settings: &mut [SettingUnderTest],
+        predict: &[bool],
+        root: &Path,
+        budget_ns: Option<u64>,
+        quiet: bool,
+    ) -> Result<()> {
+        let Some(first) = settings
+            .iter()
+            .zip(predict)
+            .find_map(|(s, &p)| p.then_some(s))
+        else {
+            return Ok(());
+        };
+        let graph = &self.loaded.graph;
+        let path = root.join(CostProfile::file_name(graph, first.spreader.config()));
+        let (profile, source) = CostProfile::load_or_compute(&path, graph, &first.spreader)?;
+        if !quiet {
+            match source {
+                ProfileSource::Loaded => {
+                    crate::note!("cost profile: loaded from {}", path.display())
+                }
+                ProfileSource::Computed { took, stale } => crate::note!(
+                    "cost profile: computed in {:.0} ms ({} single-seed spreads), cached as {}{}",
+                    took.as_secs_f64() * 1e3,
+                    graph.node_count(),
+                    path.display(),
+                    stale.map_or(String::new(), |why| format!(" (the cached one was {why})"))
+                ),
+            }
+        }
+        let profile = Arc::new(profile);
+        for (s, _) in settings.iter_mut().zip(predict).filter(|(_, &p)| p) {
+            s.model = Some(RequestModel::new(
+                Arc::clone(&profile),
+                s.spreader.config().max_depth,
+                budget_ns,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A setting's `predictor` and `budget` sections from what it measured.
+pub fn prediction_sections(
+    setting: &SettingUnderTest,
+    outcome: &SettingOutcome,
+) -> (Option<PredictorSection>, Option<BudgetStats>) {
+    let (Some(model), Some(tally)) = (&setting.model, &outcome.prediction) else {
+        return (None, None);
+    };
+    let predictor = model.predictor();
+    let mut request = predictor.request_stats();
+    request.errors = tally.errors.stats();
+    let mut hop = predictor.hop_stats();
+    hop.errors = Default::default();
+    (
+        Some(PredictorSection { request, hop }),
+        tally.budget.or(model.budget_ns.map(|b| BudgetStats {
+            budget_ns: b,
+            ..BudgetStats::default()
+        })),
+    )
+}
+
+/// The summary's predictor, batcher and budget lines.
+pub fn write_model_lines(
+    out: &mut impl std::io::Write,
+    predictor: Option<&PredictorSection>,
+    budget: Option<&BudgetStats>,
+    batch_size: Option<u64>,
+) -> Result<()> {
+    match predictor {
+        Some(p) => {
+            let e = &p.request.errors;
+            writeln!(
+                out,
+                "predictor     {} requests predicted before they ran: {:.1}% within 20% ({:.1}% within 10%, {:.1}% within 50%), p50 error {:.1}%, p95 {:.1}%; trained on {} requests, {} hops",
+                e.count,
+                100.0 * e.within_20pct,
+                100.0 * e.within_10pct,
+                100.0 * e.within_50pct,
+                100.0 * e.p50_rel_err,
+                100.0 * e.p95_rel_err,
+                p.request.n_train,
+                p.hop.n_train
+            )?
+        }
+        None => writeln!(out, "predictor     off")?,
+    }
+    match batch_size {
+        Some(b) => writeln!(out, "batcher       off (fixed batch size {b})")?,
+        None => writeln!(out, "batcher       off")?,
+    }
+    match budget {
+        Some(b) => writeln!(
+            out,
+            "budget        {} per request: {} truncated, {} fell back, {} of {} still over budget ({:.2}%)",
+            format_duration(b.budget_ns),
+            b.truncated,
+            b.fallbacks,
+            b.over_budget,
+            b.requests,
+            100.0 * b.over_budget_share
+        )?,
+        None => writeln!(out, "budget        none")?,
+    }
+    Ok(())
 }
 
 /// The exit of a measuring command: interrupted (130) before a failed verdict (`failed`,

@@ -6,11 +6,14 @@
 use super::common::write_latency_table;
 use super::common::{measured_figures, progress_bar, requests_config, spread_settings};
 use super::exit::{Exit, Outcome};
-use super::options::{soak_plan, SettingSpec};
+use super::options::{budget_ns, check_budget, soak_plan, SettingSpec};
 use super::recall_setup::{
     recall_config, reject_recall_flags, write_throughput_and_recall, RecallPlan,
 };
-use super::session::{measuring_outcome, Measuring, MeasuringSession, Presentation};
+use super::session::{
+    measuring_outcome, prediction_sections, write_model_lines, Measuring, MeasuringSession,
+    Presentation,
+};
 use super::{RequestMode, SoakArgs};
 use crate::engine::spreader::{DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL_MIN_EDGES};
 use crate::harness::bench::SettingUnderTest;
@@ -29,6 +32,8 @@ use std::io::Write;
 
 pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     let plan = soak_plan(args)?;
+    // A bad --budget is refused before anything is loaded.
+    budget_ns(args.budget.as_deref(), None)?;
     // Bound and opened before anything else: a bad --metrics-addr or --stream fails at once.
     let mut live = crate::live::Live::start(&args.live, "soak", args.quiet)?;
     if args.mode == RequestMode::Spread {
@@ -40,6 +45,12 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
         )?;
     }
     let mut session = MeasuringSession::open("soak", &args.workload, plan.counters)?;
+    let budget = budget_ns(args.budget.as_deref(), session.loaded.workload.budget_ns)?;
+    check_budget(
+        budget,
+        args.predictor == super::Switch::Off,
+        args.mode == RequestMode::Recall,
+    )?;
     let warmup = args.warmup.unwrap_or(session.loaded.workload.run.warmup);
     let plan = SoakPlan { warmup, ..plan };
     let recall = match args.mode {
@@ -72,6 +83,7 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
         pool: !args.no_pool,
         concurrency: args.concurrency,
         similarity: recall.as_ref().map(|p| p.config.similarity),
+        predictor: args.predictor == super::Switch::On,
     };
     let mut setting = session.setting(
         &spec,
@@ -89,6 +101,14 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
 
     let results = ResultsWriter::new(&args.out);
     let measuring = session.begin(&results)?;
+    let predict = spec.predictor && args.mode == RequestMode::Spread;
+    session.attach_models(
+        std::slice::from_mut(&mut setting),
+        &[predict],
+        &args.out,
+        budget,
+        args.quiet,
+    )?;
     let outcome = measure(
         &mut session,
         &measuring,
@@ -132,6 +152,7 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
         spread: spread_settings(setting.spreader.config()),
         threads: args.threads,
         recall: recall.as_ref().map(|p| p.settings(p.config.similarity)),
+        budget_ns: budget,
     };
     let ctx = session.context(config, measuring.overhead_ns, interrupted.clone());
     let throughput = total.measured as f64 / outcome.wall.as_secs_f64().max(1e-9);
@@ -156,6 +177,8 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
         ));
     }
     let mut snapshot = Snapshot::for_soak(ctx, figures, soak);
+    let (predictor, budget) = prediction_sections(&setting, total);
+    snapshot.set_prediction(predictor, budget);
     if let Some(h) = hash {
         snapshot.workload.hash = h;
     }
@@ -364,6 +387,24 @@ fn write_interval(
     if let (Some(p), Some(obj)) = (phases, line.as_object_mut()) {
         obj.insert("phases_ns".into(), p);
     }
+    // With the predictor: the interval's prediction error (and what a budget did).
+    if let (Some(t), Some(obj)) = (&iv.outcome.prediction, line.as_object_mut()) {
+        let e = t.errors.stats();
+        obj.insert(
+            "prediction_error".into(),
+            json!({
+                "count": e.count,
+                "within_10pct": e.within_10pct,
+                "within_20pct": e.within_20pct,
+                "within_50pct": e.within_50pct,
+                "p50_rel_err": e.p50_rel_err,
+                "p95_rel_err": e.p95_rel_err,
+            }),
+        );
+        if let Some(b) = &t.budget {
+            obj.insert("budget".into(), serde_json::to_value(b)?);
+        }
+    }
     serde_json::to_writer(&mut *jsonl, &line)?;
     writeln!(jsonl)?;
     Ok(())
@@ -434,6 +475,7 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
         stall.ratio.map_or("n/a".into(), |r| format!("{r:.2}")),
         stall.max_ratio
     )?;
+    write_model_lines(out, s.predictor.as_ref(), s.budget.as_ref(), None)?;
     if let Some(reason) = &s.partial_reason {
         writeln!(out, "PARTIAL       {reason}")?;
     }

@@ -1,17 +1,34 @@
-//! `spreadbench spread`: one spread, printed as a ranked table or as JSON.
+//! `spreadbench spread`: one spread, printed as a ranked table or as JSON — optionally under
+//! a latency budget, with the predictor trained first on the workload's own request stream.
 
 use super::common::load;
 use super::exit::Outcome;
-use super::options::parse_seeds;
+use super::options::{budget_ns, parse_seeds};
 use super::SpreadArgs;
-use crate::engine::{HopExecutor, SpreadResult, SpreadScratch, Spreader};
+use crate::engine::budget::{seeds_only_into, Admission, HopTimer};
+use crate::engine::{
+    CostProfile, HopExecutor, LatencyBudgetManager, LatencyPredictor, Seed, SpreadResult,
+    SpreadScratch, Spreader,
+};
+use crate::graph::Graph;
 use crate::InputError;
 use anyhow::Result;
 use serde_json::json;
 use std::io::Write;
 use std::sync::Arc;
 
+/// What the budget did to the spread.
+struct BudgetOutcome {
+    budget_ns: u64,
+    predicted_ns: f64,
+    trained_on: u64,
+    partial: bool,
+    fallback: bool,
+}
+
 pub fn execute(args: &SpreadArgs) -> Result<Outcome> {
+    // A bad --budget is refused before anything is loaded.
+    let budget = budget_ns(args.budget.as_deref(), None)?;
     let loaded = load(&args.workload)?;
     let mut config = loaded.workload.spread.clone();
     if let Some(h) = args.depth {
@@ -31,9 +48,25 @@ pub fn execute(args: &SpreadArgs) -> Result<Outcome> {
         .with_batch_size(args.batch_size as usize)
         .with_parallel_min_edges(args.parallel_min_edges);
     let mut scratch = SpreadScratch::new(loaded.graph.node_count());
-    let result = spreader
-        .spread(&loaded.graph, &seeds, &mut scratch)
-        .map_err(|e| InputError::new(e.to_string()))?;
+    let mut result = SpreadResult::default();
+    let budgeted = match budget {
+        None => {
+            spreader
+                .spread_into(&loaded.graph, &seeds, &mut scratch, &mut result)
+                .map_err(|e| InputError::new(e.to_string()))?;
+            None
+        }
+        Some(b) => Some(spread_under_budget(
+            &spreader,
+            &loaded.graph,
+            loaded.workload.requests(loaded.graph.node_count()),
+            &seeds,
+            b,
+            args.train,
+            &mut scratch,
+            &mut result,
+        )?),
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
         let doc = json!({
@@ -48,6 +81,18 @@ pub fn execute(args: &SpreadArgs) -> Result<Outcome> {
             })).collect::<Vec<_>>(),
             "work": result.work,
         });
+        let mut doc = doc;
+        if let (Some(b), Some(obj)) = (&budgeted, doc.as_object_mut()) {
+            obj.insert("partial".into(), json!(b.partial));
+            if b.partial {
+                obj.insert("partial_reason".into(), json!("budget"));
+            }
+            obj.insert("fallback".into(), json!(b.fallback));
+            obj.insert(
+                "budget".into(),
+                json!({"budget_ns": b.budget_ns, "predicted_ns": b.predicted_ns, "trained_on": b.trained_on}),
+            );
+        }
         // Serialised first, then written: an I/O error (a closed pipe) then surfaces as an
         // io::Error that `main` recognises, not hidden inside serde_json's error.
         let text = serde_json::to_vec_pretty(&doc)?;
@@ -55,8 +100,85 @@ pub fn execute(args: &SpreadArgs) -> Result<Outcome> {
         writeln!(out)?;
     } else {
         print_table(&mut out, &result, loaded.graph.labels())?;
+        if let Some(b) = &budgeted {
+            writeln!(
+                out,
+                "budget: {} ns, predicted {:.0} ns (trained on {} requests){}",
+                b.budget_ns,
+                b.predicted_ns,
+                b.trained_on,
+                if b.fallback {
+                    ": FALLBACK, the seeds alone"
+                } else if b.partial {
+                    ": PARTIAL, stopped before a hop"
+                } else {
+                    ""
+                }
+            )?;
+        }
     }
     Ok(Outcome::success())
+}
+
+/// Trains a predictor on `train` requests of `stream` (hops timed, then the whole request),
+/// then runs `seeds` under `budget_ns`. Untrained (`train` 0), the predictor predicts 0 and
+/// the budget never acts.
+#[allow(clippy::too_many_arguments)]
+fn spread_under_budget(
+    spreader: &Spreader,
+    graph: &Graph,
+    mut stream: crate::workload::RequestStream,
+    seeds: &[Seed],
+    budget_ns: u64,
+    train: u64,
+    scratch: &mut SpreadScratch,
+    out: &mut SpreadResult,
+) -> Result<BudgetOutcome> {
+    let depth = spreader.config().max_depth;
+    let mut predictor = LatencyPredictor::new();
+    let profile = (train > 0).then(|| CostProfile::compute(graph, spreader));
+    if let Some(profile) = &profile {
+        let mut s = Vec::new();
+        for _ in 0..train {
+            stream.next_into(&mut s);
+            let f = profile.request_features(graph, &s, depth);
+            let t = std::time::Instant::now();
+            spreader.spread_gated_into(
+                graph,
+                &s,
+                scratch,
+                out,
+                &mut HopTimer::new(&mut predictor),
+            )?;
+            predictor.observe_request(&f, t.elapsed().as_nanos() as f64);
+        }
+        predictor.fit();
+    }
+    let features = profile
+        .as_ref()
+        .map(|p| p.request_features(graph, seeds, depth))
+        .unwrap_or_default();
+    let mut mgr = LatencyBudgetManager::new(budget_ns, predictor);
+    let (predicted_ns, fallback, partial) = match mgr.admit(&features) {
+        Admission::Fallback { predicted_ns } => {
+            seeds_only_into(spreader, graph, seeds, out)
+                .map_err(|e| InputError::new(e.to_string()))?;
+            (predicted_ns, true, false)
+        }
+        Admission::Run { predicted_ns } => {
+            let partial = spreader
+                .spread_gated_into(graph, seeds, scratch, out, &mut mgr)
+                .map_err(|e| InputError::new(e.to_string()))?;
+            (predicted_ns, false, partial)
+        }
+    };
+    Ok(BudgetOutcome {
+        budget_ns,
+        predicted_ns,
+        trained_on: train,
+        partial,
+        fallback,
+    })
 }
 
 fn print_table(out: &mut impl Write, r: &SpreadResult, labels: Option<&[String]>) -> Result<()> {

@@ -103,6 +103,52 @@ pub struct BudgetStats {
     pub over_budget_share: f64,
 }
 
+impl BudgetStats {
+    /// Adds another tally's counts (a client's or an interval's) for the same budget.
+    pub fn add(&mut self, o: &BudgetStats) {
+        self.budget_ns = self.budget_ns.max(o.budget_ns);
+        self.requests += o.requests;
+        self.truncated += o.truncated;
+        self.fallbacks += o.fallbacks;
+        self.over_budget += o.over_budget;
+        self.over_budget_share = if self.requests == 0 {
+            0.0
+        } else {
+            self.over_budget as f64 / self.requests as f64
+        };
+    }
+}
+
+/// A gate that never stops a spread and times every hop into a predictor's hop model: how
+/// warm-up requests train the model the budget manager asks before each hop. It reads the
+/// clock twice per hop, so it runs only where nothing is measured.
+#[derive(Debug)]
+pub struct HopTimer<'a> {
+    predictor: &'a mut super::predictor::LatencyPredictor,
+    started: Instant,
+}
+
+impl<'a> HopTimer<'a> {
+    pub fn new(predictor: &'a mut super::predictor::LatencyPredictor) -> Self {
+        HopTimer {
+            predictor,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl HopGate for HopTimer<'_> {
+    fn before_hop(&mut self, _hop: u32, _features: &HopFeatures) -> bool {
+        self.started = Instant::now();
+        true
+    }
+
+    fn after_hop(&mut self, _hop: u32, features: &HopFeatures) {
+        let ns = self.started.elapsed().as_nanos() as f64;
+        self.predictor.observe_hop(features, ns);
+    }
+}
+
 /// Enforces a latency budget with a model's predictions and a clock. Per request:
 /// [`admit`](Self::admit), then the engine asks [`HopGate::before_hop`] before each hop, then
 /// [`finish`](Self::finish) with the observed latency.
@@ -201,8 +247,11 @@ impl<P: LatencyModel, C: Clock> LatencyBudgetManager<P, C> {
 
 impl<P: LatencyModel, C: Clock> HopGate for LatencyBudgetManager<P, C> {
     /// Stops when `elapsed + predicted(hop)` would pass the budget (exactly at the budget
-    /// still runs).
+    /// still runs). An untrained hop model never stops a spread.
     fn before_hop(&mut self, _hop: u32, features: &HopFeatures) -> bool {
+        if !self.model.hop_trained() {
+            return true;
+        }
         let end = self.elapsed_ns() as f64 + self.model.predict_hop(features);
         let go = end <= self.budget_ns as f64;
         if !go {
@@ -212,20 +261,11 @@ impl<P: LatencyModel, C: Clock> HopGate for LatencyBudgetManager<P, C> {
     }
 }
 
-/// Runs a spread with `gate` asked before each hop, without a hook in the spreader: hop `h`
-/// is run as a spread of depth `h`, and the gate sees hop `h`'s exact features from it
-/// (frontier size and edges; the tier mix counts every frontier node as its result tier at
-/// the end, which is the storage tier under the default policy). When the gate refuses hop
-/// `h`, `out` is the spread of depth `h − 1`. Returns whether the gate stopped the spread.
-///
-/// A gate inside the spreader gives the same result with one exception: there, hop `h − 1`
-/// ran as an inner hop, so a node that passed its visit budget at that hop took the cycle
-/// penalty, which a spread of depth `h − 1` (where that hop is the last) does not apply.
-/// Frontiers, edges and every other node are identical.
-///
-/// Its *timing* is not a spread's: every step reruns the hops before it, and hop `h` has
-/// already run when the gate is asked. It is the stand-in until the spreader calls the gate
-/// itself (the report of issue 11 holds that patch); do not measure latency through it.
+/// Runs a spread with `gate` asked before each hop: [`Spreader::spread_gated_into`], kept
+/// under its first name for callers that hold a `dyn HopGate`. When the gate refuses hop
+/// `h`, `out` is what was spread before it — a spread of depth `h − 1` except at nodes that
+/// passed their visit budget at hop `h − 1`, which took the cycle penalty there (an inner
+/// hop applies it, a last hop does not). Returns whether the gate stopped the spread.
 pub fn spread_gated(
     spreader: &Spreader,
     graph: &Graph,
@@ -234,61 +274,7 @@ pub fn spread_gated(
     out: &mut SpreadResult,
     gate: &mut dyn HopGate,
 ) -> Result<bool, SpreadError> {
-    let max = spreader.config().max_depth;
-    let step = |depth: u32| -> Result<Spreader, SpreadError> {
-        let mut c = spreader.config().clone();
-        c.max_depth = depth;
-        Ok(Spreader::new(c)?
-            .with_prefetch_distance(spreader.prefetch_distance())
-            .with_batch_size(spreader.batch_size())
-            .with_parallel_min_edges(spreader.parallel_min_edges()))
-    };
-    // Depth 0 (seeds alone) is allowed by the model even when a config says at least 1.
-    let mut prev = seeds_only(spreader, graph, seeds)?;
-    let mut next = SpreadResult::default();
-    for h in 1..=max {
-        step(h)?.spread_into(graph, seeds, scratch, &mut next)?;
-        if next.work.hops < h {
-            // The frontier emptied before hop h: nothing more would run.
-            std::mem::swap(out, &mut next);
-            return Ok(false);
-        }
-        let frontier = next.work.frontier_sizes[h as usize - 1];
-        let mut mix = [0u32; 3];
-        if frontier > 0 {
-            // Which nodes formed the frontier is not in a result; their tiers are taken
-            // proportionally from the nodes first reached before hop h.
-            let reached: Vec<_> = next.nodes.iter().filter(|n| n.first_hop < h).collect();
-            for n in &reached {
-                mix[n.tier as usize] += 1;
-            }
-            let total: u32 = mix.iter().sum();
-            if total > 0 {
-                for m in &mut mix {
-                    *m = (*m as u64 * frontier as u64 / total as u64) as u32;
-                }
-            }
-        }
-        let f = HopFeatures {
-            hop: h,
-            frontier_size: frontier,
-            frontier_edges: next.work.edges_relaxed - prev.work.edges_relaxed,
-            tier_mix: mix,
-            threads: spreader.threads() as u32,
-            batch_size: spreader.batch_size() as u32,
-            parallel: spreader.threads() > 1
-                && next.work.edges_relaxed - prev.work.edges_relaxed
-                    >= spreader.parallel_min_edges(),
-        };
-        if !gate.before_hop(h, &f) {
-            std::mem::swap(out, &mut prev);
-            return Ok(true);
-        }
-        gate.after_hop(h, &f);
-        std::mem::swap(&mut prev, &mut next);
-    }
-    std::mem::swap(out, &mut prev);
-    Ok(false)
+    spreader.spread_gated_into(graph, seeds, scratch, out, gate)
 }
 
 /// The result of a spread of depth 0 — the seeds alone, ranked, with their confidence and

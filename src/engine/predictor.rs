@@ -357,6 +357,12 @@ pub trait LatencyModel {
     fn predict_request(&self, features: &RequestFeatures) -> f64;
     /// Predicted latency of one hop, in ns.
     fn predict_hop(&self, features: &HopFeatures) -> f64;
+    /// Whether the hop model has been fitted: an untrained model has no opinion, and a
+    /// budget must not cut a spread on elapsed time alone (true by default, for scripted
+    /// models).
+    fn hop_trained(&self) -> bool {
+        true
+    }
 }
 
 /// The per-request and per-hop models, with an error tally for each.
@@ -453,6 +459,10 @@ impl LatencyModel for LatencyPredictor {
 
     fn predict_hop(&self, features: &HopFeatures) -> f64 {
         self.predict_hop_latency(features)
+    }
+
+    fn hop_trained(&self) -> bool {
+        self.hop.n_fitted() > 0
     }
 }
 

@@ -15,10 +15,21 @@
 //!
 //! A spread that fails or a client thread that panics fails the block (and the command):
 //! a sample silently missing some requests would be reported as if it were whole.
+//!
+//! With a [`RequestModel`], each spread request is also predicted before it starts (from its
+//! seeds' cost profiles) and the prediction compared with the observed latency; warm-up
+//! requests train the request model and, through a [`HopTimer`], the hop model. Without a
+//! budget the prediction is made before the timed region; with one, the budget manager's
+//! admission (the prediction) and its check before each hop are inside it, since they are
+//! part of serving the request under a budget.
 
 use super::recall::{RecallSetting, RecallTally};
 use super::requests::{RequestBlock, RequestSource};
-use crate::engine::{ActivationRecord, ActivationRecordPool, PoolStats, Spreader, WorkCounters};
+use crate::engine::budget::{seeds_only_into, Admission, HopTimer};
+use crate::engine::{
+    ActivationRecord, ActivationRecordPool, BudgetStats, CostProfile, ErrorTally,
+    LatencyBudgetManager, LatencyPredictor, PoolStats, Spreader, WorkCounters,
+};
 use crate::graph::Graph;
 use crate::measure::alloc::{self, AllocCount};
 use crate::measure::calibration::{Calibrator, REPS_BEFORE, REPS_BETWEEN};
@@ -28,6 +39,7 @@ use crate::recall::RecallScratch;
 use anyhow::{anyhow, Context, Result};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Idle records an ActivationRecordPool's shared queue may hold in `run` and `soak`: as many as
@@ -48,6 +60,104 @@ pub struct SettingUnderTest {
     /// Test hook: bytes deliberately leaked after every request, so tests can check that the
     /// soak's leak verdict notices. Always 0 outside tests.
     pub leak_bytes_per_spread: usize,
+    /// Predict each request (and enforce a budget); `None` with `--predictor off`.
+    pub model: Option<RequestModel>,
+}
+
+/// The latency predictor of one setting, and the budget its requests run under.
+pub struct RequestModel {
+    /// The seeds' cost profiles: a request's features.
+    pub profile: Arc<CostProfile>,
+    /// Depth of the setting's spreads (a request feature).
+    pub depth: u32,
+    /// A latency budget per request, in ns.
+    pub budget_ns: Option<u64>,
+    /// The trained models. A block's clients each predict with a copy taken at the block's
+    /// start; the calling client's copy, which kept learning, is put back at its end.
+    pub predictor: Mutex<LatencyPredictor>,
+}
+
+impl RequestModel {
+    pub fn new(profile: Arc<CostProfile>, depth: u32, budget_ns: Option<u64>) -> Self {
+        RequestModel {
+            profile,
+            depth,
+            budget_ns,
+            predictor: Mutex::new(LatencyPredictor::new()),
+        }
+    }
+
+    /// The models as they stand.
+    pub fn predictor(&self) -> LatencyPredictor {
+        lock(&self.predictor).clone()
+    }
+
+    /// Refits both models on everything observed (the end of a warm-up).
+    pub fn fit(&self) {
+        lock(&self.predictor).fit();
+    }
+}
+
+/// A poisoned lock (a panicked client, which fails the block anyway) still holds a usable
+/// predictor.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the predictor and the budget manager counted over measured requests.
+#[derive(Debug, Clone, Default)]
+pub struct PredictionTally {
+    /// Relative error of each prediction against the observed latency, over the requests
+    /// that ran whole (a truncated or fallen-back request's latency is not the one predicted).
+    pub errors: ErrorTally,
+    /// With a budget: what the manager did.
+    pub budget: Option<BudgetStats>,
+}
+
+impl PredictionTally {
+    pub fn merge(&mut self, o: &PredictionTally) {
+        self.errors.add(&o.errors);
+        if let Some(b) = &o.budget {
+            self.budget.get_or_insert_with(BudgetStats::default).add(b);
+        }
+    }
+}
+
+/// One client's working copy of a [`RequestModel`] for a block.
+struct ClientModel<'m> {
+    model: &'m RequestModel,
+    /// The predictor lives in the manager (its model); without a budget the manager only
+    /// holds it.
+    mgr: LatencyBudgetManager<LatencyPredictor>,
+    tally: PredictionTally,
+}
+
+impl<'m> ClientModel<'m> {
+    fn new(model: &'m RequestModel) -> Self {
+        let predictor = model.predictor();
+        ClientModel {
+            model,
+            mgr: LatencyBudgetManager::new(model.budget_ns.unwrap_or(u64::MAX), predictor),
+            tally: PredictionTally {
+                errors: ErrorTally::new(),
+                budget: None,
+            },
+        }
+    }
+
+    /// Ends the client's block: its tallies into `out`; the calling client's predictor back.
+    fn end(self, primary: bool, out: &mut SettingOutcome) {
+        let mut tally = self.tally;
+        if self.model.budget_ns.is_some() && self.mgr.stats().requests > 0 {
+            tally.budget = Some(self.mgr.stats());
+        }
+        out.prediction
+            .get_or_insert_with(PredictionTally::default)
+            .merge(&tally);
+        if primary {
+            *lock(&self.model.predictor) = self.mgr.model().clone();
+        }
+    }
 }
 
 /// What one setting measured.
@@ -68,6 +178,8 @@ pub struct SettingOutcome {
     /// Recall mode: phase histograms and quality tallies of the measured requests (made at
     /// the first recall: a spread-mode outcome allocates no histograms for it).
     pub recall: Option<RecallTally>,
+    /// With a predictor: its errors and the budget manager's counts over measured requests.
+    pub prediction: Option<PredictionTally>,
 }
 
 impl Default for SettingOutcome {
@@ -82,6 +194,7 @@ impl Default for SettingOutcome {
             pool: None,
             counters: CounterSample::default(),
             recall: None,
+            prediction: None,
         }
     }
 }
@@ -109,6 +222,11 @@ impl SettingOutcome {
             self.recall
                 .get_or_insert_with(RecallTally::default)
                 .merge(r);
+        }
+        if let Some(p) = &o.prediction {
+            self.prediction
+                .get_or_insert_with(PredictionTally::default)
+                .merge(p);
         }
     }
 }
@@ -223,6 +341,8 @@ pub struct BlockCtx<'a> {
     pub counters: CounterMode,
     /// Open-loop pacing, with the run-wide number of the block's first request.
     pub open_loop: Option<(OpenLoop, u64)>,
+    /// Warm-up: requests train the predictor (hops timed) and run without a budget.
+    pub warmup: bool,
 }
 
 /// Runs the plan over `settings`, drawing requests from `stream` one block at a time (so
@@ -250,6 +370,7 @@ pub fn run_interleaved(
         stop,
         counters: CounterMode::Off,
         open_loop: None,
+        warmup: true,
     };
     let mut warmed = 0;
     while warmed < plan.warmup && !stop.load(Relaxed) {
@@ -263,8 +384,10 @@ pub fn run_interleaved(
         warmed += requests.len() as u64;
         progress(done, &outcomes);
     }
+    fit_models(settings);
     let ctx = BlockCtx {
         counters: plan.counters,
+        warmup: false,
         ..warm_ctx
     };
     let mut measured = 0;
@@ -287,6 +410,13 @@ pub fn run_interleaved(
     Ok(outcomes)
 }
 
+/// Refits every setting's predictor on what the warm-up observed.
+pub fn fit_models(settings: &[SettingUnderTest]) {
+    for m in settings.iter().filter_map(|s| s.model.as_ref()) {
+        m.fit();
+    }
+}
+
 /// Runs requests `range` of `requests` on setting `s` (with its concurrency), adding to `out`
 /// (not its `measured_wall` time: the caller times blocks). Fails, naming the setting, when a
 /// spread fails or a client thread panics; the other clients then stop at their next request.
@@ -302,8 +432,10 @@ pub fn run_block(
     let first = range.start;
     let setting = || format!("setting {}", s.label);
     if s.concurrency <= 1 {
-        return run_client(graph, requests, s, &cursor, first, range.end, out, ctx)
-            .with_context(setting);
+        return run_client(
+            graph, requests, s, &cursor, first, range.end, out, ctx, true,
+        )
+        .with_context(setting);
     }
     let tallies: Vec<Result<SettingOutcome>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (1..s.concurrency)
@@ -317,14 +449,16 @@ pub fn run_block(
                     #[cfg(test)]
                     tests::maybe_panic(s);
                     let mut t = SettingOutcome::default();
-                    run_client(graph, requests, s, &cursor, first, range.end, &mut t, ctx)?;
+                    run_client(
+                        graph, requests, s, &cursor, first, range.end, &mut t, ctx, false,
+                    )?;
                     Ok(t)
                 })
             })
             .collect();
         let mut mine = SettingOutcome::default();
         let mine = run_client(
-            graph, requests, s, &cursor, first, range.end, &mut mine, ctx,
+            graph, requests, s, &cursor, first, range.end, &mut mine, ctx, true,
         )
         .map(|()| mine);
         let mut all = vec![mine];
@@ -372,7 +506,8 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
-/// One closed- or open-loop client: takes request indices from `cursor` until `end`.
+/// One closed- or open-loop client: takes request indices from `cursor` until `end`. The
+/// `primary` client (the calling thread) puts its predictor back at the end.
 #[allow(clippy::too_many_arguments)]
 fn run_client(
     graph: &Graph,
@@ -383,7 +518,14 @@ fn run_client(
     end: usize,
     out: &mut SettingOutcome,
     ctx: BlockCtx<'_>,
+    primary: bool,
 ) -> Result<()> {
+    // Recall requests are not predicted: their seeds are known only inside the request.
+    let mut model = match requests {
+        RequestBlock::Spread(_) => s.model.as_ref().map(ClientModel::new),
+        RequestBlock::Recall(_) => None,
+    };
+    let budget = !ctx.warmup && s.model.as_ref().is_some_and(|m| m.budget_ns.is_some());
     let mut counters = ThreadCounters::open(ctx.counters);
     let mut handle = s.pool.as_ref().map(|p| p.handle());
     // Recall's buffers are the client's, made before its first request.
@@ -406,6 +548,21 @@ fn run_client(
                 break;
             }
         }
+        // The request's features and, without a budget, its prediction: before the clock.
+        let mut predicted = None;
+        let features = match (model.as_ref(), requests) {
+            (Some(m), RequestBlock::Spread(list)) => {
+                let f = m
+                    .model
+                    .profile
+                    .request_features(graph, list.get(i), m.model.depth);
+                if !budget {
+                    predicted = Some(m.mgr.model().predict_latency(&f));
+                }
+                Some(f)
+            }
+            _ => None,
+        };
         let a0 = alloc::thread_count();
         let t0 = Instant::now();
         let mut rec = match handle.as_mut() {
@@ -414,10 +571,31 @@ fn run_client(
         };
         let ActivationRecord { scratch, result } = &mut *rec;
         let (spread, recalled) = match (requests, &s.recall, bufs.as_mut()) {
-            (RequestBlock::Spread(list), _, _) => (
-                s.spreader.spread_into(graph, list.get(i), scratch, result),
-                None,
-            ),
+            (RequestBlock::Spread(list), _, _) => {
+                let seeds = list.get(i);
+                let r = match (model.as_mut(), &features) {
+                    (Some(m), Some(_)) if ctx.warmup => {
+                        let mut timer = HopTimer::new(m.mgr.model_mut());
+                        s.spreader
+                            .spread_gated_into(graph, seeds, scratch, result, &mut timer)
+                            .map(|_| ())
+                    }
+                    (Some(m), Some(f)) if budget => match m.mgr.admit(f) {
+                        Admission::Fallback { predicted_ns } => {
+                            predicted = Some(predicted_ns);
+                            seeds_only_into(&s.spreader, graph, seeds, result)
+                        }
+                        Admission::Run { predicted_ns } => {
+                            predicted = Some(predicted_ns);
+                            s.spreader
+                                .spread_gated_into(graph, seeds, scratch, result, &mut m.mgr)
+                                .map(|_| ())
+                        }
+                    },
+                    _ => s.spreader.spread_into(graph, seeds, scratch, result),
+                };
+                (r, None)
+            }
             (RequestBlock::Recall(cues), Some(r), Some(b)) => {
                 let (cue, node) = cues.get(i);
                 match r
@@ -455,8 +633,26 @@ fn run_client(
         let end_t = Instant::now();
         out.alloc += alloc::thread_count() - a0;
         let from = due.map_or(t0, |d| d.min(t0));
-        out.latency
-            .record(end_t.duration_since(from).as_nanos() as u64);
+        let latency_ns = end_t.duration_since(from).as_nanos() as u64;
+        out.latency.record(latency_ns);
+        if let (Some(m), Some(f)) = (model.as_mut(), &features) {
+            // Trained on the spread's own time (from its start, not its open-loop due time).
+            let observed = end_t.duration_since(t0).as_nanos() as f64;
+            if ctx.warmup {
+                m.mgr.model_mut().observe_request(f, observed);
+            } else {
+                let whole = !budget || {
+                    let o = m.mgr.finish(latency_ns);
+                    !(o.truncated || o.fallback)
+                };
+                if whole {
+                    if let Some(p) = predicted {
+                        m.tally.errors.record(p, observed);
+                    }
+                    m.mgr.model_mut().observe_request(f, observed);
+                }
+            }
+        }
         out.work.add(sample);
         out.measured += 1;
         if let (Some((times, node)), Some(r), Some(b)) = (recalled, &s.recall, bufs.as_ref()) {
@@ -475,6 +671,13 @@ fn run_client(
     }
     if ctx.counters != CounterMode::Off {
         out.counters.add(&counters.read());
+    }
+    if let Some(m) = model {
+        if !ctx.warmup {
+            m.end(primary, out);
+        } else if primary {
+            *lock(&m.model.predictor) = m.mgr.model().clone();
+        }
     }
     Ok(())
 }
@@ -530,6 +733,7 @@ pub(super) mod tests {
             concurrency,
             recall: None,
             leak_bytes_per_spread: 0,
+            model: None,
         }
     }
 
@@ -601,6 +805,7 @@ pub(super) mod tests {
             stop: &stop,
             counters: CounterMode::Off,
             open_loop: None,
+            warmup: false,
         };
         let mut out = SettingOutcome::default();
         let e = run_block(&g, &requests, &s, 0..requests.len(), &mut out, ctx).unwrap_err();

@@ -86,6 +86,7 @@ pub fn run_soak(
             stop,
             counters: CounterMode::Off,
             open_loop: None,
+            warmup: true,
         };
         let mut warm = SettingOutcome::default();
         run_block(graph, &chunk, setting, 0..chunk.len(), &mut warm, ctx)?;
@@ -95,6 +96,7 @@ pub fn run_soak(
         }
     }
 
+    super::bench::fit_models(std::slice::from_ref(setting));
     calibration.sample(REPS_BEFORE);
     let start = Instant::now();
     let measured_start = std::time::SystemTime::now();
@@ -135,6 +137,7 @@ pub fn run_soak(
                 stop,
                 counters: plan.counters,
                 open_loop: open_loop.map(|ol| (ol, done + interval.measured)),
+                warmup: false,
             };
             run_block(graph, &chunk, setting, 0..chunk.len(), &mut interval, ctx)?;
             let full = match plan.interval {

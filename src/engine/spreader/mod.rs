@@ -26,9 +26,11 @@ mod tables;
 
 pub use policy::{DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL_MIN_EDGES, DEFAULT_PREFETCH_DISTANCE};
 
+use super::budget::{HopGate, NoGate};
 use super::executor::HopExecutor;
 use super::fixed::{self, ONE};
 use super::model::SpreadConfig;
+use super::predictor::HopFeatures;
 use super::prefetch::prefetch;
 use super::result::SpreadResult;
 use super::scratch::{NodeState, ParticipantBuf, SpreadScratch};
@@ -148,6 +150,7 @@ impl Spreader {
     }
 
     /// Runs one spread into `out`, reusing its buffers and those of `scratch`.
+    #[inline]
     pub fn spread_into(
         &self,
         graph: &Graph,
@@ -155,6 +158,29 @@ impl Spreader {
         scratch: &mut SpreadScratch,
         out: &mut SpreadResult,
     ) -> Result<(), SpreadError> {
+        self.spread_gated_into(graph, seeds, scratch, out, &mut NoGate)
+            .map(|_| ())
+    }
+
+    /// [`Spreader::spread_into`] with `gate` asked before each hop (a latency budget, or a
+    /// timer that trains the hop model). Before hop `d` the gate sees what is known of it:
+    /// the frontier's size and out-degree sum (exactly the edges the hop relaxes), the hop,
+    /// threads, batch size, whether it runs parallel, and — only when
+    /// [`HopGate::needs_tier_mix`] — the frontier's tiers. When the gate refuses, the spread
+    /// stops there and the result holds what was spread so far, ranked; returns true then
+    /// (truncated). With [`NoGate`] it is `spread_into`, bit for bit.
+    ///
+    /// A spread stopped before hop `h` equals a spread of depth `h − 1` except at the nodes
+    /// that passed their visit budget at hop `h − 1`: that hop ran as an inner hop, so they
+    /// took the cycle penalty, which a last hop never applies (its frontier is not expanded).
+    pub fn spread_gated_into<G: HopGate + ?Sized>(
+        &self,
+        graph: &Graph,
+        seeds: &[Seed],
+        scratch: &mut SpreadScratch,
+        out: &mut SpreadResult,
+        gate: &mut G,
+    ) -> Result<bool, SpreadError> {
         check_seeds(graph, seeds)?;
         scratch.bind(graph);
         out.clear();
@@ -165,14 +191,33 @@ impl Spreader {
         }
 
         let (t, policy) = (&self.tables, &self.policy);
+        let mut truncated = false;
         for d in 1..=t.config().max_depth {
             if scratch.frontier.is_empty() {
+                break;
+            }
+            let parallel = policy.parallel_hop(scratch.frontier_edges);
+            let features = HopFeatures {
+                hop: d,
+                frontier_size: scratch.frontier.len() as u32,
+                frontier_edges: scratch.frontier_edges,
+                tier_mix: if gate.needs_tier_mix() {
+                    tier_mix(scratch)
+                } else {
+                    [0; 3]
+                },
+                threads: policy.threads() as u32,
+                batch_size: policy.batch_size() as u32,
+                parallel: parallel.is_some(),
+            };
+            if !gate.before_hop(d, &features) {
+                truncated = true;
                 break;
             }
             out.work.frontier_sizes.push(scratch.frontier.len() as u32);
             out.work.hops += 1;
             scratch.begin_hop();
-            match policy.parallel_hop(scratch.frontier_edges) {
+            match parallel {
                 Some(ex) => {
                     out.work.edges_relaxed += parallel::hop(t, policy, graph, d, scratch, out, ex);
                 }
@@ -183,9 +228,10 @@ impl Spreader {
             }
             std::mem::swap(&mut scratch.frontier, &mut scratch.next);
             scratch.next.clear();
+            gate.after_hop(d, &features);
         }
         collect::collect(t, policy, scratch, out);
-        Ok(())
+        Ok(truncated)
     }
 
     /// Hop 0: each seed's activation is min(1, Σ a₀) over its entries; distinct seeds form the
@@ -206,6 +252,17 @@ impl Spreader {
             s.frontier_edges += graph.out_degree(node) as u64;
         }
     }
+}
+
+/// The frontier's nodes per tier (hot, warm, cold) as the spread applies them: one pass
+/// over the frontier, made only for a gate that asks.
+fn tier_mix(s: &SpreadScratch) -> [u32; 3] {
+    let mut mix = [0u32; 3];
+    for &(node, _) in &s.frontier {
+        let tier = s.states[node as usize].tier() as usize;
+        mix[tier.min(2)] += 1;
+    }
+    mix
 }
 
 /// Checks a request's seeds against the graph before any state is touched.

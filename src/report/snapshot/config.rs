@@ -48,6 +48,10 @@ pub struct RunConfig {
     /// Recall mode only (1.1.0): the recall parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recall: Option<super::RecallSettings>,
+    /// The latency budget per request in ns (1.1.0), absent without one: a budget changes
+    /// what requests do, so runs with different budgets are not comparable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_ns: Option<u64>,
 }
 
 impl RunConfig {

@@ -52,6 +52,15 @@
 //!   read_gb_per_s, ratio, quantized_ns_per_vector}}` ([`RecallSection`]); and the same
 //!   `phases` and `recall` in each `settings[]` entry. The workload `hash` of a recall run
 //!   also covers the embeddings and the recall parameters.
+//! - with the latency predictor (`run`, `soak`; absent with `--predictor off` and in recall
+//!   mode): `predictor{model, coefficients[{feature, value}], n_train, count, within_10pct,
+//!   within_20pct, within_50pct, p50_rel_err, p95_rel_err, hop{…the same for the hop
+//!   model…}}` ([`PredictorSection`]) — the request model's prediction made before each
+//!   measured request against its observed latency (requests cut or fallen back by a budget
+//!   excluded); the hop model's coefficients, trained on the warm-up's timed hops.
+//! - with a budget (`--budget`, or the workload's `[budget]`): `config.budget_ns` and
+//!   `budget{budget_ns, requests, truncated, fallbacks, over_budget, over_budget_share}`
+//!   ([`BudgetStats`]); `fallback` at the top level is `budget.fallbacks`.
 //!
 //! No section is open (`serde_json::Value`): a figure is either typed here or not in the
 //! snapshot. Loading ignores keys it does not know, so a newer 1.x snapshot still loads.
@@ -70,7 +79,9 @@
 //!   The sections were then typed with no change to the JSON.
 //! - **1.1.0** — recall: `config.recall`, `phases`, `recall`, and `settings[].{phases,
 //!   recall}`, all absent from a spread run, whose snapshot is otherwise unchanged. 1.0.0
-//!   snapshots load and compare as before.
+//!   snapshots load and compare as before. Also in 1.1.0: `predictor`, `budget`,
+//!   `config.budget_ns` and `settings[].{predictor, budget}`, each optional; `fallback`
+//!   counts budget fallbacks (it was always 0 before).
 
 mod config;
 mod recall;
@@ -87,6 +98,8 @@ pub use sections::{
 };
 
 use super::time::UtcTime;
+pub use crate::engine::BudgetStats;
+use crate::engine::PredictorStats;
 pub use crate::measure::calibration::Calibration;
 use crate::measure::{HostInfo, LatencySummary};
 use serde::{Deserialize, Serialize, Serializer};
@@ -117,7 +130,8 @@ pub struct Snapshot {
     /// Why it was cut short.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial_reason: Option<String>,
-    /// Requests answered by similarity-only fallback.
+    /// Requests answered by the budget's fallback (spread: the seeds alone; recall:
+    /// similarity only).
     pub fallback: u64,
     /// How long building or loading the graph took, in milliseconds.
     pub graph_build_ms: f64,
@@ -154,6 +168,21 @@ pub struct Snapshot {
     pub phases: Option<PhasesSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recall: Option<RecallSection>,
+    /// With the latency predictor (1.1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictor: Option<PredictorSection>,
+    /// With a latency budget (1.1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetStats>,
+}
+
+/// The snapshot's `predictor{…}`: the request model (its coefficients and its errors over the
+/// measured requests) and, under `hop`, the hop model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictorSection {
+    #[serde(flatten)]
+    pub request: PredictorStats,
+    pub hop: PredictorStats,
 }
 
 /// Writes `value` with the keys of every object in alphabetical order, as the JSON object
@@ -209,6 +238,18 @@ impl Snapshot {
         s
     }
 
+    /// Adds what the predictor and the budget manager measured (the first setting's, for a
+    /// `run`); `fallback` is the budget's fallbacks.
+    pub fn set_prediction(
+        &mut self,
+        predictor: Option<PredictorSection>,
+        budget: Option<BudgetStats>,
+    ) {
+        self.fallback = budget.map_or(0, |b| b.fallbacks);
+        self.predictor = predictor;
+        self.budget = budget;
+    }
+
     /// The snapshot of `soak`: one setting, `total` over the whole measured run.
     pub fn for_soak(ctx: SnapshotContext, total: MeasuredFigures, soak: SoakSection) -> Snapshot {
         let mut s = Snapshot::assemble("soak", ctx, total);
@@ -246,6 +287,8 @@ impl Snapshot {
             calibration: ctx.calibration,
             phases: m.phases,
             recall: m.recall,
+            predictor: None,
+            budget: None,
         }
     }
 }
@@ -275,6 +318,11 @@ pub struct SettingReport {
     pub phases: Option<PhasesSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recall: Option<RecallSection>,
+    /// With the predictor / a budget (1.1.0): this setting's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictor: Option<PredictorSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetStats>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
