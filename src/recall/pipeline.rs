@@ -176,6 +176,8 @@ impl RecallConfig {
     pub fn seed_activation(&self, s: f32) -> f64 {
         let x = (f64::from(s) - self.similarity_threshold) / self.temperature;
         let a = 1.0 / (1.0 + (-x).exp());
+        // Seeding only calls this with `s ≥ θ_sim` (so `a ≥ 0.5`); for any other `s` the floor
+        // keeps the value a valid seed activation (one fixed-point unit) instead of 0.
         fixed::to_f64(fixed::to_fixed(a)).max(crate::engine::spreader::MIN_SEED_ACTIVATION)
     }
 }
@@ -401,19 +403,17 @@ impl Recaller {
         self.seed_from_hits(s);
         let t1 = Instant::now();
         spread.clear();
-        let spread_ns = if c.mode == RecallMode::Similarity || s.engine_seeds.is_empty() {
-            None
-        } else {
+        let spreads = c.mode != RecallMode::Similarity && !s.engine_seeds.is_empty();
+        if spreads {
             self.spreader
                 .spread_into(graph, &s.engine_seeds, scratch, spread)?;
-            Some(t1.elapsed().as_nanos() as u64)
-        };
+        }
         let t2 = Instant::now();
         self.rank(graph, s, spread);
         let t3 = Instant::now();
         Ok(PhaseTimes {
             seed: (t1 - t0).as_nanos() as u64,
-            spread: spread_ns,
+            spread: spreads.then(|| (t2 - t1).as_nanos() as u64),
             rank: (t3 - t2).as_nanos() as u64,
         })
     }
