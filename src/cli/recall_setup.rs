@@ -138,9 +138,7 @@ pub fn recall_config(
     p: &RecallParamArgs,
 ) -> Result<RecallConfig> {
     let mut c = base;
-    let mut from_flags = RecallConfig {
-        ..RecallConfig::default()
-    };
+    let mut from_flags = RecallConfig::default();
     if let Some(m) = mode {
         c.mode = m.into();
     }
