@@ -222,10 +222,6 @@ impl SeedIndex {
         self.quant_kernel
     }
 
-    pub fn has_quantized(&self) -> bool {
-        self.quantized.is_some()
-    }
-
     /// Nanoseconds per vector of the int8 pass (candidates for `k`), best of `reps`; `None`
     /// without the int8 copy.
     pub fn time_quantized_pass(&self, cue: &[f32], k: usize, reps: usize) -> Option<f64> {
