@@ -261,3 +261,64 @@ fn missing_or_corrupt_files_exit_2_naming_the_file() {
         "badlog/metrics.jsonl:3: not a metrics.jsonl record",
     );
 }
+
+/// A recall run's report draws its phases (seed, spread, rank) beside the spectrum, with the
+/// recall figures in the text.
+#[test]
+fn a_recall_run_draws_its_phases() {
+    let t = tmp();
+    let w = small_workload(
+        "recall-report",
+        3,
+        "[embeddings]\ndim = 16\nclusters = 5\nnoise = 0.1\ncue_noise = 0.05\n\n\
+         [recall]\nmax_candidates = 20\nmax_results = 30\nfan_effect = \"sqrt-out-degree\"\n",
+    );
+    std::fs::write(t.path().join("w.toml"), w).unwrap();
+    ok(
+        t.path(),
+        &[
+            "run",
+            "-w",
+            "w.toml",
+            "--mode",
+            "recall",
+            "--spreads",
+            "300",
+            "--warmup",
+            "0",
+            "--threads",
+            "1",
+            "--counters",
+            "off",
+            "--out",
+            "res",
+            "--quiet",
+        ],
+    );
+    let dir = results_dir(t.path(), "res");
+    ok(
+        t.path(),
+        &[
+            "report",
+            dir.to_str().unwrap(),
+            "--out",
+            "r.html",
+            "--quiet",
+        ],
+    );
+    let html = std::fs::read_to_string(t.path().join("r.html")).unwrap();
+    let plots = svgs(&html);
+    assert_eq!(plots.len(), 2, "the spectrum and the recall phases");
+    let texts = svg_texts(plots[1]);
+    assert!(
+        texts.iter().any(|t| t.starts_with("Recall phases")),
+        "{texts:?}"
+    );
+    for label in ["latency (µs)", "seed", "spread", "rank"] {
+        assert!(
+            texts.iter().any(|t| t == label),
+            "no {label:?} in {texts:?}"
+        );
+    }
+    assert!(html.contains("<td>seed</td>") && html.contains("cluster precision@10"));
+}

@@ -13,7 +13,7 @@ use crate::measure::LatencyHistogram;
 use crate::report::diff::{self, DiffOptions, Metric};
 use crate::report::html::{self, Section};
 use crate::report::plot::{self, Plot, RatioRow, SpectrumSeries, Threshold};
-use crate::report::snapshot::SoakSection;
+use crate::report::snapshot::{PhasesSection, RecallSection, SoakSection};
 use crate::report::verdict::Status;
 use crate::report::Snapshot;
 use crate::{bad_input, InputError};
@@ -196,6 +196,11 @@ fn sections(inputs: &[Input]) -> Result<Vec<Section>> {
         }
     }
     for (i, input) in inputs.iter().enumerate() {
+        if let (Some(phases), Some(recall)) = (&input.snapshot.phases, &input.snapshot.recall) {
+            out.push(recall_section(i, input, phases, recall)?);
+        }
+    }
+    for (i, input) in inputs.iter().enumerate() {
         if let Some(soak) = &input.snapshot.soak {
             out.push(soak_section(i, input, soak)?);
         }
@@ -312,6 +317,53 @@ fn settings_section(i: usize, input: &Input) -> Result<Section> {
             ],
             &rows,
         ) + "<p>Ratios are to the first setting.</p>\n",
+        plots: vec![plot],
+    })
+}
+
+/// A recall measurement: each phase's latency, and what recall found.
+fn recall_section(
+    i: usize,
+    input: &Input,
+    phases: &PhasesSection,
+    r: &RecallSection,
+) -> Result<Section> {
+    let mut named = vec![("seed".to_string(), phases.seed.clone())];
+    if let Some(spread) = &phases.spread {
+        named.push(("spread".to_string(), spread.clone()));
+    }
+    named.push(("rank".to_string(), phases.rank.clone()));
+    let mut plot = plot::recall_phases(&named)?;
+    // One file per input with `--format svg`.
+    plot.name = format!("recall-phases-{}", i + 1);
+    let rows: Vec<Vec<String>> = named
+        .iter()
+        .map(|(n, l)| vec![n.clone(), us(l.p50), us(l.p95), us(l.p99), us(l.max)])
+        .collect();
+    let precision = r
+        .cluster_precision
+        .map_or("n/a".to_string(), |p| format!("{p:.3}"));
+    let facts = format!(
+        "<p>{} mode, {} seeding ({}), dim {}: {:.1} seeds and {:.1} results per request, {:.1} \
+         added by the spread; recall@{} {:.4} over {} cues; cluster precision@10 {}; scan \
+         {:.1} ns per vector, {:.0}% of a plain read's GB/s.</p>\n",
+        html::escape(&r.mode),
+        html::escape(&r.similarity),
+        html::escape(&r.kernel),
+        r.dim,
+        r.seeds_mean,
+        r.results_mean,
+        r.spread_added_mean,
+        r.k,
+        r.recall_at_k,
+        r.recall_at_k_requests,
+        precision,
+        r.scan.ns_per_vector,
+        100.0 * r.scan.ratio
+    );
+    Ok(Section {
+        title: format!("Recall phases: {}", input.name),
+        html: html::table(&["phase", "p50 µs", "p95 µs", "p99 µs", "max µs"], &rows) + &facts,
         plots: vec![plot],
     })
 }
