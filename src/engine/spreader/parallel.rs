@@ -18,7 +18,7 @@
 
 use super::lock;
 use super::policy::ExecutionPolicy;
-use super::serial::{apply_inner, apply_last, push_edges, Tally};
+use super::serial::{apply_touched, push_edges, Tally};
 use super::tables::ModelTables;
 use crate::engine::executor::HopExecutor;
 use crate::engine::prefetch::prefetch;
@@ -96,24 +96,15 @@ pub(super) fn hop(
                 )
             };
         }
-        let tally = if last {
-            apply_last(
-                t,
-                c,
-                buf.touched.as_slice(),
-                &mut buf.accepted,
-                &mut buf.activated,
-            )
-        } else {
-            apply_inner(
-                t,
-                c,
-                buf.touched.as_slice(),
-                &mut buf.accepted,
-                &mut buf.activated,
-                &mut buf.next,
-            )
-        };
+        let tally = apply_touched(
+            t,
+            c,
+            last,
+            buf.touched.as_slice(),
+            &mut buf.accepted,
+            &mut buf.activated,
+            &mut buf.next,
+        );
         buf.rejected = tally.rejected;
         buf.penalties = tally.penalties;
         buf.next_edges = tally.next_edges;

@@ -127,24 +127,15 @@ pub(super) fn apply_hop(
     out: &mut SpreadResult,
 ) {
     let c = t.hop_ctx(graph, &s.states, d, s.spread_epoch);
-    let tally = if d == t.config().max_depth {
-        apply_last(
-            t,
-            c,
-            s.touched.as_slice(),
-            &mut s.accepted,
-            &mut s.activated,
-        )
-    } else {
-        apply_inner(
-            t,
-            c,
-            s.touched.as_slice(),
-            &mut s.accepted,
-            &mut s.activated,
-            &mut s.next,
-        )
-    };
+    let tally = apply_touched(
+        t,
+        c,
+        d == t.config().max_depth,
+        s.touched.as_slice(),
+        &mut s.accepted,
+        &mut s.activated,
+        &mut s.next,
+    );
     s.frontier_edges = tally.next_edges;
     out.work.rejected += tally.rejected;
     out.work.cycle_penalties += tally.penalties;
@@ -156,6 +147,26 @@ pub(super) struct Tally {
     pub(super) rejected: u64,
     pub(super) penalties: u64,
     pub(super) next_edges: u64,
+}
+
+/// The apply of a hop over `touched`: [`apply_last`] at the last hop (`last`), which builds
+/// no next frontier, else [`apply_inner`]. Serial and parallel hops both choose here.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn apply_touched(
+    t: &ModelTables,
+    c: HopCtx<'_>,
+    last: bool,
+    touched: &[u32],
+    accepted: &mut NodeList,
+    activated: &mut NodeList,
+    next: &mut Vec<(u32, i64)>,
+) -> Tally {
+    if last {
+        apply_last(t, c, touched, accepted, activated)
+    } else {
+        apply_inner(t, c, touched, accepted, activated, next)
+    }
 }
 
 /// The apply of a hop before the last, over `touched`, in two passes: [`filter`], then
