@@ -814,3 +814,51 @@ fn soak_mode_recall_writes_phases_per_interval() {
         }
     }
 }
+
+/// Without `--quiet`, a bad `.npy` is still the only line on stderr: what was loaded is said
+/// only once every input is in (before, the graph's "graph: … generated" line came first), and
+/// a recall flag in spread mode is refused before the graph is even built.
+#[test]
+fn a_bad_npy_or_a_misplaced_recall_flag_is_the_only_stderr_line() {
+    let t = tmp();
+    let d = t.path();
+    write(d, "w.toml", recall_toml());
+    write(d, "bad.npy", b"not a numpy file");
+    for (args, needle) in [
+        (
+            vec![
+                "run",
+                "-w",
+                "w.toml",
+                "--mode",
+                "recall",
+                "--embeddings",
+                "bad.npy",
+            ],
+            "bad.npy: not a .npy file",
+        ),
+        (
+            vec![
+                "soak",
+                "-w",
+                "w.toml",
+                "--mode",
+                "recall",
+                "--embeddings",
+                "bad.npy",
+            ],
+            "bad.npy: not a .npy file",
+        ),
+        (
+            vec!["run", "-w", "w.toml", "--similarity", "exact"],
+            "--similarity: applies only with --mode recall",
+        ),
+    ] {
+        let out = sb(d).args(&args).args(["--out", "out"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!d.join("out").exists(), "{args:?}");
+    }
+}
