@@ -161,7 +161,32 @@ pub struct LatencyBudgetManager<P, C = MonotonicClock> {
     truncated_now: bool,
     fallback_now: bool,
     stats: BudgetStats,
+    /// The hop that is running: when it started (ns since admit) and what it was predicted.
+    hop_start_ns: u64,
+    hop_predicted_ns: f64,
+    /// When the last hop of this request ended (ns since admit), once one has.
+    last_hop_end_ns: Option<u64>,
+    /// The [`MARGIN_QUANTILE`] of ln(observed hop / predicted hop), tracked online: the
+    /// margin a hop's prediction is stretched by so that a hop predicted to fit does.
+    margin_log: f64,
+    /// Edges the hops of this request relaxed so far (the admitted hops' frontier edges).
+    edges: u64,
+    /// EWMAs of the ns that follow a whole spread's last hop (collect, rank, release) and of
+    /// the edges the spread relaxed: what collecting costs grows with what the spread
+    /// reached, and their ratio is the reserve per edge.
+    collect_ns: f64,
+    collect_edges: f64,
 }
+
+/// The quantile of a hop's observed/predicted ratio the manager plans with: a hop is
+/// started only if it would fit even at this quantile of the errors seen so far.
+pub const MARGIN_QUANTILE: f64 = 0.98;
+/// A hop moves the margin only if its prediction is at least 1/this of the budget.
+const MARGIN_MIN_SHARE: f64 = 8.0;
+/// Step of the margin's online quantile estimate, in ln units per observed hop.
+const MARGIN_STEP: f64 = 0.01;
+/// EWMA weight of the newest request in the collect cost per edge.
+const COLLECT_ALPHA: f64 = 0.1;
 
 impl<P: LatencyModel> LatencyBudgetManager<P, MonotonicClock> {
     pub fn new(budget_ns: u64, model: P) -> Self {
@@ -182,6 +207,13 @@ impl<P: LatencyModel, C: Clock> LatencyBudgetManager<P, C> {
                 budget_ns,
                 ..BudgetStats::default()
             },
+            hop_start_ns: 0,
+            hop_predicted_ns: 0.0,
+            last_hop_end_ns: None,
+            margin_log: 0.0,
+            edges: 0,
+            collect_ns: 0.0,
+            collect_edges: 0.0,
         }
     }
 
@@ -207,6 +239,8 @@ impl<P: LatencyModel, C: Clock> LatencyBudgetManager<P, C> {
     pub fn admit(&mut self, features: &RequestFeatures) -> Admission {
         self.start_ns = self.clock.now_ns();
         self.truncated_now = false;
+        self.last_hop_end_ns = None;
+        self.edges = 0;
         let predicted_ns = self.model.predict_request(features);
         self.fallback_now = predicted_ns > FALLBACK_FACTOR * self.budget_ns as f64;
         if self.fallback_now {
@@ -224,6 +258,26 @@ impl<P: LatencyModel, C: Clock> LatencyBudgetManager<P, C> {
     /// Ends the request with its observed latency (ns, measured by the caller as for any
     /// request) and counts it.
     pub fn finish(&mut self, observed_ns: u64) -> Outcome {
+        if let Some(end) = self.last_hop_end_ns.take() {
+            // What followed the last hop (collect, rank, release), per edge the hops relaxed;
+            // learned from whole spreads only: the reserve is for collecting after a hop
+            // that ran, and a truncated spread's collect covers nodes no hop relaxed from.
+            let after = self.elapsed_ns().saturating_sub(end) as f64;
+            if self.edges > 0 && !self.truncated_now {
+                // A ratio of decayed sums, not a mean of ratios: a spread of three edges
+                // would otherwise weigh as much as one of ten thousand.
+                // A preempted collect (a millisecond on a shared machine) is not what
+                // collecting costs: clamped to 4× what the estimate says.
+                let est = self.collect_ns_per_edge() * self.edges as f64;
+                let after = if est > 0.0 {
+                    after.min(4.0 * est)
+                } else {
+                    after
+                };
+                self.collect_ns += COLLECT_ALPHA * (after - self.collect_ns);
+                self.collect_edges += COLLECT_ALPHA * (self.edges as f64 - self.collect_edges);
+            }
+        }
         let o = Outcome {
             truncated: self.truncated_now,
             fallback: self.fallback_now,
@@ -243,21 +297,70 @@ impl<P: LatencyModel, C: Clock> LatencyBudgetManager<P, C> {
     pub fn stats(&self) -> BudgetStats {
         self.stats
     }
+
+    /// The factor a hop's prediction is stretched by (1 until hops were timed).
+    pub fn margin(&self) -> f64 {
+        self.margin_log.max(0.0).exp()
+    }
+
+    /// What the manager expects collecting a spread to cost, per edge it relaxed (ns).
+    pub fn collect_ns_per_edge(&self) -> f64 {
+        if self.collect_edges > 0.0 {
+            self.collect_ns / self.collect_edges
+        } else {
+            0.0
+        }
+    }
 }
 
 impl<P: LatencyModel, C: Clock> HopGate for LatencyBudgetManager<P, C> {
-    /// Stops when `elapsed + predicted(hop)` would pass the budget (exactly at the budget
-    /// still runs). An untrained hop model never stops a spread.
+    /// Stops when the hop would end past the budget: `elapsed + predicted(hop) × margin`,
+    /// plus the collect-and-rank that follows it (its cost per edge × the edges relaxed by
+    /// then), above the budget (exactly at the budget still runs). The margin and the
+    /// collect cost start at 1 and 0 and are learned from the requests this manager serves,
+    /// so a hop predicted to fit does at the [`MARGIN_QUANTILE`] of the errors seen. An
+    /// untrained hop model never stops a spread.
     fn before_hop(&mut self, _hop: u32, features: &HopFeatures) -> bool {
         if !self.model.hop_trained() {
             return true;
         }
-        let end = self.elapsed_ns() as f64 + self.model.predict_hop(features);
+        let now = self.elapsed_ns();
+        let predicted = self.model.predict_hop(features);
+        let edges = self.edges + features.frontier_edges;
+        let end =
+            now as f64 + predicted * self.margin() + self.collect_ns_per_edge() * edges as f64;
         let go = end <= self.budget_ns as f64;
-        if !go {
+        if go {
+            self.hop_start_ns = now;
+            self.hop_predicted_ns = predicted;
+            self.edges = edges;
+        } else {
             self.truncated_now = true;
         }
         go
+    }
+
+    /// Times the hop that ran: the model learns from it (it keeps fitting and following
+    /// the machine's drift while requests are served), and the margin's quantile moves.
+    fn after_hop(&mut self, _hop: u32, features: &HopFeatures) {
+        if !self.model.hop_trained() {
+            return;
+        }
+        let now = self.elapsed_ns();
+        let ns = now.saturating_sub(self.hop_start_ns) as f64;
+        self.model.observe_hop(features, ns);
+        // Only hops large enough to decide a budget move the margin: a hop of a few hundred
+        // ns has errors of its own kind (timer granularity, one cache miss) that say nothing
+        // about the hops that pass budgets.
+        if self.hop_predicted_ns * MARGIN_MIN_SHARE >= self.budget_ns as f64 && ns > 0.0 {
+            let x = (ns / self.hop_predicted_ns).ln();
+            self.margin_log += if x > self.margin_log {
+                MARGIN_STEP * MARGIN_QUANTILE
+            } else {
+                -MARGIN_STEP * (1.0 - MARGIN_QUANTILE)
+            };
+        }
+        self.last_hop_end_ns = Some(now);
     }
 }
 
