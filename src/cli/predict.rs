@@ -426,7 +426,7 @@ fn residuals_csv(rows: &[Residual]) -> Result<Vec<u8>> {
         w.write_record([
             r.request.to_string(),
             r.hop.map_or(String::new(), |h| h.to_string()),
-            format!("{:.1}", r.predicted_ns),
+            format!("{:.3}", r.predicted_ns),
             format!("{:.0}", r.observed_ns),
             format!("{:.6}", r.rel_err()),
         ])?;

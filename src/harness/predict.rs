@@ -664,6 +664,120 @@ mod tests {
         assert_eq!(top_overlap(&[], &[]), 1.0);
     }
 
+    /// Three requests of two hops each, logging which request ran and how.
+    struct Scripted {
+        log: Vec<(usize, &'static str)>,
+    }
+
+    impl PredictSubject for Scripted {
+        fn len(&self) -> usize {
+            3
+        }
+        fn features(&self, i: usize) -> RequestFeatures {
+            RequestFeatures {
+                edges: 10.0 * (i + 1) as f64,
+                seeds: 1,
+                depth: 2,
+                ..RequestFeatures::default()
+            }
+        }
+        fn run(
+            &mut self,
+            i: usize,
+            gate: &mut dyn HopGate,
+            top: Option<&mut Vec<u32>>,
+        ) -> Result<RunInfo> {
+            self.log.push((i, "run"));
+            let mut hops = 0;
+            for h in 1..=2 {
+                let f = HopFeatures {
+                    hop: h,
+                    frontier_size: 1,
+                    frontier_edges: 5 * u64::from(h),
+                    ..HopFeatures::default()
+                };
+                if !gate.before_hop(h, &f) {
+                    break;
+                }
+                hops += 1;
+                gate.after_hop(h, &f);
+            }
+            if let Some(t) = top {
+                t.clear();
+                t.extend([i as u32, 100]);
+            }
+            Ok(RunInfo {
+                hops,
+                ..RunInfo::default()
+            })
+        }
+        fn fallback(&mut self, i: usize, _top: Option<&mut Vec<u32>>) -> Result<RunInfo> {
+            self.log.push((i, "fallback"));
+            Ok(RunInfo::default())
+        }
+    }
+
+    /// Repeats run in rounds (0 1 2, 0 1 2), never back to back; every observation gives one
+    /// request row and one row per hop; the ceiling counts 3 requests and 6 observations.
+    #[test]
+    fn test_runs_in_rounds_and_keeps_every_observation() {
+        let mut s = Scripted { log: Vec::new() };
+        let stop = AtomicBool::new(false);
+        let p = LatencyPredictor::new();
+        let t = test(&mut s, &p, 2, &stop, |_| {}).unwrap();
+        let order: Vec<usize> = s.log.iter().map(|&(i, _)| i).collect();
+        assert_eq!(order, [0, 1, 2, 0, 1, 2]);
+        let keys: Vec<(u32, Option<u32>)> =
+            t.residuals.iter().map(|r| (r.request, r.hop)).collect();
+        let round: Vec<(u32, Option<u32>)> = (0..3)
+            .flat_map(|i| [(i, None), (i, Some(1)), (i, Some(2))])
+            .collect();
+        assert_eq!(keys, [round.clone(), round].concat());
+        assert_eq!((t.request.count, t.hop_all.count), (6, 12));
+        assert_eq!(
+            (t.noise_request.requests, t.noise_request.observations),
+            (3, 6)
+        );
+        assert_eq!(t.noise_hop_all.requests, 6, "3 requests × 2 hops");
+        assert_eq!(
+            (t.rounds, t.outcome.measured, t.outcome.latency.len()),
+            (2, 6, 6)
+        );
+        // An untrained model predicts 0 for everything: 100% error, nothing within 50%.
+        assert_eq!(t.request.within_50pct, 0.0);
+    }
+
+    /// A stop set before the first request: nothing runs, nothing is judged.
+    #[test]
+    fn a_stop_ends_the_test_between_requests() {
+        let mut s = Scripted { log: Vec::new() };
+        let stop = AtomicBool::new(true);
+        let t = test(&mut s, &LatencyPredictor::new(), 5, &stop, |_| {}).unwrap();
+        assert!(s.log.is_empty() && t.residuals.is_empty());
+        assert_eq!((t.rounds, t.request.count), (0, 0));
+    }
+
+    /// Each request runs once per side per round; an untrained model never cuts or falls
+    /// back, so nothing is truncated and the overlaps are empty.
+    #[test]
+    fn the_budget_comparison_runs_both_sides_of_every_request() {
+        let mut s = Scripted { log: Vec::new() };
+        let stop = AtomicBool::new(false);
+        let b = compare_budget(&mut s, &LatencyPredictor::new(), 1_000_000_000, 2, &stop).unwrap();
+        let order: Vec<usize> = s.log.iter().map(|&(i, _)| i).collect();
+        assert_eq!(order, [0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2]);
+        assert_eq!(
+            (b.with_manager.requests, b.without_manager.requests),
+            (6, 6)
+        );
+        assert_eq!((b.with_manager.truncated, b.with_manager.fallbacks), (0, 0));
+        assert_eq!(b.stats.requests, 6);
+        assert_eq!(
+            b.truncated_overlap.requests + b.fallback_overlap.requests,
+            0
+        );
+    }
+
     #[test]
     fn median_of_odd_and_even_counts() {
         assert_eq!(median(&[5.0, 1.0, 3.0]), 3.0);
