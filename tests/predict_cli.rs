@@ -19,7 +19,8 @@ const HOT_1K_TEST_SEED: u64 = 0x9E37_79B9_7F4A_7C12;
 
 fn predict_args<'a>(out: &'a str, more: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec![
-        "predict", "-w", "hot-1k", "--train", TRAIN, "--test", "40", "--repeat", "3", "--out", out,
+        "predict", "-w", "hot-1k", "--warmup", "20", "--train", TRAIN, "--test", "40", "--repeat",
+        "3", "--out", out,
     ];
     v.extend_from_slice(more);
     v
@@ -124,7 +125,12 @@ fn predict_writes_its_directory_with_residuals_of_every_observation() {
     assert_eq!(v["predictor"]["within_20pct"], p["request"]["within_20pct"]);
     assert_eq!(u(&v, "/spreads"), TEST * REPEAT);
     assert_eq!(u(&v, "/latency_ns/count"), TEST * REPEAT);
-    assert_eq!(u(&v, "/warmup"), 200);
+    assert_eq!(u(p, "/n_warmup"), 20);
+    assert_eq!(
+        u(&v, "/warmup"),
+        220,
+        "the warm-up and the training requests"
+    );
 
     // One row per observation: M·R request rows, then as many hop rows as the snapshot says.
     let rows = residual_rows(&dir);
@@ -305,6 +311,7 @@ fn every_bad_value_exits_2_with_one_line_and_writes_nothing() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--train", "0"], "--train"),
         (vec!["--test", "0"], "--test"),
+        (vec!["--warmup", "18446744073709551615"], "--warmup"),
         (vec!["--repeat", "0"], "--repeat"),
         (vec!["--require", "1.5"], "--require"),
         (vec!["--require", "-0.1"], "--require"),

@@ -524,6 +524,11 @@ pub struct PredictArgs {
     #[arg(long, value_name = "N", default_value_t = 5000)]
     pub train: u64,
 
+    /// Requests run before training, neither timed nor learnt from (the training requests,
+    /// cycled) [default: the workload's warm-up, 2000 for warm-10k].
+    #[arg(long, value_name = "N")]
+    pub warmup: Option<u64>,
+
     /// Test requests: a disjoint stream (the workload's seed XOR a fixed constant; at
     /// least 1).
     #[arg(long, value_name = "M", default_value_t = 2000)]

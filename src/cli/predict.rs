@@ -24,7 +24,7 @@ use crate::engine::spreader::{
 };
 use crate::engine::{ErrorStats, NoiseCeiling, Seed};
 use crate::harness::predict::{
-    compare_budget, test, train, BudgetRun, FeatureMoments, Residual, Side, SpreadSubject,
+    compare_budget, test, train, warm_up, BudgetRun, FeatureMoments, Residual, Side, SpreadSubject,
     TestFigures, Training, HOP_JUDGED_MIN_NS,
 };
 use crate::measure::counters::CounterMode;
@@ -49,6 +49,8 @@ pub const MAX_OBSERVATIONS: u64 = 10_000_000;
 
 /// The flags' values, checked.
 struct Plan {
+    /// `None`: the workload's warm-up, known once it is loaded.
+    warmup: Option<u64>,
     train: u64,
     test: u64,
     repeat: u64,
@@ -64,6 +66,9 @@ fn plan(args: &PredictArgs) -> Result<Plan> {
             "--train: {} requests; expected 1 to {max}",
             args.train
         ));
+    }
+    if let Some(w) = args.warmup.filter(|&w| w > max) {
+        return Err(bad_input!("--warmup: {w} requests; expected 0 to {max}"));
     }
     if !(1..=max).contains(&args.test) {
         return Err(bad_input!(
@@ -98,6 +103,7 @@ fn plan(args: &PredictArgs) -> Result<Plan> {
         ));
     }
     Ok(Plan {
+        warmup: args.warmup,
         train: args.train,
         test: args.test,
         repeat: args.repeat,
@@ -151,16 +157,17 @@ pub fn execute(args: &PredictArgs) -> Result<Outcome> {
     }
     let stop = measuring.interrupt.flag();
 
-    let pb = progress_bar(plan.train, quiet);
-    pb.set_prefix("train");
     let mut subject =
         SpreadSubject::new(&loaded.graph, &setting.spreader, pool, profile, train_list);
+    let warmed = warm_up(&mut subject, plan.warmup.unwrap_or(w.run.warmup), stop)?;
+    let pb = progress_bar(plan.train, quiet);
+    pb.set_prefix("train");
     let training = train(&mut subject, stop, |d| pb.set_position(d))?;
     pb.finish_and_clear();
     drop(subject);
     if !quiet {
         crate::note!(
-            "trained on {} requests ({} hops timed) in {:.2} s",
+            "warmed up on {warmed} requests, then trained on {} ({} hops timed) in {:.2} s",
             training.requests,
             training.hops,
             training.wall.as_secs_f64()
@@ -229,10 +236,12 @@ pub fn execute(args: &PredictArgs) -> Result<Outcome> {
         o.throughput_per_s(),
     )?;
     measured.pool = pool_section(o);
-    measured.warmup = training.requests;
-    let section = predict_section(
+    // Run before measuring and not measured: the warm-up and the training requests.
+    measured.warmup = warmed + training.requests;
+    let mut section = predict_section(
         &training, &figures, &plan, w.seed, test_seed, shared, &budget,
     );
+    section.n_warmup = warmed;
     let mut snapshot = Snapshot::for_predict(ctx, measured, section);
     let mut request = training.predictor.request_stats();
     request.errors = figures.request;
@@ -300,6 +309,7 @@ fn predict_section(
 ) -> PredictSection {
     PredictSection {
         mode: "spread".into(),
+        n_warmup: 0,
         n_train: training.requests,
         n_train_hops: training.hops,
         n_test: plan.test,
@@ -470,8 +480,8 @@ fn print_summary(out: &mut impl Write, s: &Snapshot, stream_line: &str) -> Resul
     )?;
     writeln!(
         out,
-        "trained on {} requests of the workload's stream (seed 0x{:016x}), {} hops timed",
-        p.n_train, p.train_seed, p.n_train_hops
+        "warmed up on {} requests, then trained on {} of the workload's stream (seed 0x{:016x}), {} hops timed",
+        p.n_warmup, p.n_train, p.train_seed, p.n_train_hops
     )?;
     writeln!(out, "{stream_line}")?;
     writeln!(

@@ -273,6 +273,19 @@ impl HopGate for TrainingGate<'_> {
     }
 }
 
+/// Runs `count` requests of `subject` (cycling through its list), neither timed nor
+/// observed: a fresh process on a VM runs its first fraction of a second slower, and a model
+/// trained on that would over-predict everything after it. Returns the requests run.
+pub fn warm_up(subject: &mut dyn PredictSubject, count: u64, stop: &AtomicBool) -> Result<u64> {
+    let n = subject.len() as u64;
+    let mut done = 0;
+    while done < count && n > 0 && !stop.load(Relaxed) {
+        subject.run((done % n) as usize, &mut NoGate, None)?;
+        done += 1;
+    }
+    Ok(done)
+}
+
 /// Fits a fresh predictor on every request of `subject`, hops timed and each request
 /// observed, then refits both models on everything. Stops early (between requests) when
 /// `stop` is set.

@@ -62,7 +62,7 @@
 //! - with a budget (`--budget`, or the workload's `[budget]`): `config.budget_ns` and
 //!   `budget{budget_ns, requests, truncated, fallbacks, over_budget, over_budget_share}`
 //!   ([`BudgetStats`]); `fallback` at the top level is `budget.fallbacks`.
-//! - `predict` only: `predict{mode, n_train, n_train_hops, n_test, repeat, train_seed,
+//! - `predict` only: `predict{mode, n_warmup, n_train, n_train_hops, n_test, repeat, train_seed,
 //!   test_seed, test_requests_in_training, request{count, within_10pct, within_20pct,
 //!   within_50pct, p50_rel_err, p95_rel_err}, hop{…} (hops of ≥ `hop_min_ns`), hop_all{…},
 //!   hop_min_ns, noise_ceiling{requests, observations, within_10pct, within_20pct,

@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 pub struct PredictSection {
     /// `spread` (recall to come).
     pub mode: String,
+    /// Requests run before training, neither timed nor learnt from.
+    pub n_warmup: u64,
     /// Training requests (the workload's request stream, as `run` draws it).
     pub n_train: u64,
     /// Hops timed during training (the hop model's observations).
