@@ -15,7 +15,7 @@ pub enum Exit {
     BadInput,
     /// diff, compare: a regression or a behaviour change.
     Regression,
-    /// soak: a verdict failed (results are written).
+    /// soak: a verdict failed; predict: below `--require` (results are written).
     VerdictFailed,
     /// compare: the round cap was reached undecided.
     Inconclusive,
@@ -61,7 +61,8 @@ impl Exit {
                 "diff, compare: a regression or a behaviour change (0 with --advisory)"
             }
             Exit::VerdictFailed => {
-                "soak: a verdict (leak, drift, stall) failed; results are written"
+                "soak: a verdict (leak, drift, stall) failed; results are written\n\
+                 predict: fewer requests within 20% than --require asks; results are written"
             }
             Exit::Inconclusive => "compare: inconclusive at the round cap (0 with --advisory)",
             Exit::Interrupted => {
@@ -190,6 +191,9 @@ mod tests {
         assert!(general.contains("\n  130  interrupted by SIGINT or SIGTERM; what was measured is written, flagged partial"));
         assert!(general.contains(
             "\n  4    soak: a verdict (leak, drift, stall) failed; results are written\n"
+        ));
+        assert!(general.contains(
+            "\n       predict: fewer requests within 20% than --require asks; results are written\n"
         ));
         let diff = diff_help_text();
         assert!(diff.starts_with(

@@ -9,6 +9,7 @@ pub mod exit;
 pub mod gen;
 pub mod interrupt;
 pub mod options;
+pub mod predict;
 pub mod recall;
 pub mod recall_setup;
 pub mod report;
@@ -50,6 +51,11 @@ pub enum Command {
     /// one SVG file per plot.
     #[command(after_help = exit::help_text())]
     Report(ReportArgs),
+    /// Fit the latency predictor on the workload's request stream and judge it on a
+    /// disjoint one, per request and per hop, beside the noise ceiling (and, with --budget,
+    /// the budget manager against no budget).
+    #[command(after_help = exit::help_text())]
+    Predict(PredictArgs),
     /// Run one spread and print the ranked activated nodes and the work counters.
     #[command(after_help = exit::help_text())]
     Spread(SpreadArgs),
@@ -505,6 +511,58 @@ pub struct CompareArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+
+    /// What is predicted: spread requests (seed lists), or recall requests (not in this
+    /// build yet).
+    #[arg(long, value_enum, default_value = "spread")]
+    pub mode: RequestMode,
+
+    /// Training requests: the workload's request stream, as `run` draws it (at least 1).
+    #[arg(long, value_name = "N", default_value_t = 5000)]
+    pub train: u64,
+
+    /// Requests run before training, neither timed nor learnt from (the training requests,
+    /// cycled) [default: the workload's warm-up, 2000 for warm-10k].
+    #[arg(long, value_name = "N")]
+    pub warmup: Option<u64>,
+
+    /// Test requests: a disjoint stream (the workload's seed XOR a fixed constant; at
+    /// least 1).
+    #[arg(long, value_name = "M", default_value_t = 2000)]
+    pub test: u64,
+
+    /// Times each test request runs, in rounds over all of them, for the noise ceiling (at
+    /// least 1).
+    #[arg(long, value_name = "R", default_value_t = 5)]
+    pub repeat: u64,
+
+    /// Also run the test requests with and without a budget manager of this budget (`25us`,
+    /// `1ms`, …), alternately, and compare them.
+    #[arg(long, value_name = "DURATION")]
+    pub budget: Option<String>,
+
+    /// Exit 4 (after writing the results) when the share of request observations within
+    /// 20% of their prediction is below SHARE (0 to 1).
+    #[arg(long, value_name = "SHARE", allow_negative_numbers = true)]
+    pub require: Option<f64>,
+
+    /// Results root: the directory, runs.csv and the cost-profile cache go here.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+
+    /// Print the snapshot JSON on stdout instead of the tables.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress bar and no informational lines on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct SpreadArgs {
     #[command(flatten)]
     pub workload: WorkloadArgs,
@@ -668,6 +726,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Outcome> {
         Command::Compare(a) => compare::execute(&a),
         Command::Soak(a) => soak::execute(&a),
         Command::Report(a) => report::execute(&a),
+        Command::Predict(a) => predict::execute(&a),
         Command::Spread(a) => spread::execute(&a),
         Command::Recall(a) => recall::execute(&a),
         Command::Gen(a) => gen::execute(&a),

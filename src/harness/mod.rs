@@ -5,6 +5,7 @@
 //! `measure/` itself never sees the engine, and `report/` never sees either run loop.
 
 pub mod bench;
+pub mod predict;
 pub mod recall;
 pub mod requests;
 pub mod soak;

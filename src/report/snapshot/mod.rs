@@ -8,7 +8,8 @@
 //!
 //! # Sections (schema 1.1.0)
 //!
-//! - `schema_version`, `tool{name, version, git_rev}`, `command` (`run` | `soak`),
+//! - `schema_version`, `tool{name, version, git_rev}`, `command` (`run` | `soak` |
+//!   `predict`),
 //!   `started_at` (UTC, RFC 3339), `host{…}` ([`HostInfo`]).
 //! - `workload{name, hash, nodes, edges, generator, source, graph_file, seed, description,
 //!   tiers{hot, warm, cold}, edge_kinds{excitatory, inhibitory, modulatory},
@@ -61,6 +62,12 @@
 //! - with a budget (`--budget`, or the workload's `[budget]`): `config.budget_ns` and
 //!   `budget{budget_ns, requests, truncated, fallbacks, over_budget, over_budget_share}`
 //!   ([`BudgetStats`]); `fallback` at the top level is `budget.fallbacks`.
+//! - `predict` only: `predict{mode, n_warmup, n_train, n_train_hops, n_test, repeat, train_seed,
+//!   test_seed, test_requests_in_training, request{count, within_10pct, within_20pct,
+//!   within_50pct, p50_rel_err, p95_rel_err}, hop{…} (hops of ≥ `hop_min_ns`), hop_all{…},
+//!   hop_min_ns, noise_ceiling{requests, observations, within_10pct, within_20pct,
+//!   within_50pct, hop{…}, hop_all{…}}, coefficients{request, hop}, budget{…}}`
+//!   ([`PredictSection`]); `latency_ns` is then the test requests' observations.
 //!
 //! No section is open (`serde_json::Value`): a figure is either typed here or not in the
 //! snapshot. Loading ignores keys it does not know, so a newer 1.x snapshot still loads.
@@ -84,6 +91,7 @@
 //!   counts budget fallbacks (it was always 0 before).
 
 mod config;
+pub mod predict;
 mod recall;
 mod sections;
 
@@ -91,6 +99,7 @@ pub use config::{
     DecaySetting, FanEffectSetting, LoopMode, RequestsConfig, RssBytes, RunConfig, SoakInterval,
     SoakSection, SpreadSettings, TierPolicySetting, TierSetting, TierTable, Verdicts,
 };
+pub use predict::PredictSection;
 pub use recall::{PhasesSection, RecallSection, RecallSettings, ScanFigures};
 pub use sections::{
     AllocFigures, AllocSection, CounterReadings, CountersSection, DerivedCounters, EventCount,
@@ -174,6 +183,9 @@ pub struct Snapshot {
     /// With a latency budget (1.1.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetStats>,
+    /// `predict` only: out-of-sample accuracy beside the noise ceiling ([`PredictSection`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predict: Option<PredictSection>,
 }
 
 /// The snapshot's `predictor{…}`: the request model (its coefficients and its errors over the
@@ -250,6 +262,17 @@ impl Snapshot {
         self.budget = budget;
     }
 
+    /// The snapshot of `predict`: `test` is the figures of the test requests' observations.
+    pub fn for_predict(
+        ctx: SnapshotContext,
+        test: MeasuredFigures,
+        predict: PredictSection,
+    ) -> Snapshot {
+        let mut s = Snapshot::assemble("predict", ctx, test);
+        s.predict = Some(predict);
+        s
+    }
+
     /// The snapshot of `soak`: one setting, `total` over the whole measured run.
     pub fn for_soak(ctx: SnapshotContext, total: MeasuredFigures, soak: SoakSection) -> Snapshot {
         let mut s = Snapshot::assemble("soak", ctx, total);
@@ -289,6 +312,7 @@ impl Snapshot {
             recall: m.recall,
             predictor: None,
             budget: None,
+            predict: None,
         }
     }
 }

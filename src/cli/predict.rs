@@ -1,0 +1,578 @@
+//! `spreadbench predict`: how well the latency predictor predicts requests it has not seen.
+//!
+//! It trains on the workload's own request stream (what `run` warms up on), tests on a
+//! disjoint stream with each request repeated in rounds, and reports per-request and per-hop
+//! accuracy beside the noise ceiling of the same observations — the comparison that says
+//! whether a model's error is the model's or the machine's. With `--budget` it also runs the
+//! test requests with and without the budget manager. The measuring is in
+//! [`crate::harness::predict`]; this module validates the flags, sets up the session as `run`
+//! does (workload, graph, cost-profile cache, results directory), prints and writes.
+
+use super::common::{
+    measured_figures, pool_section, print_outcome, progress_bar, requests_config, snapshot_files,
+    spread_settings, write_latency_table,
+};
+use super::exit::{Exit, Outcome};
+use super::options::{budget_ns, SettingSpec};
+use super::session::{measuring_outcome, MeasuringSession};
+use super::{PredictArgs, RequestMode};
+use crate::bad_input;
+use crate::engine::budget::format_duration;
+use crate::engine::predictor::{OnlineRidge, DEFAULT_RIDGE};
+use crate::engine::spreader::{
+    DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL_MIN_EDGES, DEFAULT_PREFETCH_DISTANCE,
+};
+use crate::engine::{ErrorStats, NoiseCeiling, Seed};
+use crate::harness::predict::{
+    compare_budget, test, train, warm_up, BudgetRun, FeatureMoments, Residual, Side, SpreadSubject,
+    TestFigures, Training, HOP_JUDGED_MIN_NS,
+};
+use crate::measure::counters::CounterMode;
+use crate::report::snapshot::predict::{
+    BudgetComparison, BudgetSide, ModelCoefficients, NoiseCeilings, Overlap, PredictSection,
+};
+use crate::report::snapshot::{LoopMode, PredictorSection, RunConfig};
+use crate::report::{ResultsWriter, Snapshot};
+use crate::workload::{RequestList, RequestStream};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::io::Write;
+
+/// XORed into the workload's seed for the test stream: a fixed constant (the 64-bit golden
+/// ratio), so the test stream is the same on every run and machine, and not the training one.
+pub const TEST_SEED_XOR: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// At most this many observations (test requests × repeats): the residuals are kept until
+/// they are written, a few dozen bytes per request and hop.
+pub const MAX_OBSERVATIONS: u64 = 10_000_000;
+
+/// The flags' values, checked.
+struct Plan {
+    /// `None`: the workload's warm-up, known once it is loaded.
+    warmup: Option<u64>,
+    train: u64,
+    test: u64,
+    repeat: u64,
+    budget_ns: Option<u64>,
+    require: Option<f64>,
+}
+
+/// Every bad value is refused before anything is loaded, in one line naming the flag.
+fn plan(args: &PredictArgs) -> Result<Plan> {
+    let max = super::options::MAX_REQUESTS;
+    if !(1..=max).contains(&args.train) {
+        return Err(bad_input!(
+            "--train: {} requests; expected 1 to {max}",
+            args.train
+        ));
+    }
+    if let Some(w) = args.warmup.filter(|&w| w > max) {
+        return Err(bad_input!("--warmup: {w} requests; expected 0 to {max}"));
+    }
+    if !(1..=max).contains(&args.test) {
+        return Err(bad_input!(
+            "--test: {} requests; expected 1 to {max}",
+            args.test
+        ));
+    }
+    if args.repeat == 0 {
+        return Err(bad_input!(
+            "--repeat: 0; each test request must run at least once"
+        ));
+    }
+    if args.test.saturating_mul(args.repeat) > MAX_OBSERVATIONS {
+        return Err(bad_input!(
+            "--repeat: {} × --test {} is more than {MAX_OBSERVATIONS} observations",
+            args.repeat,
+            args.test
+        ));
+    }
+    if let Some(r) = args.require {
+        if !(0.0..=1.0).contains(&r) {
+            return Err(bad_input!(
+                "--require: {r} is not a share; expected 0 to 1 (0.95 = 95% within 20%)"
+            ));
+        }
+    }
+    let budget_ns = budget_ns(args.budget.as_deref(), None)?;
+    if args.mode == RequestMode::Recall {
+        // The lead replaces this with a recall subject (`harness::predict::PredictSubject`).
+        return Err(bad_input!(
+            "predict --mode recall: not available in this build"
+        ));
+    }
+    Ok(Plan {
+        warmup: args.warmup,
+        train: args.train,
+        test: args.test,
+        repeat: args.repeat,
+        budget_ns,
+        require: args.require,
+    })
+}
+
+pub fn execute(args: &PredictArgs) -> Result<Outcome> {
+    let plan = plan(args)?;
+    let quiet = args.quiet;
+    let mut session = MeasuringSession::open("predict", &args.workload, CounterMode::Off)?;
+    session.announce(quiet, None);
+    // One thread, as `run --threads 1` measures: a parallel hop's cost is another model.
+    let spec = SettingSpec {
+        threads: 1,
+        batch_size: DEFAULT_BATCH_SIZE as u64,
+        prefetch_distance: DEFAULT_PREFETCH_DISTANCE,
+        pool: true,
+        concurrency: 1,
+        similarity: None,
+        predictor: true,
+    };
+    let mut setting = session.setting(&spec, DEFAULT_PARALLEL_MIN_EDGES, 0)?;
+    let results = ResultsWriter::new(&args.out);
+    let measuring = session.begin(&results)?;
+    session.attach_models(
+        std::slice::from_mut(&mut setting),
+        &[true],
+        &args.out,
+        None,
+        quiet,
+    )?;
+    let (Some(model), Some(pool)) = (&setting.model, &setting.pool) else {
+        anyhow::bail!("internal error: the predict setting has no model or no pool");
+    };
+    let profile = &model.profile;
+    let loaded = &session.loaded;
+    let w = &loaded.workload;
+    let n = loaded.graph.node_count();
+    let train_list = RequestList::draw(&mut w.requests(n), plan.train as usize);
+    let test_seed = w.seed ^ TEST_SEED_XOR;
+    let test_list = RequestList::draw(
+        &mut RequestStream::new(test_seed, n, &w.requests),
+        plan.test as usize,
+    );
+    let shared = shared_requests(&train_list, &test_list);
+    let stream_line = test_stream_line(test_seed, shared, plan.test);
+    if !quiet {
+        crate::note!("{stream_line}");
+    }
+    let stop = measuring.interrupt.flag();
+
+    let mut subject =
+        SpreadSubject::new(&loaded.graph, &setting.spreader, pool, profile, train_list);
+    let warmed = warm_up(&mut subject, plan.warmup.unwrap_or(w.run.warmup), stop)?;
+    let pb = progress_bar(plan.train, quiet);
+    pb.set_prefix("train");
+    let training = train(&mut subject, stop, |d| pb.set_position(d))?;
+    pb.finish_and_clear();
+    drop(subject);
+    if !quiet {
+        crate::note!(
+            "warmed up on {warmed} requests, then trained on {} ({} hops timed) in {:.2} s",
+            training.requests,
+            training.hops,
+            training.wall.as_secs_f64()
+        );
+    }
+
+    let mut subject =
+        SpreadSubject::new(&loaded.graph, &setting.spreader, pool, profile, test_list);
+    let pb = progress_bar(plan.test * plan.repeat, quiet);
+    pb.set_prefix("test");
+    let mut figures = test(&mut subject, &training.predictor, plan.repeat, stop, |d| {
+        pb.set_position(d)
+    })?;
+    pb.finish_and_clear();
+    let budget = match plan.budget_ns {
+        Some(b) if !stop.load(std::sync::atomic::Ordering::Relaxed) => {
+            if !quiet {
+                crate::note!(
+                    "budget {}: running the {} test requests with and without the manager, {} rounds",
+                    format_duration(b),
+                    plan.test,
+                    plan.repeat
+                );
+            }
+            Some(compare_budget(
+                &mut subject,
+                &training.predictor,
+                b,
+                plan.repeat,
+                stop,
+            )?)
+        }
+        _ => None,
+    };
+    drop(subject);
+    figures.outcome.pool = Some(pool.stats());
+
+    let interrupted = measuring.interrupt.reason().map(|sig| {
+        format!(
+            "interrupted by {sig} after {} of {} test observations",
+            figures.outcome.measured,
+            plan.test * plan.repeat
+        )
+    });
+    let config = RunConfig {
+        batch_size: Some(spec.batch_size),
+        concurrency: 1,
+        mode: LoopMode::ClosedLoop,
+        parallel_min_edges: Some(setting.spreader.parallel_min_edges()),
+        pool: true,
+        prefetch_distance: spec.prefetch_distance as u64,
+        requests: requests_config(&w.requests),
+        spread: spread_settings(setting.spreader.config()),
+        threads: 1,
+        recall: None,
+        budget_ns: plan.budget_ns,
+    };
+    let ctx = session.context(config, measuring.overhead_ns, interrupted.clone());
+    let o = &figures.outcome;
+    let latency = o.latency.summary()?;
+    let mut measured = measured_figures(
+        o,
+        latency,
+        CounterMode::Off,
+        o.measured_wall,
+        o.throughput_per_s(),
+    )?;
+    measured.pool = pool_section(o);
+    // Run before measuring and not measured: the warm-up and the training requests.
+    measured.warmup = warmed + training.requests;
+    let mut section = predict_section(
+        &training, &figures, &plan, w.seed, test_seed, shared, &budget,
+    );
+    section.n_warmup = warmed;
+    let mut snapshot = Snapshot::for_predict(ctx, measured, section);
+    let mut request = training.predictor.request_stats();
+    request.errors = figures.request;
+    let mut hop = training.predictor.hop_stats();
+    hop.errors = figures.hop_all;
+    snapshot.set_prediction(
+        Some(PredictorSection { request, hop }),
+        budget.as_ref().map(|b| b.stats),
+    );
+
+    let (json, mut files) = snapshot_files(&snapshot, &o.latency)?;
+    files.push(("predictor.json", predictor_json(&training, w.seed)?));
+    files.push(("residuals.csv", residuals_csv(&figures.residuals)?));
+    let dir = measuring.pending.finish(&snapshot, &files)?;
+    print_outcome(args.json.then_some(&json[..]), quiet, &dir, |out| {
+        print_summary(out, &snapshot, &stream_line)
+    })?;
+    let failed = plan.require.and_then(|r| {
+        let got = figures.request.within_20pct;
+        (got < r).then(|| {
+            (
+                Exit::VerdictFailed,
+                format!(
+                    "predict: {:.1}% of request observations within 20%, below --require {r}",
+                    100.0 * got
+                ),
+            )
+        })
+    });
+    Ok(measuring_outcome(&dir, interrupted, failed))
+}
+
+/// Test requests whose seeds (as a set of node and activation) also make a training request.
+fn shared_requests(train: &RequestList, test: &RequestList) -> u64 {
+    let key = |s: &[Seed]| {
+        let mut k: Vec<(u32, u64)> = s.iter().map(|s| (s.node, s.activation.to_bits())).collect();
+        k.sort_unstable();
+        k.dedup();
+        k
+    };
+    let seen: HashSet<Vec<(u32, u64)>> = (0..train.len()).map(|i| key(train.get(i))).collect();
+    (0..test.len())
+        .filter(|&i| seen.contains(&key(test.get(i))))
+        .count() as u64
+}
+
+fn test_stream_line(seed: u64, shared: u64, test: u64) -> String {
+    if shared == 0 {
+        format!("test stream: seed 0x{seed:016x}, disjoint from the training stream")
+    } else {
+        format!(
+            "test stream: seed 0x{seed:016x}, a different stream from the training one ({shared} of {test} test requests also drawn in training)"
+        )
+    }
+}
+
+fn predict_section(
+    training: &Training,
+    f: &TestFigures,
+    plan: &Plan,
+    train_seed: u64,
+    test_seed: u64,
+    shared: u64,
+    budget: &Option<BudgetRun>,
+) -> PredictSection {
+    PredictSection {
+        mode: "spread".into(),
+        n_warmup: 0,
+        n_train: training.requests,
+        n_train_hops: training.hops,
+        n_test: plan.test,
+        repeat: plan.repeat,
+        train_seed,
+        test_seed,
+        test_requests_in_training: shared,
+        request: f.request,
+        hop: f.hop,
+        hop_all: f.hop_all,
+        hop_min_ns: HOP_JUDGED_MIN_NS,
+        noise_ceiling: NoiseCeilings {
+            request: f.noise_request,
+            hop: f.noise_hop,
+            hop_all: f.noise_hop_all,
+        },
+        coefficients: ModelCoefficients {
+            request: training.predictor.request_model().coefficient_list(),
+            hop: training.predictor.hop_model().coefficient_list(),
+        },
+        budget: budget.as_ref().map(budget_comparison),
+    }
+}
+
+fn budget_comparison(b: &BudgetRun) -> BudgetComparison {
+    let overlap = |t: &crate::harness::predict::OverlapTally| Overlap {
+        requests: t.requests,
+        mean: t.mean(),
+        min: t.min,
+    };
+    BudgetComparison {
+        budget_ns: b.budget_ns,
+        requests: b.with_manager.requests,
+        with_manager: side(&b.with_manager),
+        without_manager: side(&b.without_manager),
+        truncated_top10_overlap: overlap(&b.truncated_overlap),
+        fallback_top10_overlap: overlap(&b.fallback_overlap),
+    }
+}
+
+fn side(s: &Side) -> BudgetSide {
+    let share = |c: u64| {
+        if s.requests == 0 {
+            0.0
+        } else {
+            c as f64 / s.requests as f64
+        }
+    };
+    BudgetSide {
+        over_budget: s.over_budget,
+        over_budget_share: share(s.over_budget),
+        truncated: s.truncated,
+        truncated_share: share(s.truncated),
+        fallbacks: s.fallbacks,
+        fallback_share: share(s.fallbacks),
+        p50_ns: s.latency.value_at_quantile(0.50),
+        p90_ns: s.latency.value_at_quantile(0.90),
+        p99_ns: s.latency.value_at_quantile(0.99),
+    }
+}
+
+/// `predictor.json`: the fitted models, enough to predict without spreadbench — a
+/// prediction is `intercept + Σ coefficients[j] · x[j]` over the raw features in `features`
+/// order; `means` and `scales` are the fit's (weighted) standardisation, for reading the
+/// coefficients' relative weight.
+#[derive(Serialize)]
+struct PredictorFile {
+    format: &'static str,
+    version: u32,
+    /// How observations were weighted in the fit.
+    weighting: &'static str,
+    ridge: f64,
+    workload_seed: u64,
+    trained_requests: u64,
+    trained_hops: u64,
+    request: ModelFile,
+    hop: ModelFile,
+}
+
+#[derive(Serialize)]
+struct ModelFile {
+    features: Vec<&'static str>,
+    means: Vec<f64>,
+    scales: Vec<f64>,
+    coefficients: Vec<f64>,
+    intercept: f64,
+    n_fitted: u64,
+}
+
+fn model_file(m: &OnlineRidge, moments: &FeatureMoments) -> ModelFile {
+    ModelFile {
+        features: m.names().to_vec(),
+        means: moments.means().to_vec(),
+        scales: moments.scales(),
+        coefficients: m.coefficients().to_vec(),
+        intercept: m.intercept(),
+        n_fitted: m.n_fitted(),
+    }
+}
+
+fn predictor_json(t: &Training, workload_seed: u64) -> Result<Vec<u8>> {
+    let file = PredictorFile {
+        format: "spreadbench-latency-predictor",
+        version: 1,
+        weighting: "1/observed^2 (minimises relative squared error)",
+        ridge: DEFAULT_RIDGE,
+        workload_seed,
+        trained_requests: t.requests,
+        trained_hops: t.hops,
+        request: model_file(t.predictor.request_model(), &t.request_moments),
+        hop: model_file(t.predictor.hop_model(), &t.hop_moments),
+    };
+    let mut v = serde_json::to_vec_pretty(&file)?;
+    v.push(b'\n');
+    Ok(v)
+}
+
+/// `residuals.csv`: one row per observation, in the order they ran; `hop` empty for the
+/// whole request.
+fn residuals_csv(rows: &[Residual]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 32 + 64));
+    w.write_record(["request", "hop", "predicted_ns", "observed_ns", "rel_err"])?;
+    for r in rows {
+        w.write_record([
+            r.request.to_string(),
+            r.hop.map_or(String::new(), |h| h.to_string()),
+            format!("{:.3}", r.predicted_ns),
+            format!("{:.0}", r.observed_ns),
+            format!("{:.6}", r.rel_err()),
+        ])?;
+    }
+    w.into_inner()
+        .map_err(|e| anyhow::anyhow!("{}", e.error()))
+        .context("residuals.csv")
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1}%", 100.0 * v)
+}
+
+fn accuracy_row(
+    out: &mut impl Write,
+    name: &str,
+    e: &ErrorStats,
+    ceiling: &NoiseCeiling,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{name:<14} {:>8} {:>7} {:>7} {:>7} {:>8} {:>8}   {:>7}",
+        e.count,
+        pct(e.within_10pct),
+        pct(e.within_20pct),
+        pct(e.within_50pct),
+        pct(e.p50_rel_err),
+        pct(e.p95_rel_err),
+        pct(ceiling.within_20pct)
+    )
+}
+
+fn print_summary(out: &mut impl Write, s: &Snapshot, stream_line: &str) -> Result<()> {
+    let Some(p) = &s.predict else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "workload {} ({} nodes, {} edges, hash {}); spread mode, 1 thread",
+        s.workload.name, s.workload.nodes, s.workload.edges, s.workload.hash
+    )?;
+    writeln!(
+        out,
+        "warmed up on {} requests, then trained on {} of the workload's stream (seed 0x{:016x}), {} hops timed",
+        p.n_warmup, p.n_train, p.train_seed, p.n_train_hops
+    )?;
+    writeln!(out, "{stream_line}")?;
+    writeln!(
+        out,
+        "tested on {} requests × {} rounds = {} observations, predicted before each request and hop started (models frozen)",
+        p.n_test, p.repeat, p.request.count
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<14} {:>8} {:>7} {:>7} {:>7} {:>8} {:>8}   {:>7}",
+        "accuracy", "count", "≤10%", "≤20%", "≤50%", "p50 err", "p95 err", "ceiling"
+    )?;
+    let nc = &p.noise_ceiling;
+    accuracy_row(out, "request", &p.request, &nc.request)?;
+    accuracy_row(
+        out,
+        &format!("hop ≥ {} µs", p.hop_min_ns / 1000),
+        &p.hop,
+        &nc.hop,
+    )?;
+    accuracy_row(out, "hop, all", &p.hop_all, &nc.hop_all)?;
+    writeln!(
+        out,
+        "(ceiling: share of single observations within 20% of their own request's or hop's median over the {} rounds)",
+        p.repeat
+    )?;
+    writeln!(
+        out,
+        "request within 20%: {} against a ceiling of {} ({:+.1} points)",
+        pct(p.request.within_20pct),
+        pct(nc.request.within_20pct),
+        100.0 * (p.request.within_20pct - nc.request.within_20pct)
+    )?;
+    writeln!(out)?;
+    for (name, coefs) in [
+        ("request model", &p.coefficients.request),
+        ("hop model", &p.coefficients.hop),
+    ] {
+        writeln!(out, "{name} (ns; ns per unit of each feature)")?;
+        for c in coefs {
+            writeln!(out, "  {:<26} {:>14.4}", c.feature, c.value)?;
+        }
+    }
+    if let Some(b) = &p.budget {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "budget {}: each test request with and without the manager, {} each",
+            format_duration(b.budget_ns),
+            b.requests
+        )?;
+        writeln!(
+            out,
+            "{:<16} {:>11} {:>10} {:>10} {:>9} {:>9} {:>9}",
+            "", "over budget", "truncated", "fell back", "p50 µs", "p90 µs", "p99 µs"
+        )?;
+        for (name, side) in [
+            ("with manager", &b.with_manager),
+            ("without", &b.without_manager),
+        ] {
+            writeln!(
+                out,
+                "{name:<16} {:>11} {:>10} {:>10} {:>9.2} {:>9.2} {:>9.2}",
+                pct(side.over_budget_share),
+                pct(side.truncated_share),
+                pct(side.fallback_share),
+                side.p50_ns as f64 / 1000.0,
+                side.p90_ns as f64 / 1000.0,
+                side.p99_ns as f64 / 1000.0
+            )?;
+        }
+        for (what, o) in [
+            ("truncated", &b.truncated_top10_overlap),
+            ("fallback", &b.fallback_top10_overlap),
+        ] {
+            match (o.mean, o.min) {
+                (Some(mean), Some(min)) => writeln!(
+                    out,
+                    "top-10 overlap, {what} with full: mean {mean:.3}, min {min:.3} over {} requests",
+                    o.requests
+                )?,
+                _ => writeln!(out, "top-10 overlap, {what} with full: no {what} requests")?,
+            }
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "test observations")?;
+    write_latency_table(out, &s.latency_ns)?;
+    if let Some(reason) = &s.partial_reason {
+        writeln!(out, "PARTIAL       {reason}")?;
+    }
+    Ok(())
+}

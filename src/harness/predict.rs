@@ -1,0 +1,816 @@
+//! `predict`'s measurement: fit the latency predictor on one request stream, then judge it
+//! out of sample on a disjoint one, beside the noise ceiling of the same requests.
+//!
+//! It exists because a predictor's accuracy means little on its own: the same request run
+//! twice on a shared VM differs by more than many a model's error. So every test request runs
+//! R times, *in rounds* (all M requests, then all M again), so that a repeat does not find the
+//! caches its predecessor left; every single observation is judged against the prediction made
+//! before it started, and against its own request's median (the noise ceiling), which no
+//! predictor can beat. The models are frozen after training: no test request teaches them.
+//!
+//! What is predicted is a [`PredictSubject`]: the spread alone now ([`SpreadSubject`]);
+//! recall's pipeline can be another subject without touching the loops here. With a budget,
+//! [`compare_budget`] runs every test request with the budget manager and without it,
+//! alternately, and compares what each returned.
+
+use crate::engine::budget::{seeds_only_into, Admission, HopGate, NoGate};
+use crate::engine::predictor::{HopFeatures, HOP_FEATURES, REQUEST_FEATURES};
+use crate::engine::{
+    noise_ceiling, ActivatedNode, ActivationRecordPool, CostProfile, ErrorStats, ErrorTally,
+    LatencyBudgetManager, LatencyPredictor, NoiseCeiling, PoolHandle, RequestFeatures, Spreader,
+};
+use crate::graph::Graph;
+use crate::harness::bench::SettingOutcome;
+use crate::measure::alloc;
+use crate::measure::LatencyHistogram;
+use crate::workload::RequestList;
+use anyhow::{Context, Result};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// Hops whose median over the repeats is shorter than this are reported but not judged: a
+/// hop of a few hundred ns is dominated by the two clock reads around it (issue 11's bar).
+pub const HOP_JUDGED_MIN_NS: u64 = 2_000;
+
+/// Results compared for the budget's top-10 overlap.
+pub const OVERLAP_TOP: usize = 10;
+
+/// What one request did, copied out before its state goes back to the pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunInfo {
+    /// The gate stopped it before a hop.
+    pub truncated: bool,
+    pub nodes_activated: u32,
+    pub edges_relaxed: u64,
+    pub hops: u32,
+    pub rejected: u64,
+    pub cycle_penalties: u64,
+}
+
+/// The thing whose latency is predicted: a numbered list of requests, each with features
+/// known before it starts, that can run with a gate asked before each hop, or fall back.
+pub trait PredictSubject {
+    /// Requests in the list.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Request `i`'s features, known before it starts.
+    fn features(&self, i: usize) -> RequestFeatures;
+    /// Runs request `i`, asking `gate` before each hop; with `top`, copies the ids of the
+    /// result's first [`OVERLAP_TOP`] entries there (inside the caller's timed region, so
+    /// both sides of a comparison pay it).
+    fn run(
+        &mut self,
+        i: usize,
+        gate: &mut dyn HopGate,
+        top: Option<&mut Vec<u32>>,
+    ) -> Result<RunInfo>;
+    /// Answers request `i` with the budget's fallback (spread: its seeds alone).
+    fn fallback(&mut self, i: usize, top: Option<&mut Vec<u32>>) -> Result<RunInfo>;
+}
+
+/// Spread requests: seed lists through one spreader, with per-spread state from the pool, as
+/// `run` serves them (acquire, spread, release — all inside the timed region).
+pub struct SpreadSubject<'a> {
+    graph: &'a Graph,
+    spreader: &'a Spreader,
+    profile: &'a CostProfile,
+    requests: RequestList,
+    handle: PoolHandle<'a>,
+}
+
+impl<'a> SpreadSubject<'a> {
+    pub fn new(
+        graph: &'a Graph,
+        spreader: &'a Spreader,
+        pool: &'a ActivationRecordPool,
+        profile: &'a CostProfile,
+        requests: RequestList,
+    ) -> Self {
+        SpreadSubject {
+            graph,
+            spreader,
+            profile,
+            requests,
+            handle: pool.handle(),
+        }
+    }
+
+    /// Request `i`'s seeds.
+    pub fn seeds(&self, i: usize) -> &[crate::engine::Seed] {
+        self.requests.get(i)
+    }
+
+    fn finish(
+        &mut self,
+        rec: Box<crate::engine::ActivationRecord>,
+        truncated: bool,
+        top: Option<&mut Vec<u32>>,
+    ) -> RunInfo {
+        let r = &rec.result;
+        if let Some(top) = top {
+            top_ids(&r.nodes, top);
+        }
+        let w = &r.work;
+        let info = RunInfo {
+            truncated,
+            nodes_activated: w.nodes_activated,
+            edges_relaxed: w.edges_relaxed,
+            hops: w.hops,
+            rejected: w.rejected,
+            cycle_penalties: w.cycle_penalties,
+        };
+        self.handle.release(rec);
+        info
+    }
+}
+
+fn top_ids(nodes: &[ActivatedNode], out: &mut Vec<u32>) {
+    out.clear();
+    out.extend(nodes.iter().take(OVERLAP_TOP).map(|n| n.id));
+}
+
+impl PredictSubject for SpreadSubject<'_> {
+    fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    fn features(&self, i: usize) -> RequestFeatures {
+        self.profile.request_features(
+            self.graph,
+            self.requests.get(i),
+            self.spreader.config().max_depth,
+        )
+    }
+
+    fn run(
+        &mut self,
+        i: usize,
+        gate: &mut dyn HopGate,
+        top: Option<&mut Vec<u32>>,
+    ) -> Result<RunInfo> {
+        let mut rec = self.handle.acquire();
+        let crate::engine::ActivationRecord { scratch, result } = &mut *rec;
+        let r = self.spreader.spread_gated_into(
+            self.graph,
+            self.requests.get(i),
+            scratch,
+            result,
+            gate,
+        );
+        match r {
+            Ok(truncated) => Ok(self.finish(rec, truncated, top)),
+            Err(e) => {
+                self.handle.release(rec);
+                Err(e).with_context(|| format!("request {i}"))
+            }
+        }
+    }
+
+    fn fallback(&mut self, i: usize, top: Option<&mut Vec<u32>>) -> Result<RunInfo> {
+        let mut rec = self.handle.acquire();
+        let r = seeds_only_into(
+            self.spreader,
+            self.graph,
+            self.requests.get(i),
+            &mut rec.result,
+        );
+        match r {
+            Ok(()) => Ok(self.finish(rec, false, top)),
+            Err(e) => {
+                self.handle.release(rec);
+                Err(e).with_context(|| format!("request {i}"))
+            }
+        }
+    }
+}
+
+/// Weighted means and standard deviations of a model's features, weighted by 1/observed² as
+/// the fit weights them: the standardisation `predictor.json` records (the predictor keeps
+/// its own private).
+#[derive(Debug, Clone)]
+pub struct FeatureMoments {
+    w: f64,
+    mean: Vec<f64>,
+    m2: Vec<f64>,
+}
+
+impl FeatureMoments {
+    pub fn new(k: usize) -> Self {
+        FeatureMoments {
+            w: 0.0,
+            mean: vec![0.0; k],
+            m2: vec![0.0; k],
+        }
+    }
+
+    /// Adds one observation, skipped as the fit skips it (non-finite, or `y` ≤ 0).
+    pub fn add(&mut self, x: &[f64], y: f64) {
+        if !y.is_finite() || y <= 0.0 || x.iter().any(|v| !v.is_finite()) {
+            return;
+        }
+        let wt = 1.0 / (y * y);
+        self.w += wt;
+        let r = wt / self.w;
+        for ((m, s), &v) in self.mean.iter_mut().zip(&mut self.m2).zip(x) {
+            let d = v - *m;
+            *m += r * d;
+            *s += wt * d * (v - *m);
+        }
+    }
+
+    pub fn means(&self) -> &[f64] {
+        &self.mean
+    }
+
+    /// Weighted standard deviations (0 for a feature that never varied).
+    pub fn scales(&self) -> Vec<f64> {
+        self.m2
+            .iter()
+            .map(|&s| {
+                if self.w > 0.0 && s > 0.0 {
+                    (s / self.w).sqrt()
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+}
+
+/// What training did.
+#[derive(Debug, Clone)]
+pub struct Training {
+    pub predictor: LatencyPredictor,
+    pub requests: u64,
+    pub hops: u64,
+    pub request_moments: FeatureMoments,
+    pub hop_moments: FeatureMoments,
+    pub wall: Duration,
+}
+
+/// Times each hop into the predictor's hop model, as [`crate::engine::budget::HopTimer`]
+/// does, and keeps the feature moments for `predictor.json`.
+struct TrainingGate<'a> {
+    predictor: &'a mut LatencyPredictor,
+    moments: &'a mut FeatureMoments,
+    hops: u64,
+    started: Instant,
+}
+
+impl HopGate for TrainingGate<'_> {
+    fn before_hop(&mut self, _hop: u32, _features: &HopFeatures) -> bool {
+        self.started = Instant::now();
+        true
+    }
+
+    fn after_hop(&mut self, _hop: u32, features: &HopFeatures) {
+        let ns = self.started.elapsed().as_nanos() as f64;
+        self.predictor.observe_hop(features, ns);
+        self.moments.add(&features.vector(), ns);
+        self.hops += 1;
+    }
+}
+
+/// Runs `count` requests of `subject` (cycling through its list), neither timed nor
+/// observed: a fresh process on a VM runs its first fraction of a second slower, and a model
+/// trained on that would over-predict everything after it. Returns the requests run.
+pub fn warm_up(subject: &mut dyn PredictSubject, count: u64, stop: &AtomicBool) -> Result<u64> {
+    let n = subject.len() as u64;
+    let mut done = 0;
+    while done < count && n > 0 && !stop.load(Relaxed) {
+        subject.run((done % n) as usize, &mut NoGate, None)?;
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// Fits a fresh predictor on every request of `subject`, hops timed and each request
+/// observed, then refits both models on everything. Stops early (between requests) when
+/// `stop` is set.
+pub fn train(
+    subject: &mut dyn PredictSubject,
+    stop: &AtomicBool,
+    mut progress: impl FnMut(u64),
+) -> Result<Training> {
+    let started = Instant::now();
+    let mut predictor = LatencyPredictor::new();
+    let mut request_moments = FeatureMoments::new(REQUEST_FEATURES.len());
+    let mut hop_moments = FeatureMoments::new(HOP_FEATURES.len());
+    let mut hops = 0u64;
+    let mut requests = 0u64;
+    for i in 0..subject.len() {
+        if stop.load(Relaxed) {
+            break;
+        }
+        let f = subject.features(i);
+        let mut gate = TrainingGate {
+            predictor: &mut predictor,
+            moments: &mut hop_moments,
+            hops: 0,
+            started: Instant::now(),
+        };
+        let t0 = Instant::now();
+        subject.run(i, &mut gate, None)?;
+        let observed = t0.elapsed().as_nanos() as f64;
+        hops += gate.hops;
+        predictor.observe_request(&f, observed);
+        request_moments.add(&f.vector(), observed);
+        requests += 1;
+        if requests.is_multiple_of(256) {
+            progress(requests);
+        }
+    }
+    predictor.fit();
+    Ok(Training {
+        predictor,
+        requests,
+        hops,
+        request_moments,
+        hop_moments,
+        wall: started.elapsed(),
+    })
+}
+
+/// One prediction against what happened: a whole request (`hop` None) or one of its hops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Residual {
+    pub request: u32,
+    pub hop: Option<u32>,
+    pub predicted_ns: f64,
+    pub observed_ns: f64,
+}
+
+impl Residual {
+    /// |predicted − observed| / observed (infinite for an observation of 0 ns).
+    pub fn rel_err(&self) -> f64 {
+        if self.observed_ns > 0.0 {
+            (self.predicted_ns - self.observed_ns).abs() / self.observed_ns
+        } else {
+            f64::INFINITY
+        }
+    }
+}
+
+/// Predicts each hop just before it runs and times it, for the test requests.
+struct JudgeGate<'a> {
+    predictor: &'a LatencyPredictor,
+    predicted: f64,
+    started: Instant,
+    /// (hop, predicted, observed) of the current request.
+    hops: Vec<(u32, f64, f64)>,
+}
+
+impl HopGate for JudgeGate<'_> {
+    fn before_hop(&mut self, _hop: u32, features: &HopFeatures) -> bool {
+        self.predicted = self.predictor.predict_hop_latency(features);
+        self.started = Instant::now();
+        true
+    }
+
+    fn after_hop(&mut self, hop: u32, _features: &HopFeatures) {
+        let ns = self.started.elapsed().as_nanos() as f64;
+        self.hops.push((hop, self.predicted, ns));
+    }
+}
+
+/// What the test requests measured.
+#[derive(Debug, Clone)]
+pub struct TestFigures {
+    /// Every observation, in the order they ran (round by round).
+    pub residuals: Vec<Residual>,
+    pub request: ErrorStats,
+    /// Hops whose median is at least [`HOP_JUDGED_MIN_NS`].
+    pub hop: ErrorStats,
+    pub hop_all: ErrorStats,
+    pub noise_request: NoiseCeiling,
+    pub noise_hop: NoiseCeiling,
+    pub noise_hop_all: NoiseCeiling,
+    /// Latency, work and allocations of the test observations.
+    pub outcome: SettingOutcome,
+    /// Rounds completed (fewer than asked when stopped).
+    pub rounds: u64,
+}
+
+/// Runs every request of `subject` `repeat` times, in rounds, each predicted (request and
+/// hops) by the frozen `predictor` before it starts; then judges every observation against
+/// its prediction and against its own request's (or hop's) median.
+pub fn test(
+    subject: &mut dyn PredictSubject,
+    predictor: &LatencyPredictor,
+    repeat: u64,
+    stop: &AtomicBool,
+    mut progress: impl FnMut(u64),
+) -> Result<TestFigures> {
+    let m = subject.len();
+    let mut residuals = Vec::with_capacity(m * repeat as usize * 5);
+    // Observations per request, and per request and hop (index hop − 1).
+    let mut req_obs: Vec<Vec<f64>> = vec![Vec::with_capacity(repeat as usize); m];
+    let mut hop_obs: Vec<Vec<Vec<f64>>> = vec![Vec::new(); m];
+    let mut outcome = SettingOutcome::default();
+    let mut gate = JudgeGate {
+        predictor,
+        predicted: 0.0,
+        started: Instant::now(),
+        hops: Vec::with_capacity(crate::engine::MAX_DEPTH as usize),
+    };
+    let started = Instant::now();
+    let mut rounds = 0;
+    let mut done = 0u64;
+    'rounds: for _ in 0..repeat {
+        for i in 0..m {
+            if stop.load(Relaxed) {
+                break 'rounds;
+            }
+            let f = subject.features(i);
+            let predicted = predictor.predict_latency(&f);
+            gate.hops.clear();
+            let a0 = alloc::thread_count();
+            let t0 = Instant::now();
+            let info = subject.run(i, &mut gate, None)?;
+            let observed = t0.elapsed();
+            outcome.alloc += alloc::thread_count() - a0;
+            let ns = observed.as_nanos() as u64;
+            outcome.latency.record(ns);
+            add_work(&mut outcome, &info);
+            req_obs[i].push(ns as f64);
+            residuals.push(Residual {
+                request: i as u32,
+                hop: None,
+                predicted_ns: predicted,
+                observed_ns: ns as f64,
+            });
+            for &(h, p, o) in &gate.hops {
+                let per_hop = &mut hop_obs[i];
+                let k = h as usize - 1;
+                if per_hop.len() <= k {
+                    per_hop.resize(k + 1, Vec::new());
+                }
+                per_hop[k].push(o);
+                residuals.push(Residual {
+                    request: i as u32,
+                    hop: Some(h),
+                    predicted_ns: p,
+                    observed_ns: o,
+                });
+            }
+            done += 1;
+            if done.is_multiple_of(256) {
+                progress(done);
+            }
+        }
+        rounds += 1;
+    }
+    outcome.measured_wall = started.elapsed();
+    let judged: Vec<Vec<bool>> = hop_obs
+        .iter()
+        .map(|hops| {
+            hops.iter()
+                .map(|o| median(o) >= HOP_JUDGED_MIN_NS as f64)
+                .collect()
+        })
+        .collect();
+    let (mut req_t, mut hop_t, mut all_t) =
+        (ErrorTally::new(), ErrorTally::new(), ErrorTally::new());
+    for r in &residuals {
+        match r.hop {
+            None => req_t.record(r.predicted_ns, r.observed_ns),
+            Some(h) => {
+                all_t.record(r.predicted_ns, r.observed_ns);
+                if judged[r.request as usize][h as usize - 1] {
+                    hop_t.record(r.predicted_ns, r.observed_ns);
+                }
+            }
+        }
+    }
+    let all_hops: Vec<&Vec<f64>> = hop_obs.iter().flatten().collect();
+    let judged_hops: Vec<&Vec<f64>> = hop_obs
+        .iter()
+        .zip(&judged)
+        .flat_map(|(h, j)| h.iter().zip(j).filter(|(_, &j)| j).map(|(o, _)| o))
+        .collect();
+    Ok(TestFigures {
+        request: req_t.stats(),
+        hop: hop_t.stats(),
+        hop_all: all_t.stats(),
+        noise_request: noise_ceiling(&req_obs),
+        noise_hop: noise_ceiling(&judged_hops),
+        noise_hop_all: noise_ceiling(&all_hops),
+        residuals,
+        outcome,
+        rounds,
+    })
+}
+
+fn add_work(o: &mut SettingOutcome, info: &RunInfo) {
+    let w = &mut o.work;
+    let _ = w.nodes_activated.record(u64::from(info.nodes_activated));
+    w.edges_relaxed += info.edges_relaxed;
+    w.hops += u64::from(info.hops);
+    w.rejected += info.rejected;
+    w.cycle_penalties += info.cycle_penalties;
+    o.measured += 1;
+}
+
+/// The median of `v` (the mean of the middle two for an even count; 0 when empty).
+fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+/// One side of the budget comparison.
+#[derive(Debug, Clone)]
+pub struct Side {
+    pub latency: LatencyHistogram,
+    pub requests: u64,
+    pub over_budget: u64,
+    pub truncated: u64,
+    pub fallbacks: u64,
+}
+
+impl Side {
+    fn new() -> Self {
+        Side {
+            latency: LatencyHistogram::new(),
+            requests: 0,
+            over_budget: 0,
+            truncated: 0,
+            fallbacks: 0,
+        }
+    }
+}
+
+/// Top-10 overlaps of cut results with full ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OverlapTally {
+    pub requests: u64,
+    pub sum: f64,
+    pub min: Option<f64>,
+}
+
+impl OverlapTally {
+    fn record(&mut self, v: f64) {
+        self.requests += 1;
+        self.sum += v;
+        self.min = Some(self.min.map_or(v, |m| m.min(v)));
+    }
+
+    pub fn mean(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.sum / self.requests as f64)
+    }
+}
+
+/// |cut ∩ full| / min(10, |full|): how much of the full answer's top survives the cut (1
+/// when the full answer is empty, which a spread's never is: it holds its seeds).
+pub fn top_overlap(cut: &[u32], full: &[u32]) -> f64 {
+    let denom = full.len().min(OVERLAP_TOP);
+    if denom == 0 {
+        return 1.0;
+    }
+    let shared = full
+        .iter()
+        .take(OVERLAP_TOP)
+        .filter(|id| cut.contains(id))
+        .count();
+    shared as f64 / denom as f64
+}
+
+/// The budget comparison's result.
+#[derive(Debug, Clone)]
+pub struct BudgetRun {
+    pub budget_ns: u64,
+    pub with_manager: Side,
+    pub without_manager: Side,
+    pub truncated_overlap: OverlapTally,
+    pub fallback_overlap: OverlapTally,
+    /// The manager's own counts (the snapshot's `budget{…}`).
+    pub stats: crate::engine::BudgetStats,
+}
+
+/// Runs every request of `subject` `repeat` times with the budget manager (the frozen
+/// predictor, `budget_ns`) and without it, in pairs whose order alternates (with first for
+/// even `i + round`, without first for odd), so neither side always finds the other's caches.
+/// With the manager, its admission (the request prediction) is inside the timed region, as it
+/// is part of serving a request under a budget.
+pub fn compare_budget(
+    subject: &mut dyn PredictSubject,
+    predictor: &LatencyPredictor,
+    budget_ns: u64,
+    repeat: u64,
+    stop: &AtomicBool,
+) -> Result<BudgetRun> {
+    let mut mgr = LatencyBudgetManager::new(budget_ns, predictor.clone());
+    let (mut with, mut without) = (Side::new(), Side::new());
+    let (mut cut_top, mut full_top) = (Vec::new(), Vec::new());
+    let mut truncated_overlap = OverlapTally::default();
+    let mut fallback_overlap = OverlapTally::default();
+    'rounds: for round in 0..repeat as usize {
+        for i in 0..subject.len() {
+            if stop.load(Relaxed) {
+                break 'rounds;
+            }
+            let f = subject.features(i);
+            let mut outcome = crate::engine::Outcome::default();
+            for side in 0..2 {
+                let managed = (side == 0) == (i + round).is_multiple_of(2);
+                if managed {
+                    let t0 = Instant::now();
+                    match mgr.admit(&f) {
+                        Admission::Fallback { .. } => subject.fallback(i, Some(&mut cut_top))?,
+                        Admission::Run { .. } => subject.run(i, &mut mgr, Some(&mut cut_top))?,
+                    };
+                    let ns = t0.elapsed().as_nanos() as u64;
+                    outcome = mgr.finish(ns);
+                    with.latency.record(ns);
+                    with.requests += 1;
+                    with.over_budget += u64::from(outcome.over_budget);
+                    with.truncated += u64::from(outcome.truncated);
+                    with.fallbacks += u64::from(outcome.fallback);
+                } else {
+                    let t0 = Instant::now();
+                    subject.run(i, &mut NoGate, Some(&mut full_top))?;
+                    let ns = t0.elapsed().as_nanos() as u64;
+                    without.latency.record(ns);
+                    without.requests += 1;
+                    without.over_budget += u64::from(ns > budget_ns);
+                }
+            }
+            if outcome.truncated {
+                truncated_overlap.record(top_overlap(&cut_top, &full_top));
+            } else if outcome.fallback {
+                fallback_overlap.record(top_overlap(&cut_top, &full_top));
+            }
+        }
+    }
+    Ok(BudgetRun {
+        budget_ns,
+        stats: mgr.stats(),
+        with_manager: with,
+        without_manager: without,
+        truncated_overlap,
+        fallback_overlap,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hand-computed: full top [1..=10], cut keeps 1, 2, 3 and adds 99 → 3/10; a full answer
+    /// of 4 nodes all kept → 1; order does not matter.
+    #[test]
+    fn top_overlap_counts_shared_ids_of_the_full_top() {
+        let full: Vec<u32> = (1..=10).collect();
+        assert_eq!(top_overlap(&[3, 99, 1, 2], &full), 0.3);
+        assert_eq!(top_overlap(&[4, 3, 2, 1], &[1, 2, 3, 4]), 1.0);
+        assert_eq!(top_overlap(&[], &[1, 2]), 0.0);
+        assert_eq!(top_overlap(&[], &[]), 1.0);
+    }
+
+    /// Three requests of two hops each, logging which request ran and how.
+    struct Scripted {
+        log: Vec<(usize, &'static str)>,
+    }
+
+    impl PredictSubject for Scripted {
+        fn len(&self) -> usize {
+            3
+        }
+        fn features(&self, i: usize) -> RequestFeatures {
+            RequestFeatures {
+                edges: 10.0 * (i + 1) as f64,
+                seeds: 1,
+                depth: 2,
+                ..RequestFeatures::default()
+            }
+        }
+        fn run(
+            &mut self,
+            i: usize,
+            gate: &mut dyn HopGate,
+            top: Option<&mut Vec<u32>>,
+        ) -> Result<RunInfo> {
+            self.log.push((i, "run"));
+            let mut hops = 0;
+            for h in 1..=2 {
+                let f = HopFeatures {
+                    hop: h,
+                    frontier_size: 1,
+                    frontier_edges: 5 * u64::from(h),
+                    ..HopFeatures::default()
+                };
+                if !gate.before_hop(h, &f) {
+                    break;
+                }
+                hops += 1;
+                gate.after_hop(h, &f);
+            }
+            if let Some(t) = top {
+                t.clear();
+                t.extend([i as u32, 100]);
+            }
+            Ok(RunInfo {
+                hops,
+                ..RunInfo::default()
+            })
+        }
+        fn fallback(&mut self, i: usize, _top: Option<&mut Vec<u32>>) -> Result<RunInfo> {
+            self.log.push((i, "fallback"));
+            Ok(RunInfo::default())
+        }
+    }
+
+    /// Repeats run in rounds (0 1 2, 0 1 2), never back to back; every observation gives one
+    /// request row and one row per hop; the ceiling counts 3 requests and 6 observations.
+    #[test]
+    fn test_runs_in_rounds_and_keeps_every_observation() {
+        let mut s = Scripted { log: Vec::new() };
+        let stop = AtomicBool::new(false);
+        let p = LatencyPredictor::new();
+        let t = test(&mut s, &p, 2, &stop, |_| {}).unwrap();
+        let order: Vec<usize> = s.log.iter().map(|&(i, _)| i).collect();
+        assert_eq!(order, [0, 1, 2, 0, 1, 2]);
+        let keys: Vec<(u32, Option<u32>)> =
+            t.residuals.iter().map(|r| (r.request, r.hop)).collect();
+        let round: Vec<(u32, Option<u32>)> = (0..3)
+            .flat_map(|i| [(i, None), (i, Some(1)), (i, Some(2))])
+            .collect();
+        assert_eq!(keys, [round.clone(), round].concat());
+        assert_eq!((t.request.count, t.hop_all.count), (6, 12));
+        assert_eq!(
+            (t.noise_request.requests, t.noise_request.observations),
+            (3, 6)
+        );
+        assert_eq!(t.noise_hop_all.requests, 6, "3 requests × 2 hops");
+        assert_eq!(
+            (t.rounds, t.outcome.measured, t.outcome.latency.len()),
+            (2, 6, 6)
+        );
+        // An untrained model predicts 0 for everything: 100% error, nothing within 50%.
+        assert_eq!(t.request.within_50pct, 0.0);
+    }
+
+    /// A stop set before the first request: nothing runs, nothing is judged.
+    #[test]
+    fn a_stop_ends_the_test_between_requests() {
+        let mut s = Scripted { log: Vec::new() };
+        let stop = AtomicBool::new(true);
+        let t = test(&mut s, &LatencyPredictor::new(), 5, &stop, |_| {}).unwrap();
+        assert!(s.log.is_empty() && t.residuals.is_empty());
+        assert_eq!((t.rounds, t.request.count), (0, 0));
+    }
+
+    /// Each request runs once per side per round; an untrained model never cuts or falls
+    /// back, so nothing is truncated and the overlaps are empty.
+    #[test]
+    fn the_budget_comparison_runs_both_sides_of_every_request() {
+        let mut s = Scripted { log: Vec::new() };
+        let stop = AtomicBool::new(false);
+        let b = compare_budget(&mut s, &LatencyPredictor::new(), 1_000_000_000, 2, &stop).unwrap();
+        let order: Vec<usize> = s.log.iter().map(|&(i, _)| i).collect();
+        assert_eq!(order, [0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2]);
+        assert_eq!(
+            (b.with_manager.requests, b.without_manager.requests),
+            (6, 6)
+        );
+        assert_eq!((b.with_manager.truncated, b.with_manager.fallbacks), (0, 0));
+        assert_eq!(b.stats.requests, 6);
+        assert_eq!(
+            b.truncated_overlap.requests + b.fallback_overlap.requests,
+            0
+        );
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[5.0, 1.0, 3.0]), 3.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
+
+    /// Weights 1/y²: x = 1 at y = 1 (weight 1) and x = 4 at y = 2 (weight 1/4): mean
+    /// (1 + 1) / 1.25 = 1.6; variance (1·0.6² + 0.25·2.4²) / 1.25 = 1.44, scale 1.2. A constant
+    /// feature has scale 0.
+    #[test]
+    fn feature_moments_are_weighted_like_the_fit() {
+        let mut m = FeatureMoments::new(2);
+        m.add(&[1.0, 7.0], 1.0);
+        m.add(&[4.0, 7.0], 2.0);
+        m.add(&[100.0, 7.0], 0.0); // skipped, as the fit skips it
+        assert!((m.means()[0] - 1.6).abs() < 1e-12, "{:?}", m.means());
+        assert!((m.means()[1] - 7.0).abs() < 1e-12);
+        let s = m.scales();
+        assert!((s[0] - 1.2).abs() < 1e-12, "{s:?}");
+        assert_eq!(s[1], 0.0);
+    }
+}
