@@ -21,7 +21,8 @@
 //! requests train the request model and, through a [`HopTimer`], the hop model. Without a
 //! budget the prediction is made before the timed region; with one, the budget manager's
 //! admission (the prediction) and its check before each hop are inside it, since they are
-//! part of serving the request under a budget.
+//! part of serving the request under a budget. Recall requests are predicted (before they
+//! start, and after seeding) and budgeted by a [`RecallClient`], in the same places.
 
 use super::recall::{RecallClient, RecallSetting, RecallTally};
 use super::requests::{RequestBlock, RequestSource};
