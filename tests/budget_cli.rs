@@ -51,7 +51,7 @@ fn every_bad_budget_exits_2_naming_the_flag_and_leaves_nothing() {
 }
 
 #[test]
-fn a_budget_without_the_predictor_or_in_recall_mode_is_refused() {
+fn a_budget_without_the_predictor_is_refused() {
     let dir = tmp();
     for args in [
         vec![
@@ -86,18 +86,6 @@ fn a_budget_without_the_predictor_or_in_recall_mode_is_refused() {
             "off",
             "--out",
             "r",
-        ],
-        vec![
-            "run", "-w", "hot-1k", "--budget", "1ms", "--mode", "recall", "--out", "r",
-        ],
-        vec![
-            "recall",
-            "-w",
-            "hot-1k",
-            "--cue-node",
-            "1",
-            "--budget",
-            "1ms",
         ],
     ] {
         let o = sb(dir.path()).args(&args).output().unwrap();

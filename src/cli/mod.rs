@@ -200,8 +200,9 @@ pub struct RunArgs {
 
     /// A latency budget per request (`25us`, `1ms`, `250000ns`, `1.5ms`): a hop that the
     /// predictor says would end past it is not started (the result is partial), and a request
-    /// predicted past 1.5× it falls back to its seeds alone [default: the workload's
-    /// `[budget]`, else none]. Spread mode only.
+    /// predicted past 1.5× it falls back to its seeds alone (recall: to the similarity-only
+    /// results, decided once the seeds are known) [default: the workload's `[budget]`, else
+    /// none].
     #[arg(long, value_name = "DURATION")]
     pub budget: Option<String>,
 
@@ -289,7 +290,7 @@ pub struct SoakArgs {
     pub counters: CounterArg,
 
     /// A latency budget per request (`25us`, `1ms`, …), as for `run` [default: the
-    /// workload's `[budget]`, else none]. Spread mode only.
+    /// workload's `[budget]`, else none].
     #[arg(long, value_name = "DURATION")]
     pub budget: Option<String>,
 
@@ -670,10 +671,17 @@ pub struct RecallArgs {
     #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PARALLEL_MIN_EDGES)]
     pub parallel_min_edges: u64,
 
-    /// A latency budget (`25us`, `1ms`, …). Not available for recall yet: the recall
-    /// pipeline has no hop gate; a valid value is refused with that reason.
+    /// A latency budget for this recall (`25us`, `1ms`, …): the predictor, trained first on
+    /// `--train` cues of the workload's stream, answers with the similarity-only results when
+    /// the seeding time plus the predicted spread and rank pass 1.5× it (`fallback`), else
+    /// stops the spread before a hop that would end past it (`partial`).
     #[arg(long, value_name = "DURATION")]
     pub budget: Option<String>,
+
+    /// With --budget: cues of the workload's stream that train the predictor first (0:
+    /// untrained, so the budget never acts).
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "budget", value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub train: u64,
 
     /// Print JSON instead of a table.
     #[arg(long)]

@@ -120,19 +120,11 @@ pub fn budget_ns(flag: Option<&str>, workload: Option<u64>) -> Result<Option<u64
 }
 
 /// Refuses a budget the command cannot honour: without the predictor it has nothing to act
-/// on, and recall's spread has no hop gate (the recall pipeline would need one).
-pub fn check_budget(budget: Option<u64>, predictor_off: bool, recall: bool) -> Result<()> {
-    if budget.is_none() {
-        return Ok(());
-    }
-    if predictor_off {
+/// on (spreads and recalls alike).
+pub fn check_budget(budget: Option<u64>, predictor_off: bool) -> Result<()> {
+    if budget.is_some() && predictor_off {
         return Err(bad_input!(
             "--budget: needs the latency predictor, which --predictor off turns off"
-        ));
-    }
-    if recall {
-        return Err(bad_input!(
-            "--budget: not available for recall yet (the recall pipeline has no hop gate)"
         ));
     }
     Ok(())

@@ -248,7 +248,11 @@ pub fn execute(args: &PredictArgs) -> Result<Outcome> {
     let mut hop = training.predictor.hop_stats();
     hop.errors = figures.hop_all;
     snapshot.set_prediction(
-        Some(PredictorSection { request, hop }),
+        Some(PredictorSection {
+            request,
+            hop,
+            after_seed: None,
+        }),
         budget.as_ref().map(|b| b.stats),
     );
 

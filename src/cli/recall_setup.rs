@@ -8,7 +8,8 @@ use super::common::{human_duration, LoadedWorkload};
 use super::{RecallModeArg, RecallParamArgs, SimilarityArg, WorkloadArgs};
 use crate::aligned::CacheAligned;
 use crate::bad_input;
-use crate::engine::Spreader;
+use crate::engine::{BudgetStats, Spreader};
+use crate::harness::bench::{PredictionTally, RequestModel};
 use crate::harness::recall::{RecallSetting, RecallTally};
 use crate::harness::requests::RequestSource;
 use crate::harness::SettingOutcome;
@@ -19,7 +20,9 @@ use crate::recall::{
     npy, CueStream, EmbeddingSpec, Embeddings, RecallConfig, RecallMode, Recaller, SeedIndex,
     SimilarityMode,
 };
-use crate::report::snapshot::{PhasesSection, RecallSection, RecallSettings, ScanFigures};
+use crate::report::snapshot::{
+    PhasesSection, PredictorSection, RecallSection, RecallSettings, ScanFigures,
+};
 use crate::report::Snapshot;
 use anyhow::Result;
 use std::sync::Arc;
@@ -239,11 +242,11 @@ impl RecallPlan {
     ) -> Result<RecallSetting> {
         let recaller = Recaller::new(self.config_for(similarity), spreader.clone())
             .map_err(|e| bad_input!("recall: {e}"))?;
-        Ok(RecallSetting {
+        Ok(RecallSetting::new(
             recaller,
-            index: Arc::clone(&self.inputs.index),
-            cells: self.inputs.cells.clone(),
-        })
+            Arc::clone(&self.inputs.index),
+            self.inputs.cells.clone(),
+        ))
     }
 
     /// `config.recall` of the snapshot.
@@ -349,6 +352,36 @@ impl RecallPlan {
     }
 }
 
+/// A recall setting's `predictor` and `budget` sections: the request figures are the
+/// prediction made before each recall started, `after_seed` the one made once its seeds were
+/// known; `hop` is the spread's hop model (trained on the warm-up's timed hops).
+pub fn recall_prediction_sections(
+    r: &RecallSetting,
+    model: &RequestModel,
+    tally: &PredictionTally,
+    outcome: &SettingOutcome,
+) -> (Option<PredictorSection>, Option<BudgetStats>) {
+    let spread = model.predictor();
+    let phases = r.phases();
+    let after = outcome
+        .recall
+        .as_ref()
+        .map(|t| t.after_seed.stats())
+        .unwrap_or_default();
+    let mut hop = spread.hop_stats();
+    hop.errors = Default::default();
+    let section = PredictorSection {
+        request: phases.before_stats(tally.errors.stats()),
+        hop,
+        after_seed: Some(phases.after_seed_stats(&spread, after)),
+    };
+    let budget = tally.budget.or(model.budget_ns.map(|b| BudgetStats {
+        budget_ns: b,
+        ..BudgetStats::default()
+    }));
+    (Some(section), budget)
+}
+
 /// The summary's throughput line (of spreads or recalls), then, in recall mode, its phases,
 /// what recall found and the scan.
 pub fn write_throughput_and_recall(out: &mut impl std::io::Write, s: &Snapshot) -> Result<()> {
@@ -364,6 +397,19 @@ pub fn write_throughput_and_recall(out: &mut impl std::io::Write, s: &Snapshot) 
     )?;
     if let (Some(phases), Some(r)) = (&s.phases, &s.recall) {
         write_recall_lines(out, phases, r)?;
+    }
+    if let Some(a) = s.predictor.as_ref().and_then(|p| p.after_seed.as_ref()) {
+        let e = &a.errors;
+        writeln!(
+            out,
+            "after seeding {} recalls predicted once their seeds were known: {:.1}% within 20% ({:.1}% within 10%, {:.1}% within 50%), p50 error {:.1}%, p95 {:.1}%",
+            e.count,
+            100.0 * e.within_20pct,
+            100.0 * e.within_10pct,
+            100.0 * e.within_50pct,
+            100.0 * e.p50_rel_err,
+            100.0 * e.p95_rel_err
+        )?;
     }
     Ok(())
 }

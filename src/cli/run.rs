@@ -42,11 +42,7 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
     budget_ns(args.budget.as_deref(), None)?;
     let mut session = MeasuringSession::open("run", &args.workload, args.counters.into())?;
     let budget = budget_ns(args.budget.as_deref(), session.loaded.workload.budget_ns)?;
-    check_budget(
-        budget,
-        args.predictor.contains(&super::Switch::Off),
-        args.mode == RequestMode::Recall,
-    )?;
+    check_budget(budget, args.predictor.contains(&super::Switch::Off))?;
     let spreads = args.spreads.unwrap_or(session.loaded.workload.run.spreads);
     let warmup = args.warmup.unwrap_or(session.loaded.workload.run.warmup);
     let recall = match args.mode {
@@ -98,11 +94,7 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
 
     let results = ResultsWriter::new(&args.out);
     let measuring = session.begin(&results)?;
-    // Recall requests are not predicted: their seeds are known only inside the request.
-    let predict: Vec<bool> = specs
-        .iter()
-        .map(|s| s.predictor && args.mode == RequestMode::Spread)
-        .collect();
+    let predict: Vec<bool> = specs.iter().map(|s| s.predictor).collect();
     session.attach_models(&mut settings, &predict, &args.out, budget, args.quiet)?;
     let loaded = &session.loaded;
     let mut requests = match &recall {

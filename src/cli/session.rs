@@ -234,13 +234,20 @@ pub fn prediction_sections(
     let (Some(model), Some(tally)) = (&setting.model, &outcome.prediction) else {
         return (None, None);
     };
+    if let Some(r) = &setting.recall {
+        return super::recall_setup::recall_prediction_sections(r, model, tally, outcome);
+    }
     let predictor = model.predictor();
     let mut request = predictor.request_stats();
     request.errors = tally.errors.stats();
     let mut hop = predictor.hop_stats();
     hop.errors = Default::default();
     (
-        Some(PredictorSection { request, hop }),
+        Some(PredictorSection {
+            request,
+            hop,
+            after_seed: None,
+        }),
         tally.budget.or(model.budget_ns.map(|b| BudgetStats {
             budget_ns: b,
             ..BudgetStats::default()

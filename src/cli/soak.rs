@@ -46,11 +46,7 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     }
     let mut session = MeasuringSession::open("soak", &args.workload, plan.counters)?;
     let budget = budget_ns(args.budget.as_deref(), session.loaded.workload.budget_ns)?;
-    check_budget(
-        budget,
-        args.predictor == super::Switch::Off,
-        args.mode == RequestMode::Recall,
-    )?;
+    check_budget(budget, args.predictor == super::Switch::Off)?;
     let warmup = args.warmup.unwrap_or(session.loaded.workload.run.warmup);
     let plan = SoakPlan { warmup, ..plan };
     let recall = match args.mode {
@@ -101,7 +97,7 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
 
     let results = ResultsWriter::new(&args.out);
     let measuring = session.begin(&results)?;
-    let predict = spec.predictor && args.mode == RequestMode::Spread;
+    let predict = spec.predictor;
     session.attach_models(
         std::slice::from_mut(&mut setting),
         &[predict],

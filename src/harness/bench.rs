@@ -21,9 +21,10 @@
 //! requests train the request model and, through a [`HopTimer`], the hop model. Without a
 //! budget the prediction is made before the timed region; with one, the budget manager's
 //! admission (the prediction) and its check before each hop are inside it, since they are
-//! part of serving the request under a budget.
+//! part of serving the request under a budget. Recall requests are predicted (before they
+//! start, and after seeding) and budgeted by a [`RecallClient`], in the same places.
 
-use super::recall::{RecallSetting, RecallTally};
+use super::recall::{RecallClient, RecallSetting, RecallTally};
 use super::requests::{RequestBlock, RequestSource};
 use crate::engine::budget::{seeds_only_into, Admission, HopTimer};
 use crate::engine::{
@@ -35,7 +36,7 @@ use crate::measure::alloc::{self, AllocCount};
 use crate::measure::calibration::{Calibrator, REPS_BEFORE, REPS_BETWEEN};
 use crate::measure::counters::{CounterMode, CounterSample, ThreadCounters};
 use crate::measure::LatencyHistogram;
-use crate::recall::RecallScratch;
+use crate::recall::{RecallOutcome, RecallScratch};
 use anyhow::{anyhow, Context, Result};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -520,10 +521,15 @@ fn run_client(
     ctx: BlockCtx<'_>,
     primary: bool,
 ) -> Result<()> {
-    // Recall requests are not predicted: their seeds are known only inside the request.
+    // Recall requests are predicted by their own client (their seeds are known only inside
+    // the request): see `harness::recall::RecallClient`.
     let mut model = match requests {
         RequestBlock::Spread(_) => s.model.as_ref().map(ClientModel::new),
         RequestBlock::Recall(_) => None,
+    };
+    let mut recall_model = match (requests, &s.recall, &s.model) {
+        (RequestBlock::Recall(_), Some(r), Some(m)) => Some(RecallClient::new(r, m)),
+        _ => None,
     };
     let budget = !ctx.warmup && s.model.as_ref().is_some_and(|m| m.budget_ns.is_some());
     let mut counters = ThreadCounters::open(ctx.counters);
@@ -563,6 +569,7 @@ fn run_client(
             }
             _ => None,
         };
+        let recall_before = recall_model.as_ref().map(RecallClient::predict_before);
         let a0 = alloc::thread_count();
         let t0 = Instant::now();
         let mut rec = match handle.as_mut() {
@@ -598,11 +605,18 @@ fn run_client(
             }
             (RequestBlock::Recall(cues), Some(r), Some(b)) => {
                 let (cue, node) = cues.get(i);
-                match r
-                    .recaller
-                    .recall_into(graph, &r.index, cue, b, scratch, result)
-                {
-                    Ok(times) => (Ok(()), Some((times, node))),
+                let recalled = match recall_model.as_mut() {
+                    Some(c) => c.recall(graph, cue, b, scratch, result, ctx.warmup, budget),
+                    None => r
+                        .recaller
+                        .recall_into(graph, &r.index, cue, b, scratch, result)
+                        .map(|times| RecallOutcome {
+                            times,
+                            ..RecallOutcome::default()
+                        }),
+                };
+                match recalled {
+                    Ok(o) => (Ok(()), Some((o, node))),
                     Err(e) => (Err(e), None),
                 }
             }
@@ -653,11 +667,20 @@ fn run_client(
                 }
             }
         }
+        if let (Some(c), Some((o, _)), Some(b), Some(p)) = (
+            recall_model.as_mut(),
+            &recalled,
+            bufs.as_ref(),
+            recall_before,
+        ) {
+            let observed = end_t.duration_since(t0).as_nanos() as f64;
+            c.after(graph, b, o, p, observed, latency_ns, ctx.warmup, budget);
+        }
         out.work.add(sample);
         out.measured += 1;
-        if let (Some((times, node)), Some(r), Some(b)) = (recalled, &s.recall, bufs.as_ref()) {
+        if let (Some((o, node)), Some(r), Some(b)) = (recalled, &s.recall, bufs.as_ref()) {
             out.recall.get_or_insert_with(RecallTally::default).record(
-                times,
+                o.times,
                 b,
                 node,
                 r.cells.as_deref().map(Vec::as_slice),
@@ -671,6 +694,9 @@ fn run_client(
     }
     if ctx.counters != CounterMode::Off {
         out.counters.add(&counters.read());
+    }
+    if let Some(c) = recall_model {
+        c.end(primary, ctx.warmup, out);
     }
     if let Some(m) = model {
         if !ctx.warmup {

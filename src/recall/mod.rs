@@ -15,7 +15,10 @@
 //! - [`exact`]: the machine-independent score every candidate is re-ranked by.
 //! - [`quality`]: recall@k of a seeding mode against the exact scan.
 //! - [`pipeline`]: seed → spread → rank ([`Recaller`], [`SeedIndex`], [`RecallScratch`]).
+//! - [`budget`]: a recall's latency predicted before it starts and after seeding, and the
+//!   budget that acts on it ([`RecallPredictor`], [`RecallBudgetManager`]).
 
+pub mod budget;
 pub mod embeddings;
 pub mod exact;
 pub mod npy;
@@ -24,9 +27,10 @@ pub mod quality;
 pub mod quantized;
 pub mod similarity;
 
+pub use budget::{RecallBudgetManager, RecallGate, RecallPredictor};
 pub use embeddings::{CueList, CueStream, EmbeddingSpec, Embeddings, Generated, RowError};
 pub use pipeline::{
-    PhaseTimes, RecallConfig, RecallMode, RecallScratch, Recalled, Recaller, SeedHit, SeedIndex,
-    SimilarityMode,
+    PhaseTimes, RecallConfig, RecallMode, RecallOutcome, RecallScratch, Recalled, Recaller,
+    SeedHit, SeedIndex, SimilarityMode,
 };
 pub use similarity::{top_k, top_k_with, Kernel};

@@ -12,13 +12,18 @@
 //! DESIGN §7: `score = activation × confidence`, for a seed the mean of that and its
 //! similarity (`hybrid`); by activation (`spreading`); by similarity (`similarity`, no
 //! spread). Results below `min_confidence` are dropped and the rest cut to `max_results`.
+//!
+//! [`Recaller::recall_gated_into`] runs the same pipeline under a [`RecallGate`] (a latency
+//! budget, see [`super::budget`]): asked once the seeds are known whether the spread runs, and
+//! before each hop whether it goes on.
 
+use super::budget::RecallGate;
 use super::exact::rerank;
 use super::quantized::{QuantKernel, QuantizedCue, QuantizedRows};
 use super::similarity::{top_k_with, Kernel};
 use super::Embeddings;
 use crate::engine::{
-    fixed, Seed, SpreadConfig, SpreadError, SpreadResult, SpreadScratch, Spreader,
+    fixed, NoGate, Seed, SpreadConfig, SpreadError, SpreadResult, SpreadScratch, Spreader,
 };
 use crate::engine::{FanEffect, TierPolicy};
 use crate::graph::{Graph, Tier};
@@ -314,6 +319,16 @@ pub struct PhaseTimes {
     pub rank: u64,
 }
 
+/// How one gated recall ended ([`Recaller::recall_gated_into`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecallOutcome {
+    pub times: PhaseTimes,
+    /// The gate stopped the spread before a hop: the results rank what it reached.
+    pub truncated: bool,
+    /// The gate refused the spread: the results are the similarity-only ranking.
+    pub fallback: bool,
+}
+
 /// Every per-request buffer of a recall; its outputs are `hits`, `seeds` and `results`.
 #[derive(Debug, Default)]
 pub struct RecallScratch {
@@ -332,6 +347,12 @@ pub struct RecallScratch {
 }
 
 impl RecallScratch {
+    /// The seeds as the spread takes them (node, activation), in rank order: what a
+    /// prediction made after seeding reads.
+    pub fn engine_seeds(&self) -> &[Seed] {
+        &self.engine_seeds
+    }
+
     /// Buffers sized for `config`, so the first request does not allocate either.
     pub fn for_config(config: &RecallConfig) -> RecallScratch {
         let k = config.max_candidates;
@@ -383,6 +404,29 @@ impl Recaller {
         scratch: &mut SpreadScratch,
         spread: &mut SpreadResult,
     ) -> Result<PhaseTimes, SpreadError> {
+        self.recall_gated_into(graph, index, cue, s, scratch, spread, &mut NoGate)
+            .map(|o| o.times)
+    }
+
+    /// [`Recaller::recall_into`] with `gate` asked once seeding is done (whether the spread
+    /// runs) and before each hop of the spread (a latency budget, or a timer that trains the
+    /// hop model). When the gate refuses the spread, the results are the similarity-only
+    /// ranking of the seeds — exactly what this recall in `similarity` mode gives — and no
+    /// spread runs (`fallback`); when it refuses a hop, the spread stops there and what it
+    /// reached is ranked as usual (`truncated`). In similarity mode, or without seeds, no
+    /// spread is considered and the gate is not asked. With [`NoGate`] it is `recall_into`,
+    /// bit for bit.
+    #[allow(clippy::too_many_arguments)]
+    pub fn recall_gated_into<G: RecallGate + ?Sized>(
+        &self,
+        graph: &Graph,
+        index: &SeedIndex,
+        cue: &[f32],
+        s: &mut RecallScratch,
+        scratch: &mut SpreadScratch,
+        spread: &mut SpreadResult,
+        gate: &mut G,
+    ) -> Result<RecallOutcome, SpreadError> {
         debug_assert_eq!(index.embeddings().len(), graph.node_count());
         let c = &self.config;
         let t0 = Instant::now();
@@ -399,18 +443,30 @@ impl Recaller {
         self.seed_from_hits(s);
         let t1 = Instant::now();
         spread.clear();
-        let spreads = c.mode != RecallMode::Similarity && !s.engine_seeds.is_empty();
+        let wants_spread = c.mode != RecallMode::Similarity && !s.engine_seeds.is_empty();
+        let fallback = wants_spread && !gate.after_seeding(graph, &s.engine_seeds);
+        let spreads = wants_spread && !fallback;
+        let mut truncated = false;
         if spreads {
-            self.spreader
-                .spread_into(graph, &s.engine_seeds, scratch, spread)?;
+            truncated =
+                self.spreader
+                    .spread_gated_into(graph, &s.engine_seeds, scratch, spread, gate)?;
         }
         let t2 = Instant::now();
-        self.rank(graph, s, spread);
+        if fallback {
+            self.rank_similarity(graph, s);
+        } else {
+            self.rank(graph, s, spread);
+        }
         let t3 = Instant::now();
-        Ok(PhaseTimes {
-            seed: (t1 - t0).as_nanos() as u64,
-            spread: spreads.then(|| (t2 - t1).as_nanos() as u64),
-            rank: (t3 - t2).as_nanos() as u64,
+        Ok(RecallOutcome {
+            times: PhaseTimes {
+                seed: (t1 - t0).as_nanos() as u64,
+                spread: spreads.then(|| (t2 - t1).as_nanos() as u64),
+                rank: (t3 - t2).as_nanos() as u64,
+            },
+            truncated,
+            fallback,
         })
     }
 
@@ -437,32 +493,40 @@ impl Recaller {
         s.by_id.sort_unstable_by_key(|&(id, _)| id);
     }
 
+    /// Ranks the seeds by similarity into `s.results`: similarity mode's ranking, and the
+    /// fallback of a recall the budget does not let spread.
+    fn rank_similarity(&self, graph: &Graph, s: &mut RecallScratch) {
+        let c = &self.config;
+        s.results.clear();
+        let cfg = self.spreader.config();
+        for h in &s.seeds {
+            let tier = seed_tier(cfg, graph, h.node);
+            let confidence = h.activation * cfg.tier(tier).confidence;
+            if confidence < c.min_confidence {
+                continue;
+            }
+            s.results.push(Recalled {
+                id: h.node,
+                score: f64::from(h.similarity),
+                activation: h.activation,
+                confidence,
+                similarity: Some(h.similarity),
+                hop: 0,
+                tier,
+            });
+            if s.results.len() == c.max_results {
+                break;
+            }
+        }
+        // Seeds are in similarity order already.
+    }
+
     /// Ranks the spread's nodes (or, in similarity mode, the seeds) into `s.results`.
     fn rank(&self, graph: &Graph, s: &mut RecallScratch, spread: &SpreadResult) {
         let c = &self.config;
         s.results.clear();
         if c.mode == RecallMode::Similarity {
-            let cfg = self.spreader.config();
-            for h in &s.seeds {
-                let tier = seed_tier(cfg, graph, h.node);
-                let confidence = h.activation * cfg.tier(tier).confidence;
-                if confidence < c.min_confidence {
-                    continue;
-                }
-                s.results.push(Recalled {
-                    id: h.node,
-                    score: f64::from(h.similarity),
-                    activation: h.activation,
-                    confidence,
-                    similarity: Some(h.similarity),
-                    hop: 0,
-                    tier,
-                });
-                if s.results.len() == c.max_results {
-                    break;
-                }
-            }
-            // Seeds are in similarity order already.
+            self.rank_similarity(graph, s);
             return;
         }
         for n in &spread.nodes {

@@ -53,12 +53,15 @@
 //!   read_gb_per_s, ratio, quantized_ns_per_vector}}` ([`RecallSection`]); and the same
 //!   `phases` and `recall` in each `settings[]` entry. The workload `hash` of a recall run
 //!   also covers the embeddings and the recall parameters.
-//! - with the latency predictor (`run`, `soak`; absent with `--predictor off` and in recall
-//!   mode): `predictor{model, coefficients[{feature, value}], n_train, count, within_10pct,
+//! - with the latency predictor (`run`, `soak`; absent with `--predictor off`):
+//!   `predictor{model, coefficients[{feature, value}], n_train, count, within_10pct,
 //!   within_20pct, within_50pct, p50_rel_err, p95_rel_err, hop{…the same for the hop
 //!   model…}}` ([`PredictorSection`]) — the request model's prediction made before each
 //!   measured request against its observed latency (requests cut or fallen back by a budget
-//!   excluded); the hop model's coefficients, trained on the warm-up's timed hops.
+//!   excluded); the hop model's coefficients, trained on the warm-up's timed hops. In recall
+//!   mode the request figures are the prediction made before the recall starts (`model`
+//!   `recall-before-start`), and `after_seed{…the same…}` (`recall-after-seed`) is the one
+//!   made once its seeds are known.
 //! - with a budget (`--budget`, or the workload's `[budget]`): `config.budget_ns` and
 //!   `budget{budget_ns, requests, truncated, fallbacks, over_budget, over_budget_share}`
 //!   ([`BudgetStats`]); `fallback` at the top level is `budget.fallbacks`.
@@ -195,6 +198,10 @@ pub struct PredictorSection {
     #[serde(flatten)]
     pub request: PredictorStats,
     pub hop: PredictorStats,
+    /// Recall mode only: the prediction made after seeding (the request figures above are
+    /// the one made before the request started). Absent in spread mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_seed: Option<PredictorStats>,
 }
 
 /// Writes `value` with the keys of every object in alphabetical order, as the JSON object

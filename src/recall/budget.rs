@@ -1,0 +1,400 @@
+//! Prediction and the latency budget for recall (DESIGN §3 and §7).
+//!
+//! A recall's seeds exist only once its similarity scan has run, so its latency is predicted
+//! twice. *Before the request starts* only what is nearly constant per workload is known: the
+//! scan's cost (rows × dim, the same for every cue) and the usual level of the spread and rank
+//! phases. *After seeding* the seeds are known: the spread phase is predicted from their cost
+//! profiles (as a spread request is, with the profile of the recall's own spread config), the
+//! rank phase from their summed reach, and both are added to the time seeding actually took.
+//!
+//! The budget acts on the second prediction. The engine's `LatencyBudgetManager` decides its
+//! fallback when the request starts — for recall, before there are seeds to predict from — so
+//! [`RecallBudgetManager`] keeps its policy and moves the decision: the clock starts with the
+//! request, and after seeding a request predicted past 1.5 × the budget answers with the
+//! similarity-only ranking of the seeds it already has (`fallback`); otherwise the spread runs
+//! with the hop gate, which stops before a hop that would end, with ranking, past the budget
+//! (`partial`, reason `budget`).
+//!
+//! Every model is an [`OnlineRidge`] or the engine's [`LatencyPredictor`]; a model fitted on a
+//! feature that never varies (the scan's size) is a running mean weighted by 1/observed², the
+//! value with the least relative squared error.
+
+use super::pipeline::PhaseTimes;
+use crate::engine::budget::{Clock, HopTimer, MonotonicClock, FALLBACK_FACTOR};
+use crate::engine::predictor::{Coefficient, OnlineRidge, DEFAULT_REFIT_EVERY, DEFAULT_RIDGE};
+use crate::engine::{
+    BudgetStats, CostProfile, ErrorStats, HopFeatures, HopGate, LatencyPredictor, NoGate, Outcome,
+    PredictorStats, RequestFeatures, Seed,
+};
+use crate::graph::Graph;
+use std::sync::Arc;
+
+/// Asked by [`Recaller::recall_gated_into`](super::Recaller::recall_gated_into) once seeding is
+/// done, then (as a [`HopGate`]) before each hop of the spread.
+pub trait RecallGate: HopGate {
+    /// Whether the spread runs for these seeds; `false` answers with the similarity-only
+    /// ranking of the seeds (the fallback).
+    fn after_seeding(&mut self, graph: &Graph, seeds: &[Seed]) -> bool;
+}
+
+impl RecallGate for NoGate {
+    #[inline(always)]
+    fn after_seeding(&mut self, _graph: &Graph, _seeds: &[Seed]) -> bool {
+        true
+    }
+}
+
+/// Warm-up recalls time every hop into the spread predictor's hop model.
+impl RecallGate for HopTimer<'_> {
+    fn after_seeding(&mut self, _graph: &Graph, _seeds: &[Seed]) -> bool {
+        true
+    }
+}
+
+/// What a recall is predicted to take after seeding, phase by phase (ns).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RestPrediction {
+    pub spread_ns: f64,
+    pub rank_ns: f64,
+}
+
+/// The predictions [`RecallBudgetManager`] needs; [`RecallPredictor`] is the real one, tests
+/// script their own.
+pub trait RecallModel {
+    /// The spread and rank phases of a recall with these seeds.
+    fn predict_rest(&self, graph: &Graph, seeds: &[Seed]) -> RestPrediction;
+    /// One hop of its spread.
+    fn predict_hop(&self, features: &HopFeatures) -> f64;
+    /// Whether the after-seed models have been fitted: an untrained model has no opinion and
+    /// must not make a request fall back (true by default, for scripted models).
+    fn trained(&self) -> bool {
+        true
+    }
+    /// Whether the hop model has been fitted (true by default).
+    fn hop_trained(&self) -> bool {
+        true
+    }
+}
+
+/// Names of the before-start models' one feature: the values a scan reads (rows × dim).
+pub const SCAN_FEATURES: [&str; 1] = ["scan_values"];
+/// Names of the rank model's features: the seeds' summed profile reach, and their count.
+pub const RANK_FEATURES: [&str; 2] = ["profile_activated", "seeds"];
+
+/// The models of a recall besides its spread's: the seed phase and the spread + rank phases as
+/// known before the request starts, and the rank phase as known after seeding.
+#[derive(Debug, Clone)]
+pub struct PhaseModels {
+    seed: OnlineRidge,
+    rest: OnlineRidge,
+    rank: OnlineRidge,
+}
+
+impl Default for PhaseModels {
+    fn default() -> Self {
+        PhaseModels {
+            seed: OnlineRidge::new(&SCAN_FEATURES, DEFAULT_RIDGE, true),
+            rest: OnlineRidge::new(&SCAN_FEATURES, DEFAULT_RIDGE, true),
+            rank: OnlineRidge::new(&RANK_FEATURES, DEFAULT_RIDGE, true),
+        }
+    }
+}
+
+impl PhaseModels {
+    /// Refits every model on everything observed.
+    pub fn fit(&mut self) {
+        self.seed.fit();
+        self.rest.fit();
+        self.rank.fit();
+    }
+
+    /// The snapshot's request figures for recall: the prediction made before the request
+    /// starts (`seed.*` and `rest.*` coefficients) with its `errors`.
+    pub fn before_stats(&self, errors: ErrorStats) -> PredictorStats {
+        PredictorStats {
+            model: "recall-before-start".into(),
+            coefficients: prefixed("seed", &self.seed)
+                .chain(prefixed("rest", &self.rest))
+                .collect(),
+            n_train: self.seed.n_fitted(),
+            errors,
+        }
+    }
+
+    /// The prediction made after seeding: `spread.*` (the spread phase's request model) and
+    /// `rank.*` coefficients, with its `errors`.
+    pub fn after_seed_stats(
+        &self,
+        spread: &LatencyPredictor,
+        errors: ErrorStats,
+    ) -> PredictorStats {
+        let r = spread.request_model();
+        PredictorStats {
+            model: "recall-after-seed".into(),
+            coefficients: prefixed("spread", r)
+                .chain(prefixed("rank", &self.rank))
+                .collect(),
+            n_train: r.n_fitted(),
+            errors,
+        }
+    }
+}
+
+/// Adds an observation, refitting every [`DEFAULT_REFIT_EVERY`] as the engine's predictor does.
+fn observe(m: &mut OnlineRidge, x: &[f64], y: f64) {
+    m.add(x, y);
+    if m.n().is_multiple_of(DEFAULT_REFIT_EVERY) {
+        m.fit();
+    }
+}
+
+/// `prefix.feature` for each of a model's coefficients, so that several models share one list.
+fn prefixed(prefix: &str, m: &OnlineRidge) -> impl Iterator<Item = Coefficient> {
+    let prefix = prefix.to_string();
+    m.coefficient_list().into_iter().map(move |c| Coefficient {
+        feature: format!("{prefix}.{}", c.feature),
+        value: c.value,
+    })
+}
+
+/// A recall's latency predictor: the spread phase's [`LatencyPredictor`] (request and hop
+/// models, over the cost profile of the recall's spread config) and the [`PhaseModels`].
+#[derive(Debug, Clone)]
+pub struct RecallPredictor {
+    /// `None` only for a predictor that is never trained (it then predicts 0 from no features).
+    profile: Option<Arc<CostProfile>>,
+    depth: u32,
+    scan: [f64; 1],
+    pub spread: LatencyPredictor,
+    pub phases: PhaseModels,
+}
+
+impl RecallPredictor {
+    /// `profile` must be computed for the recall's spread config (`RecallConfig::spread_config`:
+    /// another fan effect, no top-k), whose depth is `depth`; a scan reads `scan_values`.
+    pub fn new(
+        profile: Option<Arc<CostProfile>>,
+        depth: u32,
+        scan_values: u64,
+        spread: LatencyPredictor,
+        phases: PhaseModels,
+    ) -> Self {
+        RecallPredictor {
+            profile,
+            depth,
+            scan: [scan_values as f64],
+            spread,
+            phases,
+        }
+    }
+
+    /// The spread request's features: the seeds' summed cost profiles.
+    #[inline]
+    pub fn features(&self, graph: &Graph, seeds: &[Seed]) -> RequestFeatures {
+        match &self.profile {
+            Some(p) => p.request_features(graph, seeds, self.depth),
+            None => RequestFeatures::default(),
+        }
+    }
+
+    fn rank_x(f: &RequestFeatures) -> [f64; 2] {
+        [f.activated, f.seeds as f64]
+    }
+
+    /// The prediction made before the request starts (ns): seeding plus the usual spread and
+    /// rank. 0 before anything was fitted.
+    pub fn predict_before(&self) -> f64 {
+        (self.phases.seed.predict(&self.scan) + self.phases.rest.predict(&self.scan)).max(0.0)
+    }
+
+    /// The prediction made after seeding (ns): `seed_ns` (what seeding took) plus the
+    /// predicted spread and rank. `spreads` is false when no spread runs (similarity mode,
+    /// no seeds).
+    pub fn predict_after_seed(
+        &self,
+        seed_ns: f64,
+        graph: &Graph,
+        seeds: &[Seed],
+        spreads: bool,
+    ) -> f64 {
+        let f = self.features(graph, seeds);
+        let spread = if spreads {
+            self.spread.predict_latency(&f)
+        } else {
+            0.0
+        };
+        seed_ns + spread + self.phases.rank.predict(&Self::rank_x(&f)).max(0.0)
+    }
+
+    /// Trains every model on one whole recall: its phases, and its observed latency (ns).
+    pub fn observe(&mut self, graph: &Graph, seeds: &[Seed], times: PhaseTimes, observed_ns: f64) {
+        let seed = times.seed as f64;
+        observe(&mut self.phases.seed, &self.scan, seed);
+        observe(&mut self.phases.rest, &self.scan, observed_ns - seed);
+        let f = self.features(graph, seeds);
+        observe(&mut self.phases.rank, &Self::rank_x(&f), times.rank as f64);
+        if let Some(ns) = times.spread {
+            self.spread.observe_request(&f, ns as f64);
+        }
+    }
+
+    /// Refits every model.
+    pub fn fit(&mut self) {
+        self.spread.fit();
+        self.phases.fit();
+    }
+}
+
+impl RecallModel for RecallPredictor {
+    fn predict_rest(&self, graph: &Graph, seeds: &[Seed]) -> RestPrediction {
+        let f = self.features(graph, seeds);
+        RestPrediction {
+            spread_ns: self.spread.predict_latency(&f),
+            rank_ns: self.phases.rank.predict(&Self::rank_x(&f)).max(0.0),
+        }
+    }
+
+    fn predict_hop(&self, features: &HopFeatures) -> f64 {
+        self.spread.predict_hop_latency(features)
+    }
+
+    fn trained(&self) -> bool {
+        self.spread.request_model().n_fitted() > 0
+    }
+
+    fn hop_trained(&self) -> bool {
+        self.spread.hop_model().n_fitted() > 0
+    }
+}
+
+/// Enforces a latency budget on recalls. Per request: [`start`](Self::start) when the request
+/// starts; the recall asks [`RecallGate::after_seeding`] and then, before each hop,
+/// [`HopGate::before_hop`]; [`finish`](Self::finish) with the observed latency.
+#[derive(Debug, Clone)]
+pub struct RecallBudgetManager<M, C = MonotonicClock> {
+    budget_ns: u64,
+    model: M,
+    clock: C,
+    start_ns: u64,
+    /// The predicted rank phase: a hop may run only if ranking after it still fits.
+    rank_reserve_ns: f64,
+    after_seed_ns: Option<f64>,
+    truncated_now: bool,
+    fallback_now: bool,
+    stats: BudgetStats,
+}
+
+impl<M: RecallModel> RecallBudgetManager<M, MonotonicClock> {
+    pub fn new(budget_ns: u64, model: M) -> Self {
+        Self::with_clock(budget_ns, model, MonotonicClock::default())
+    }
+}
+
+impl<M: RecallModel, C: Clock> RecallBudgetManager<M, C> {
+    pub fn with_clock(budget_ns: u64, model: M, clock: C) -> Self {
+        RecallBudgetManager {
+            budget_ns,
+            model,
+            clock,
+            start_ns: 0,
+            rank_reserve_ns: 0.0,
+            after_seed_ns: None,
+            truncated_now: false,
+            fallback_now: false,
+            stats: BudgetStats {
+                budget_ns,
+                ..BudgetStats::default()
+            },
+        }
+    }
+
+    pub fn budget_ns(&self) -> u64 {
+        self.budget_ns
+    }
+
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The model, to train it between requests.
+    pub fn model_mut(&mut self) -> &mut M {
+        &mut self.model
+    }
+
+    /// Starts a request: its clock starts now.
+    pub fn start(&mut self) {
+        self.start_ns = self.clock.now_ns();
+        self.rank_reserve_ns = 0.0;
+        self.after_seed_ns = None;
+        self.truncated_now = false;
+        self.fallback_now = false;
+    }
+
+    /// Ns since [`start`](Self::start).
+    pub fn elapsed_ns(&self) -> u64 {
+        self.clock.now_ns().saturating_sub(self.start_ns)
+    }
+
+    /// The prediction made after seeding in the current request (elapsed + spread + rank);
+    /// `None` when no spread was considered (similarity mode, no seeds).
+    pub fn after_seed_prediction(&self) -> Option<f64> {
+        self.after_seed_ns
+    }
+
+    /// Ends the request with its observed latency (ns) and counts it.
+    pub fn finish(&mut self, observed_ns: u64) -> Outcome {
+        let o = Outcome {
+            truncated: self.truncated_now,
+            fallback: self.fallback_now,
+            over_budget: observed_ns > self.budget_ns,
+        };
+        let mut one = BudgetStats {
+            budget_ns: self.budget_ns,
+            requests: 1,
+            truncated: o.truncated as u64,
+            fallbacks: o.fallback as u64,
+            over_budget: o.over_budget as u64,
+            over_budget_share: 0.0,
+        };
+        one.add(&self.stats);
+        self.stats = one;
+        self.truncated_now = false;
+        self.fallback_now = false;
+        o
+    }
+
+    pub fn stats(&self) -> BudgetStats {
+        self.stats
+    }
+}
+
+impl<M: RecallModel, C: Clock> HopGate for RecallBudgetManager<M, C> {
+    /// Stops when `elapsed + predicted(hop) + predicted(rank)` would pass the budget (exactly
+    /// at the budget still runs). An untrained hop model never stops a spread.
+    fn before_hop(&mut self, _hop: u32, features: &HopFeatures) -> bool {
+        if !self.model.hop_trained() {
+            return true;
+        }
+        let end =
+            self.elapsed_ns() as f64 + self.model.predict_hop(features) + self.rank_reserve_ns;
+        let go = end <= self.budget_ns as f64;
+        if !go {
+            self.truncated_now = true;
+        }
+        go
+    }
+}
+
+impl<M: RecallModel, C: Clock> RecallGate for RecallBudgetManager<M, C> {
+    /// Falls back only when `elapsed + predicted spread + predicted rank` is *more than*
+    /// 1.5 × the budget, and never on an untrained model.
+    fn after_seeding(&mut self, graph: &Graph, seeds: &[Seed]) -> bool {
+        let rest = self.model.predict_rest(graph, seeds);
+        let predicted = self.elapsed_ns() as f64 + rest.spread_ns + rest.rank_ns;
+        self.rank_reserve_ns = rest.rank_ns;
+        self.after_seed_ns = Some(predicted);
+        self.fallback_now =
+            self.model.trained() && predicted > FALLBACK_FACTOR * self.budget_ns as f64;
+        !self.fallback_now
+    }
+}
