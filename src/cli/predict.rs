@@ -490,7 +490,7 @@ fn print_summary(out: &mut impl Write, s: &Snapshot, stream_line: &str) -> Resul
     writeln!(out, "{stream_line}")?;
     writeln!(
         out,
-        "tested on {} requests × {} rounds = {} observations, predicted before each request and hop started (models frozen)",
+        "tested on {} requests × {} rounds = {} observations, predicted before each request and hop started (coefficients frozen, drift tracked)",
         p.n_test, p.repeat, p.request.count
     )?;
     writeln!(out)?;

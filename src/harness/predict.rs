@@ -6,7 +6,8 @@
 //! R times, *in rounds* (all M requests, then all M again), so that a repeat does not find the
 //! caches its predecessor left; every single observation is judged against the prediction made
 //! before it started, and against its own request's median (the noise ceiling), which no
-//! predictor can beat. The models are frozen after training: no test request teaches them.
+//! predictor can beat. The coefficients are frozen after training (no test request teaches
+//! them); only the predictor's drift factors follow the machine, as they do in `run`.
 //!
 //! What is predicted is a [`PredictSubject`]: the spread alone now ([`SpreadSubject`]);
 //! recall's pipeline can be another subject without touching the loops here. With a budget,
@@ -355,7 +356,7 @@ impl Residual {
 
 /// Predicts each hop just before it runs and times it, for the test requests.
 struct JudgeGate<'a> {
-    predictor: &'a LatencyPredictor,
+    predictor: &'a mut LatencyPredictor,
     predicted: f64,
     started: Instant,
     /// (hop, predicted, observed) of the current request.
@@ -369,9 +370,10 @@ impl HopGate for JudgeGate<'_> {
         true
     }
 
-    fn after_hop(&mut self, hop: u32, _features: &HopFeatures) {
+    fn after_hop(&mut self, hop: u32, features: &HopFeatures) {
         let ns = self.started.elapsed().as_nanos() as f64;
         self.hops.push((hop, self.predicted, ns));
+        self.predictor.track_hop(features, ns);
     }
 }
 
@@ -394,8 +396,10 @@ pub struct TestFigures {
 }
 
 /// Runs every request of `subject` `repeat` times, in rounds, each predicted (request and
-/// hops) by the frozen `predictor` before it starts; then judges every observation against
-/// its prediction and against its own request's (or hop's) median.
+/// hops) by `predictor` before it starts; then judges every observation against its
+/// prediction and against its own request's (or hop's) median. The coefficients stay as
+/// trained (out of sample); only the predictor's drift factors follow what it observes, as
+/// they do in `run` (see [`LatencyPredictor::track_request`]).
 pub fn test(
     subject: &mut dyn PredictSubject,
     predictor: &LatencyPredictor,
@@ -409,8 +413,9 @@ pub fn test(
     let mut req_obs: Vec<Vec<f64>> = vec![Vec::with_capacity(repeat as usize); m];
     let mut hop_obs: Vec<Vec<Vec<f64>>> = vec![Vec::new(); m];
     let mut outcome = SettingOutcome::default();
+    let mut tracked = predictor.clone();
     let mut gate = JudgeGate {
-        predictor,
+        predictor: &mut tracked,
         predicted: 0.0,
         started: Instant::now(),
         hops: Vec::with_capacity(crate::engine::MAX_DEPTH as usize),
@@ -424,7 +429,7 @@ pub fn test(
                 break 'rounds;
             }
             let f = subject.features(i);
-            let predicted = predictor.predict_latency(&f);
+            let predicted = gate.predictor.predict_latency(&f);
             gate.hops.clear();
             let a0 = alloc::thread_count();
             let t0 = Instant::now();
@@ -435,6 +440,7 @@ pub fn test(
             outcome.latency.record(ns);
             add_work(&mut outcome, &info);
             req_obs[i].push(ns as f64);
+            gate.predictor.track_request(&f, ns as f64);
             residuals.push(Residual {
                 request: i as u32,
                 hop: None,
@@ -597,8 +603,8 @@ pub struct BudgetRun {
     pub stats: crate::engine::BudgetStats,
 }
 
-/// Runs every request of `subject` `repeat` times with the budget manager (the frozen
-/// predictor, `budget_ns`) and without it, in pairs whose order alternates (with first for
+/// Runs every request of `subject` `repeat` times with the budget manager (the trained
+/// predictor, which the manager keeps learning from the hops it times, and `budget_ns`) and without it, in pairs whose order alternates (with first for
 /// even `i + round`, without first for odd), so neither side always finds the other's caches.
 /// With the manager, its admission (the request prediction) is inside the timed region, as it
 /// is part of serving a request under a budget.
@@ -631,6 +637,9 @@ pub fn compare_budget(
                     };
                     let ns = t0.elapsed().as_nanos() as u64;
                     outcome = mgr.finish(ns);
+                    if !outcome.truncated && !outcome.fallback {
+                        mgr.model_mut().track_request(&f, ns as f64);
+                    }
                     with.latency.record(ns);
                     with.requests += 1;
                     with.over_budget += u64::from(outcome.over_budget);
