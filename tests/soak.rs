@@ -1723,6 +1723,15 @@ fn interrupted_warmup_records_the_warmup_that_ran() {
         let mut child = Spawned::start(t.path(), &args);
         if command == "soak" {
             child.wait_until_warming_up(&root);
+        } else {
+            // `run` writes its cost profile under the root just before its warm-up; under
+            // load (a debug build, other builds) start-up alone can take the 500 ms below.
+            child.wait_until("cost profile", Duration::from_secs(20), || {
+                fs::read_dir(&root).is_ok_and(|d| {
+                    d.flatten()
+                        .any(|e| e.file_name().to_string_lossy().starts_with("cost-profile-"))
+                })
+            });
         }
         // Start-up takes milliseconds (hot-1k builds in a few); this is warm-up time.
         std::thread::sleep(Duration::from_millis(500));
