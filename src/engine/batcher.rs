@@ -17,6 +17,11 @@
 //! update that leaves the setting unchanged; the third update always settles (the bound is
 //! the contract, and by then every neighbour has been measured at least once). After that the
 //! batcher only runs the chosen setting and keeps recording its throughput.
+//!
+//! A spread too small for any arm to run a hop in parallel measures none of them (only noise
+//! would tell its arms apart): the caller reports it with
+//! [`AdaptiveBatcher::observe_uninformative_spread`], which keeps the window's pace without
+//! crediting an arm. On a workload of only such spreads the batcher keeps its start.
 
 use super::spreader::{DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL_MIN_EDGES};
 use crate::InputError;
@@ -340,6 +345,37 @@ impl AdaptiveBatcher {
         } else {
             false
         }
+    }
+
+    /// Records a spread that every arm of the current window would have run alike — all its
+    /// hops and its collection on the calling thread (see [`AdaptiveBatcher::runs_alike`]):
+    /// it counts toward the window, so updates keep their pace, but toward no arm's
+    /// throughput, since it measured none of them. A window of such spreads keeps the
+    /// current setting (nothing beat it). Returns true when it made an update.
+    pub fn observe_uninformative_spread(&mut self) -> bool {
+        self.spreads += 1;
+        self.in_window += 1;
+        if self.in_window >= UPDATE_EVERY {
+            self.update();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether a spread that relaxed `edges` and activated `activated` nodes runs the same
+    /// under every arm of the current window: a hop goes parallel only from its threshold of
+    /// frontier edges on (and no hop relaxes more than the whole spread), the collection
+    /// from half of it in activated nodes, so below the lowest arm's both it runs serial
+    /// under all of them.
+    pub fn runs_alike(&self, edges: u64, activated: u64) -> bool {
+        let lowest = self
+            .arms
+            .iter()
+            .map(|a| a.parallel_min_edges)
+            .min()
+            .unwrap_or(self.current.parallel_min_edges);
+        edges < lowest && activated < lowest / 2
     }
 
     /// The batch size with the best smoothed throughput at the current threshold, or the
