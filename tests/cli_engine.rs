@@ -309,9 +309,12 @@ fn spread_table_is_identical_across_threads() {
 // 2. run: the cartesian product of settings, measured side by side
 // ---------------------------------------------------------------------------------------------
 
-const GRID: [&str; 8] = [
+// A fixed batch size: with 2 threads the default is `auto` (tests/batcher_cli.rs).
+const GRID: [&str; 10] = [
     "--threads",
     "1,2",
+    "--batch-size",
+    "256",
     "--prefetch-distance",
     "0,8",
     "--pool",

@@ -19,7 +19,7 @@ pub mod soak;
 pub mod spread;
 pub mod workloads;
 
-use crate::engine::spreader::{DEFAULT_BATCH_SIZE, DEFAULT_PREFETCH_DISTANCE};
+use crate::engine::spreader::DEFAULT_PREFETCH_DISTANCE;
 use crate::measure::counters::CounterMode;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -158,9 +158,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=options::MAX_THREADS))]
     pub threads: Option<Vec<u64>>,
 
-    /// Frontier nodes per batch of a parallel hop; a list measures each.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_values_t = [DEFAULT_BATCH_SIZE as u64], value_parser = clap::value_parser!(u64).range(1..=options::MAX_BATCH_SIZE))]
+    /// Frontier nodes per batch of a parallel hop: `auto` (the adaptive batcher chooses it
+    /// and the parallel threshold, learning per spread; with one thread the fixed default
+    /// 256) or a number; a list (`auto,64`) measures each.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "auto", value_parser = options::parse_batch_size)]
     pub batch_size: Vec<u64>,
+
+    /// `off`: `auto` means the fixed default batch size 256 and `--parallel-min-edges`, for
+    /// comparison.
+    #[arg(long, value_enum, default_value = "on")]
+    pub batcher: Switch,
 
     /// Prefetch this many items ahead while spreading, 0 = off; a list measures each.
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_values_t = [DEFAULT_PREFETCH_DISTANCE], value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=options::MAX_PREFETCH_DISTANCE))]
@@ -185,7 +192,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "1", value_parser = clap::value_parser!(u64).range(1..=options::MAX_CONCURRENCY))]
     pub concurrency: Vec<u64>,
 
-    /// A hop runs on all threads only when its frontier has at least this many out-edges.
+    /// A hop runs on all threads only when its frontier has at least this many out-edges
+    /// (with `--batch-size auto`: where a cold-started batcher begins).
     #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PARALLEL_MIN_EDGES)]
     pub parallel_min_edges: u64,
 
@@ -276,6 +284,15 @@ pub struct SoakArgs {
     /// Hop threads (the caller plus workers).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=options::MAX_THREADS))]
     pub threads: u64,
+
+    /// Frontier nodes per batch of a parallel hop: `auto` (the adaptive batcher, which keeps
+    /// learning over the soak; with one thread the fixed default 256) or a number.
+    #[arg(long, value_name = "auto|N", default_value = "auto", value_parser = options::parse_batch_size)]
+    pub batch_size: u64,
+
+    /// `off`: `auto` means the fixed default batch size and threshold.
+    #[arg(long, value_enum, default_value = "on")]
+    pub batcher: Switch,
 
     /// Prefetch distance, 0 = off.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PREFETCH_DISTANCE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=options::MAX_PREFETCH_DISTANCE))]
@@ -585,9 +602,15 @@ pub struct SpreadArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=options::MAX_THREADS))]
     pub threads: u64,
 
-    /// Frontier nodes per batch of a parallel hop.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH_SIZE as u64, value_parser = clap::value_parser!(u64).range(1..=options::MAX_BATCH_SIZE))]
+    /// Frontier nodes per batch of a parallel hop: `auto` (what `run` or `soak` learned on
+    /// this machine, read from `results/`, else the default 256 and `--parallel-min-edges`)
+    /// or a number.
+    #[arg(long, value_name = "auto|N", default_value = "auto", value_parser = options::parse_batch_size)]
     pub batch_size: u64,
+
+    /// `off`: `auto` means the fixed default batch size.
+    #[arg(long, value_enum, default_value = "on")]
+    pub batcher: Switch,
 
     /// A hop runs on all threads only when its frontier has at least this many out-edges
     /// (0: every hop, which is how tests compare thread counts on small spreads).

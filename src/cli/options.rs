@@ -35,10 +35,15 @@ pub const MAX_LEAK_BYTES: u64 = 1 << 20;
 pub const MIN_RATE: f64 = 0.001;
 pub const MAX_RATE: f64 = 1e9;
 
+/// `SettingSpec::batch_size` of a setting whose batch setting the adaptive batcher chooses
+/// (`--batch-size auto`); a fixed batch size is at least 1.
+pub const AUTO_BATCH_SIZE: u64 = 0;
+
 /// The options that make one setting of a side-by-side `run`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SettingSpec {
     pub threads: u64,
+    /// Frontier nodes per batch of a parallel hop, or [`AUTO_BATCH_SIZE`].
     pub batch_size: u64,
     pub prefetch_distance: usize,
     pub pool: bool,
@@ -50,11 +55,20 @@ pub struct SettingSpec {
 }
 
 impl SettingSpec {
+    /// Whether the adaptive batcher chooses this setting's batch size and threshold.
+    pub fn auto_batch(&self) -> bool {
+        self.batch_size == AUTO_BATCH_SIZE
+    }
+
     pub fn label(&self) -> String {
         format!(
             "threads={} batch={} prefetch={} pool={} concurrency={}",
             self.threads,
-            self.batch_size,
+            if self.auto_batch() {
+                "auto".to_string()
+            } else {
+                self.batch_size.to_string()
+            },
             self.prefetch_distance,
             if self.pool { "on" } else { "off" },
             self.concurrency
@@ -65,9 +79,41 @@ impl SettingSpec {
     }
 }
 
+/// One `--batch-size` entry: `auto` ([`AUTO_BATCH_SIZE`]) or a batch size in
+/// 1..=[`MAX_BATCH_SIZE`] (clap's value parser, so a bad value is a usage error naming the
+/// flag, as for every other numeric flag).
+pub fn parse_batch_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    if text == "auto" {
+        return Ok(AUTO_BATCH_SIZE);
+    }
+    match text.parse::<u64>() {
+        Ok(n) if (1..=MAX_BATCH_SIZE).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{text}' is not auto or a batch size from 1 to {MAX_BATCH_SIZE}"
+        )),
+    }
+}
+
+/// What `--batch-size` means for one setting: `auto` runs the batcher only where it has
+/// something to choose — more than one hop thread, the batcher on, spread requests (recall's
+/// spread runs inside the pipeline, at a fixed setting) — and is the fixed default elsewhere.
+pub fn resolve_batch_size(batch_size: u64, threads: u64, batcher_on: bool, recall: bool) -> u64 {
+    if batch_size == AUTO_BATCH_SIZE && (threads <= 1 || !batcher_on || recall) {
+        crate::engine::spreader::DEFAULT_BATCH_SIZE as u64
+    } else {
+        batch_size
+    }
+}
+
 /// Every combination of `run`'s listed options (and, in recall mode, of `similarities`), in
-/// the order given (the first is the baseline), each once.
-pub fn setting_specs(args: &RunArgs, similarities: &[Option<SimilarityMode>]) -> Vec<SettingSpec> {
+/// the order given (the first is the baseline), each once. Each `--batch-size` entry is
+/// resolved per setting ([`resolve_batch_size`]).
+pub fn setting_specs(
+    args: &RunArgs,
+    similarities: &[Option<SimilarityMode>],
+    batcher_on: bool,
+) -> Vec<SettingSpec> {
     let default_threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     let threads = args
         .threads
@@ -88,7 +134,12 @@ pub fn setting_specs(args: &RunArgs, similarities: &[Option<SimilarityMode>]) ->
                             for &predictor in &args.predictor {
                                 let spec = SettingSpec {
                                     threads,
-                                    batch_size,
+                                    batch_size: resolve_batch_size(
+                                        batch_size,
+                                        threads,
+                                        batcher_on,
+                                        similarity.is_some(),
+                                    ),
                                     prefetch_distance,
                                     pool,
                                     concurrency,
@@ -282,6 +333,23 @@ pub fn parse_seeds(list: &str, activation: f64, nodes: usize) -> Result<Vec<Seed
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_sizes_parse_and_resolve() {
+        assert_eq!(parse_batch_size("auto"), Ok(AUTO_BATCH_SIZE));
+        assert_eq!(parse_batch_size(" 64"), Ok(64));
+        assert_eq!(parse_batch_size("1"), Ok(1));
+        for bad in ["0", "abc", "", "-1", "1048577", "Auto"] {
+            let e = parse_batch_size(bad).unwrap_err();
+            assert!(e.contains("is not auto or a batch size"), "{bad}: {e}");
+        }
+        // auto stays auto only with threads > 1, the batcher on and spread requests.
+        assert_eq!(resolve_batch_size(AUTO_BATCH_SIZE, 2, true, false), 0);
+        assert_eq!(resolve_batch_size(AUTO_BATCH_SIZE, 1, true, false), 256);
+        assert_eq!(resolve_batch_size(AUTO_BATCH_SIZE, 2, false, false), 256);
+        assert_eq!(resolve_batch_size(AUTO_BATCH_SIZE, 2, true, true), 256);
+        assert_eq!(resolve_batch_size(64, 1, true, false), 64);
+    }
 
     #[test]
     fn seeds_parse_and_validate() {

@@ -13,7 +13,8 @@ use super::recall_setup::{
     recall_config, reject_recall_flags, write_throughput_and_recall, RecallPlan,
 };
 use super::session::{
-    measuring_outcome, prediction_sections, write_model_lines, MeasuringSession, Presentation,
+    attach_batchers, batcher_section, measuring_outcome, prediction_sections, save_batchers,
+    write_model_lines, MeasuringSession, Presentation,
 };
 use super::{RequestMode, RunArgs};
 use crate::harness::bench::{run_interleaved, BenchPlan, SettingOutcome, SettingUnderTest};
@@ -70,7 +71,7 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
         Some((_, sims)) => sims.iter().map(|&s| Some(s)).collect(),
         None => vec![None],
     };
-    let specs = setting_specs(args, &similarities);
+    let specs = setting_specs(args, &similarities, args.batcher == super::Switch::On);
     let mut settings = specs
         .iter()
         .map(|spec| {
@@ -82,7 +83,23 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
         })
         .collect::<Result<Vec<_>>>()?;
     let recall = recall.map(|(plan, _)| plan);
-    let batch: Vec<u64> = specs.iter().map(|s| s.batch_size).collect();
+    attach_batchers(
+        &mut settings,
+        &specs,
+        &args.out,
+        args.parallel_min_edges,
+        args.quiet,
+    );
+    // An auto setting's gauge starts at the batcher's first setting.
+    let batch: Vec<u64> = specs
+        .iter()
+        .zip(&settings)
+        .map(|(spec, s)| {
+            s.batcher
+                .as_ref()
+                .map_or(spec.batch_size, |b| b.stats().batch_size as u64)
+        })
+        .collect();
     live.describe(&session.loaded.workload.name, &settings, &batch);
     if !args.quiet && settings.len() > 1 {
         crate::note!(
@@ -122,6 +139,7 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
         },
     )?;
     pb.finish_and_clear();
+    save_batchers(&settings, args.quiet);
 
     let interrupted = measuring.interrupt.reason().map(|sig| {
         format!(
@@ -165,13 +183,15 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
     Ok(measuring_outcome(&dir, interrupted, None))
 }
 
-/// The `config` of a run: its first setting's.
+/// The `config` of a run: its first setting's. A batch setting the batcher learned is not
+/// configuration: under `auto` the two keys are absent.
 fn run_config(loaded: &LoadedWorkload, first: &SettingUnderTest, spec: SettingSpec) -> RunConfig {
+    let fixed = !spec.auto_batch();
     RunConfig {
-        batch_size: Some(spec.batch_size),
+        batch_size: fixed.then_some(spec.batch_size),
         concurrency: spec.concurrency,
         mode: LoopMode::ClosedLoop,
-        parallel_min_edges: Some(first.spreader.parallel_min_edges()),
+        parallel_min_edges: fixed.then(|| first.spreader.parallel_min_edges()),
         pool: spec.pool,
         prefetch_distance: spec.prefetch_distance as u64,
         requests: requests_config(&loaded.workload.requests),
@@ -258,6 +278,7 @@ fn build_snapshot(
                 recall: None,
                 predictor: predictor.clone(),
                 budget: *budget,
+                batcher: batcher_section(s),
             })
         })
         .collect::<Result<_>>()?;
@@ -275,6 +296,7 @@ fn build_snapshot(
     );
     let (predictor, budget) = sections.into_iter().next().unwrap_or((None, None));
     snapshot.set_prediction(predictor, budget);
+    snapshot.batcher = snapshot.settings.first().and_then(|r| r.batcher.clone());
     Ok(snapshot)
 }
 
@@ -375,12 +397,21 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
             writeln!(out, "allocations   not counted ({reason})")?
         }
     }
-    write_model_lines(
-        out,
-        s.predictor.as_ref(),
-        s.budget.as_ref(),
-        s.config.batch_size,
-    )?;
+    write_model_lines(out, s)?;
+    // The other settings the batcher chose for (the line above is the first setting's).
+    for r in s.settings.iter().skip(1) {
+        if let Some(b) = &r.batcher {
+            let st = &b.stats;
+            writeln!(
+                out,
+                "              {}: auto chose batch {}, parallel ≥ {} edges{}",
+                r.label,
+                st.batch_size,
+                st.parallel_min_edges,
+                if st.converged { "" } else { " (not converged)" }
+            )?;
+        }
+    }
     writeln!(
         out,
         "harness cost  {} ns per request (timer + record, included above)",

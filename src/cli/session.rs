@@ -17,14 +17,17 @@ use super::options::SettingSpec;
 use super::WorkloadArgs;
 use crate::engine::budget::format_duration;
 use crate::engine::cost_profile::ProfileSource;
+use crate::engine::spreader::{DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL_MIN_EDGES};
 use crate::engine::{ActivationRecordPool, CostProfile, HopExecutor, Spreader};
+use crate::engine::{BatchSetting, Fingerprint};
+use crate::harness::batching::{SharedBatcher, Start};
 use crate::harness::bench::{RequestModel, SettingOutcome, SettingUnderTest, POOL_CAPACITY};
 use crate::measure::calibration::Calibrator;
 use crate::measure::counters::CounterMode;
 use crate::measure::timing::harness_overhead_ns;
 use crate::measure::LatencyHistogram;
 use crate::report::results::PendingRun;
-use crate::report::snapshot::{BudgetStats, PredictorSection};
+use crate::report::snapshot::{BatcherSection, BudgetStats, PredictorSection};
 use crate::report::snapshot::{RunConfig, SnapshotContext};
 use crate::report::time::UtcTime;
 use crate::report::{ResultsWriter, Snapshot};
@@ -109,7 +112,12 @@ impl MeasuringSession {
         let spreader = Spreader::new(self.loaded.workload.spread.clone())
             .map_err(|e| InputError::new(e.to_string()))?
             .with_prefetch_distance(spec.prefetch_distance)
-            .with_batch_size(spec.batch_size as usize)
+            // An `auto` setting's spreads run under the batcher's choice; this is its default.
+            .with_batch_size(if spec.auto_batch() {
+                DEFAULT_BATCH_SIZE
+            } else {
+                spec.batch_size as usize
+            })
             .with_parallel_min_edges(parallel_min_edges)
             .with_executor(Some(executor));
         let n = self.loaded.graph.node_count();
@@ -128,6 +136,7 @@ impl MeasuringSession {
             recall: None,
             leak_bytes_per_spread,
             model: None,
+            batcher: None,
         })
     }
 
@@ -255,13 +264,118 @@ pub fn prediction_sections(
     )
 }
 
-/// The summary's predictor, batcher and budget lines.
-pub fn write_model_lines(
-    out: &mut impl std::io::Write,
-    predictor: Option<&PredictorSection>,
-    budget: Option<&BudgetStats>,
-    batch_size: Option<u64>,
-) -> Result<()> {
+/// Gives each setting whose batch size is `auto` (`specs`, one per setting) its adaptive
+/// batcher, resumed from its fingerprint's memory file under the results root `root` when
+/// there is one, else cold-started at the default batch size and `parallel_min_edges`. Says
+/// which on stderr (unless `quiet`); a memory file that cannot be used is a warning, since
+/// it is a cache: the batcher then starts cold.
+pub fn attach_batchers(
+    settings: &mut [SettingUnderTest],
+    specs: &[SettingSpec],
+    root: &Path,
+    parallel_min_edges: u64,
+    quiet: bool,
+) {
+    let mut said = std::collections::BTreeSet::new();
+    for (s, spec) in settings.iter_mut().zip(specs) {
+        if !spec.auto_batch() {
+            continue;
+        }
+        let start = BatchSetting {
+            batch_size: DEFAULT_BATCH_SIZE,
+            parallel_min_edges,
+        };
+        let fp = Fingerprint::detect(spec.threads as usize);
+        let (b, how) = SharedBatcher::open(root, fp, start);
+        let file = b.memory_file.display().to_string();
+        if said.insert(file.clone()) {
+            match how {
+                Start::Resumed if !quiet => crate::note!("batcher: resumed from {file}"),
+                Start::Cold if !quiet => crate::note!("batcher: cold start ({file} not found)"),
+                Start::ColdIgnoring(why) => {
+                    crate::note!(
+                        "spreadbench: warning: batcher: ignoring {file}: {why}; cold start"
+                    )
+                }
+                _ => {}
+            }
+        }
+        s.batcher = Some(b);
+    }
+}
+
+/// Saves what each setting's batcher learned (the first setting of each memory file; only
+/// a converged batcher is saved). A file that cannot be written is a warning: the results
+/// stand without it.
+pub fn save_batchers(settings: &[SettingUnderTest], quiet: bool) {
+    let mut saved = std::collections::BTreeSet::new();
+    for b in settings.iter().filter_map(|s| s.batcher.as_ref()) {
+        let file = b.memory_file.display().to_string();
+        if !saved.insert(file.clone()) {
+            continue;
+        }
+        match b.save() {
+            Ok(true) if !quiet => crate::note!("batcher: saved what it learned to {file}"),
+            Ok(false) if !quiet => {
+                crate::note!("batcher: not converged, so {file} was not written")
+            }
+            Err(e) => crate::note!("spreadbench: warning: batcher: {e:#}"),
+            _ => {}
+        }
+    }
+}
+
+/// A setting's `batcher` section, when it ran the batcher.
+pub fn batcher_section(setting: &SettingUnderTest) -> Option<BatcherSection> {
+    setting.batcher.as_ref().map(|b| BatcherSection {
+        stats: b.stats(),
+        memory_file: b.memory_file.display().to_string(),
+    })
+}
+
+/// The summary's batcher line for a snapshot: the batcher's choice, or why there was none.
+fn write_batcher_line(out: &mut impl std::io::Write, s: &Snapshot) -> Result<()> {
+    let c = &s.config;
+    let fixed = format!(
+        "fixed batch size {}, parallel ≥ {} edges",
+        c.batch_size.unwrap_or(DEFAULT_BATCH_SIZE as u64),
+        c.parallel_min_edges.unwrap_or(DEFAULT_PARALLEL_MIN_EDGES)
+    );
+    match &s.batcher {
+        Some(b) => {
+            let st = &b.stats;
+            let state = match st.updates_to_converge {
+                Some(n) if st.converged => {
+                    format!(
+                        "converged after {n} update{}",
+                        if n == 1 { "" } else { "s" }
+                    )
+                }
+                _ => format!("not converged ({} updates so far)", st.history.len()),
+            };
+            writeln!(
+                out,
+                "batcher       auto: batch {}, parallel ≥ {} edges, {state} ({})",
+                st.batch_size,
+                st.parallel_min_edges,
+                if st.from_memory {
+                    "resumed"
+                } else {
+                    "cold start"
+                }
+            )?
+        }
+        None if c.threads <= 1 => writeln!(out, "batcher       off (1 thread)")?,
+        None if c.recall.is_some() => writeln!(out, "batcher       off (recall mode; {fixed})")?,
+        None => writeln!(out, "batcher       off ({fixed})")?,
+    }
+    Ok(())
+}
+
+/// The summary's predictor, batcher and budget lines, from the snapshot `s` (its first
+/// setting's sections).
+pub fn write_model_lines(out: &mut impl std::io::Write, s: &Snapshot) -> Result<()> {
+    let (predictor, budget) = (s.predictor.as_ref(), s.budget.as_ref());
     match predictor {
         Some(p) => {
             let e = &p.request.errors;
@@ -280,10 +394,7 @@ pub fn write_model_lines(
         }
         None => writeln!(out, "predictor     off")?,
     }
-    match batch_size {
-        Some(b) => writeln!(out, "batcher       off (fixed batch size {b})")?,
-        None => writeln!(out, "batcher       off")?,
-    }
+    write_batcher_line(out, s)?;
     match budget {
         Some(b) => writeln!(
             out,

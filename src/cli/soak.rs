@@ -6,16 +6,16 @@
 use super::common::write_latency_table;
 use super::common::{measured_figures, progress_bar, requests_config, spread_settings};
 use super::exit::{Exit, Outcome};
-use super::options::{budget_ns, check_budget, soak_plan, SettingSpec};
+use super::options::{budget_ns, check_budget, resolve_batch_size, soak_plan, SettingSpec};
 use super::recall_setup::{
     recall_config, reject_recall_flags, write_throughput_and_recall, RecallPlan,
 };
 use super::session::{
-    measuring_outcome, prediction_sections, write_model_lines, Measuring, MeasuringSession,
-    Presentation,
+    attach_batchers, batcher_section, measuring_outcome, prediction_sections, save_batchers,
+    write_model_lines, Measuring, MeasuringSession, Presentation,
 };
 use super::{RequestMode, SoakArgs};
-use crate::engine::spreader::{DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL_MIN_EDGES};
+use crate::engine::spreader::DEFAULT_PARALLEL_MIN_EDGES;
 use crate::harness::bench::SettingUnderTest;
 use crate::harness::requests::RequestSource;
 use crate::harness::soak::{run_soak, IntervalReport, IntervalRule, SoakOutcome, SoakPlan};
@@ -74,7 +74,12 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     session.announce(args.quiet, recall.as_ref().map(|p| p.inputs.describe()));
     let spec = SettingSpec {
         threads: args.threads,
-        batch_size: DEFAULT_BATCH_SIZE as u64,
+        batch_size: resolve_batch_size(
+            args.batch_size,
+            args.threads,
+            args.batcher == super::Switch::On,
+            recall.is_some(),
+        ),
         prefetch_distance: args.prefetch_distance,
         pool: !args.no_pool,
         concurrency: args.concurrency,
@@ -89,6 +94,13 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     if let Some(plan) = &recall {
         setting.recall = Some(plan.setting(&setting.spreader, plan.config.similarity)?);
     }
+    attach_batchers(
+        std::slice::from_mut(&mut setting),
+        &[spec],
+        &args.out,
+        DEFAULT_PARALLEL_MIN_EDGES,
+        args.quiet,
+    );
     live.describe(
         &session.loaded.workload.name,
         std::slice::from_ref(&setting),
@@ -114,6 +126,7 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
         args,
         &mut live,
     )?;
+    save_batchers(std::slice::from_ref(&setting), args.quiet);
     let total = &outcome.total;
     // Read from the histogram itself: the summary (which encodes it) is made once, below.
     let soak = soak_section(
@@ -137,11 +150,14 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
             format!("soak verdict failed: {}", soak.failed.join(", ")),
         )
     });
+    // A fixed batch setting is configuration only where a hop can go parallel; one the
+    // batcher learned is not configuration at all.
+    let fixed = (!spec.auto_batch() && args.threads > 1).then_some(spec.batch_size);
     let config = RunConfig {
-        batch_size: None,
+        batch_size: fixed,
         concurrency: args.concurrency,
         mode: soak.mode,
-        parallel_min_edges: None,
+        parallel_min_edges: fixed.map(|_| DEFAULT_PARALLEL_MIN_EDGES),
         pool: !args.no_pool,
         prefetch_distance: args.prefetch_distance as u64,
         requests: requests_config(&session.loaded.workload.requests),
@@ -175,6 +191,7 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     let mut snapshot = Snapshot::for_soak(ctx, figures, soak);
     let (predictor, budget) = prediction_sections(&setting, total);
     snapshot.set_prediction(predictor, budget);
+    snapshot.batcher = batcher_section(&setting);
     if let Some(h) = hash {
         snapshot.workload.hash = h;
     }
@@ -471,7 +488,7 @@ fn print_summary(out: &mut impl Write, s: &Snapshot) -> Result<()> {
         stall.ratio.map_or("n/a".into(), |r| format!("{r:.2}")),
         stall.max_ratio
     )?;
-    write_model_lines(out, s.predictor.as_ref(), s.budget.as_ref(), None)?;
+    write_model_lines(out, s)?;
     if let Some(reason) = &s.partial_reason {
         writeln!(out, "PARTIAL       {reason}")?;
     }

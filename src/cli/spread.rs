@@ -3,18 +3,22 @@
 
 use super::common::load;
 use super::exit::Outcome;
-use super::options::{budget_ns, parse_seeds};
+use super::options::{budget_ns, parse_seeds, resolve_batch_size, AUTO_BATCH_SIZE};
 use super::SpreadArgs;
 use crate::engine::budget::{seeds_only_into, Admission, HopTimer};
+use crate::engine::spreader::DEFAULT_BATCH_SIZE;
+use crate::engine::{BatchSetting, Fingerprint};
 use crate::engine::{
     CostProfile, HopExecutor, LatencyBudgetManager, LatencyPredictor, Seed, SpreadResult,
     SpreadScratch, Spreader,
 };
 use crate::graph::Graph;
+use crate::harness::batching::{SharedBatcher, Start};
 use crate::InputError;
 use anyhow::Result;
 use serde_json::json;
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 
 /// What the budget did to the spread.
@@ -42,11 +46,12 @@ pub fn execute(args: &SpreadArgs) -> Result<Outcome> {
         loaded.workload.requests.seed_activation,
         loaded.graph.node_count(),
     )?;
+    let setting = batch_setting(args);
     let spreader = Spreader::new(config)
         .map_err(|e| InputError::new(e.to_string()))?
         .with_executor(Some(Arc::new(HopExecutor::new(args.threads as usize))))
-        .with_batch_size(args.batch_size as usize)
-        .with_parallel_min_edges(args.parallel_min_edges);
+        .with_batch_size(setting.batch_size)
+        .with_parallel_min_edges(setting.parallel_min_edges);
     let mut scratch = SpreadScratch::new(loaded.graph.node_count());
     let mut result = SpreadResult::default();
     let budgeted = match budget {
@@ -118,6 +123,51 @@ pub fn execute(args: &SpreadArgs) -> Result<Outcome> {
         }
     }
     Ok(Outcome::success())
+}
+
+/// The batch setting of the spread: a fixed `--batch-size` with `--parallel-min-edges`; under
+/// `auto` with more than one thread, what `run` or `soak` learned on this machine when the
+/// default results root holds it (one spread cannot learn anything itself), else the defaults.
+/// Which setting ran never changes the result.
+fn batch_setting(args: &SpreadArgs) -> BatchSetting {
+    let fixed = BatchSetting {
+        batch_size: match args.batch_size {
+            AUTO_BATCH_SIZE => DEFAULT_BATCH_SIZE,
+            n => n as usize,
+        },
+        parallel_min_edges: args.parallel_min_edges,
+    };
+    let auto = resolve_batch_size(
+        args.batch_size,
+        args.threads,
+        args.batcher == super::Switch::On,
+        false,
+    ) == AUTO_BATCH_SIZE;
+    if !auto {
+        return fixed;
+    }
+    let fp = Fingerprint::detect(args.threads as usize);
+    let (b, how) = SharedBatcher::open(Path::new("results"), fp, fixed);
+    let file = b.memory_file.display();
+    match how {
+        Start::Resumed => {
+            let st = b.stats();
+            crate::note!(
+                "batcher: batch {}, parallel ≥ {} edges, as learned in {file}",
+                st.batch_size,
+                st.parallel_min_edges
+            );
+            BatchSetting {
+                batch_size: st.batch_size,
+                parallel_min_edges: st.parallel_min_edges,
+            }
+        }
+        Start::ColdIgnoring(why) => {
+            crate::note!("spreadbench: warning: batcher: ignoring {file}: {why}");
+            fixed
+        }
+        Start::Cold => fixed,
+    }
 }
 
 /// Trains a predictor on `train` requests of `stream` (hops timed, then the whole request),

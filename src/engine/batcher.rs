@@ -15,8 +15,14 @@
 //! size and threshold (each a power of two) only when it beats the current setting by more
 //! than [`HYSTERESIS`], so measurement noise does not make it wander. Converged is the first
 //! update that leaves the setting unchanged; the third update always settles (the bound is
-//! the contract, and by then every neighbour has been measured at least once). After that the
-//! batcher only runs the chosen setting and keeps recording its throughput.
+//! the contract, and by then every neighbour has been measured at least once), and on a
+//! setting it has measured. After that the batcher only runs the chosen setting and keeps
+//! recording its throughput.
+//!
+//! A spread too small for any arm to run a hop in parallel measures none of them (only noise
+//! would tell its arms apart): the caller reports it with
+//! [`AdaptiveBatcher::observe_uninformative_spread`], which keeps the window's pace without
+//! crediting an arm. On a workload of only such spreads the batcher keeps its start.
 
 use super::spreader::{DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL_MIN_EDGES};
 use crate::InputError;
@@ -342,6 +348,37 @@ impl AdaptiveBatcher {
         }
     }
 
+    /// Records a spread that every arm of the current window would have run alike — all its
+    /// hops and its collection on the calling thread (see [`AdaptiveBatcher::runs_alike`]):
+    /// it counts toward the window, so updates keep their pace, but toward no arm's
+    /// throughput, since it measured none of them. A window of such spreads keeps the
+    /// current setting (nothing beat it). Returns true when it made an update.
+    pub fn observe_uninformative_spread(&mut self) -> bool {
+        self.spreads += 1;
+        self.in_window += 1;
+        if self.in_window >= UPDATE_EVERY {
+            self.update();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether a spread that relaxed `edges` and activated `activated` nodes runs the same
+    /// under every arm of the current window: a hop goes parallel only from its threshold of
+    /// frontier edges on (and no hop relaxes more than the whole spread), the collection
+    /// from half of it in activated nodes, so below the lowest arm's both it runs serial
+    /// under all of them.
+    pub fn runs_alike(&self, edges: u64, activated: u64) -> bool {
+        let lowest = self
+            .arms
+            .iter()
+            .map(|a| a.parallel_min_edges)
+            .min()
+            .unwrap_or(self.current.parallel_min_edges);
+        edges < lowest && activated < lowest / 2
+    }
+
     /// The batch size with the best smoothed throughput at the current threshold, or the
     /// current batch size unless another beats it by more than [`HYSTERESIS`] (also when
     /// nothing was measured).
@@ -385,6 +422,25 @@ impl AdaptiveBatcher {
         }
     }
 
+    /// The current setting, unless a measured one of `candidates` beats it by more than
+    /// [`HYSTERESIS`] (the first of the fastest, then).
+    fn best_measured(&self, candidates: &[BatchSetting]) -> BatchSetting {
+        let here = self.smoothed.get(&self.current).copied();
+        let mut best: Option<(f64, BatchSetting)> = None;
+        for c in candidates {
+            if let Some(&v) = self.smoothed.get(c) {
+                if best.is_none_or(|(b, _)| v > b) {
+                    best = Some((v, *c));
+                }
+            }
+        }
+        match (here, best) {
+            (Some(h), Some((b, c))) if b > h * (1.0 + HYSTERESIS) => c,
+            (None, Some((_, c))) => c,
+            _ => self.current,
+        }
+    }
+
     fn update(&mut self) {
         for (arm, t) in self.arms.iter().zip(&self.window) {
             if t.ns == 0 || t.spreads == 0 {
@@ -396,10 +452,32 @@ impl AdaptiveBatcher {
         }
         self.updates += 1;
         if !self.converged {
-            let next = snap(BatchSetting {
-                batch_size: self.compute_optimal_batch_size(),
-                parallel_min_edges: self.compute_optimal_parallel_min_edges(),
+            let (batch, threshold) = (
+                self.compute_optimal_batch_size(),
+                self.compute_optimal_parallel_min_edges(),
+            );
+            let mut next = snap(BatchSetting {
+                batch_size: batch,
+                parallel_min_edges: threshold,
             });
+            if self.updates >= MAX_UPDATES_TO_CONVERGE {
+                // The last update holds for good: it takes a setting it has measured — the
+                // combination of the two axes' choices, or either axis' move alone — never
+                // one it only guessed (each axis is chosen at the other's current value, so
+                // their combination may be unmeasured, or measured worse).
+                let c = self.current;
+                next = self.best_measured(&[
+                    next,
+                    snap(BatchSetting {
+                        batch_size: batch,
+                        ..c
+                    }),
+                    snap(BatchSetting {
+                        parallel_min_edges: threshold,
+                        ..c
+                    }),
+                ]);
+            }
             let unchanged = next == self.current;
             self.current = next;
             if unchanged || self.updates >= MAX_UPDATES_TO_CONVERGE {
@@ -506,6 +584,62 @@ fn snap(s: BatchSetting) -> BatchSetting {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Drives `b` through windows in which a spread under `s` in window `w` (0-based) runs
+    /// at `tput(w, s)` edges per ns; returns the setting after each update.
+    fn drive(
+        b: &mut AdaptiveBatcher,
+        windows: u64,
+        tput: impl Fn(u64, BatchSetting) -> f64,
+    ) -> Vec<BatchSetting> {
+        let mut after = Vec::new();
+        for w in 0..windows {
+            for _ in 0..UPDATE_EVERY {
+                let s = b.next_setting();
+                let edges = 100_000;
+                let ns = (edges as f64 / tput(w, s)) as u64;
+                if b.observe_spread(s, edges, ns) {
+                    after.push(b.current());
+                }
+            }
+        }
+        after
+    }
+
+    /// Reproducer: the third update converges whatever it measured, and per axis it picked
+    /// the batch size best at the current threshold and the threshold best at the current
+    /// batch size — so it settled on (4096, 262144), a combination it had measured at a tenth
+    /// of the others' speed (window 2), because each axis alone looked best in window 1.
+    /// (The same rule settled scale-free-1m-deep on a combination never measured at all.)
+    #[test]
+    fn the_last_update_never_settles_on_a_combination_measured_worse() {
+        let fp = Fingerprint {
+            parallelism: 2,
+            threads: 2,
+            l2_bytes: None,
+            l3_bytes: None,
+        };
+        let bad = BatchSetting {
+            batch_size: 4096,
+            parallel_min_edges: 262_144,
+        };
+        let mut b = AdaptiveBatcher::new(fp);
+        let after = drive(&mut b, 3, |w, s| match w {
+            // Window 1: batch 4096 is best at the start threshold, 262144 at the start batch.
+            0 if s.batch_size == 4096 || s.parallel_min_edges == 262_144 => 3.0,
+            0 => 1.0,
+            // Window 2 measures their combination, and its neighbours: all slow.
+            1 => 0.1,
+            // Window 3, back at the start and its neighbours: middling.
+            _ => 1.5,
+        });
+        assert_eq!(after.len(), 3);
+        assert_eq!(after[0], bad, "update 1 tries the combination");
+        assert!(b.converged());
+        let last = b.history.last().unwrap();
+        assert_ne!(b.current(), bad, "{after:?}");
+        assert!(last.edges_per_us >= 1500.0, "{:?}", b.history);
+    }
 
     #[test]
     fn snapping_and_cache_sizes() {

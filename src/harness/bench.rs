@@ -63,6 +63,8 @@ pub struct SettingUnderTest {
     pub leak_bytes_per_spread: usize,
     /// Predict each request (and enforce a budget); `None` with `--predictor off`.
     pub model: Option<RequestModel>,
+    /// `--batch-size auto`: the adaptive batcher chooses each spread's batch setting.
+    pub batcher: Option<super::batching::SharedBatcher>,
 }
 
 /// The latency predictor of one setting, and the budget its requests run under.
@@ -534,6 +536,8 @@ fn run_client(
     let budget = !ctx.warmup && s.model.as_ref().is_some_and(|m| m.budget_ns.is_some());
     let mut counters = ThreadCounters::open(ctx.counters);
     let mut handle = s.pool.as_ref().map(|p| p.handle());
+    // The batch setting of each spread: the batcher's choice, or the spreader's own.
+    let mut batch = super::batching::ClientBatch::new(s.batcher.as_ref(), &s.spreader);
     // Recall's buffers are the client's, made before its first request.
     let mut bufs = s
         .recall
@@ -580,11 +584,14 @@ fn run_client(
         let (spread, recalled) = match (requests, &s.recall, bufs.as_mut()) {
             (RequestBlock::Spread(list), _, _) => {
                 let seeds = list.get(i);
+                let setting = batch.setting();
                 let r = match (model.as_mut(), &features) {
                     (Some(m), Some(_)) if ctx.warmup => {
                         let mut timer = HopTimer::new(m.mgr.model_mut());
                         s.spreader
-                            .spread_gated_into(graph, seeds, scratch, result, &mut timer)
+                            .spread_gated_into_with(
+                                graph, seeds, scratch, result, &mut timer, setting,
+                            )
                             .map(|_| ())
                     }
                     (Some(m), Some(f)) if budget => match m.mgr.admit(f) {
@@ -595,11 +602,15 @@ fn run_client(
                         Admission::Run { predicted_ns } => {
                             predicted = Some(predicted_ns);
                             s.spreader
-                                .spread_gated_into(graph, seeds, scratch, result, &mut m.mgr)
+                                .spread_gated_into_with(
+                                    graph, seeds, scratch, result, &mut m.mgr, setting,
+                                )
                                 .map(|_| ())
                         }
                     },
-                    _ => s.spreader.spread_into(graph, seeds, scratch, result),
+                    _ => s
+                        .spreader
+                        .spread_into_with(graph, seeds, scratch, result, setting),
                 };
                 (r, None)
             }
@@ -649,6 +660,11 @@ fn run_client(
         let from = due.map_or(t0, |d| d.min(t0));
         let latency_ns = end_t.duration_since(from).as_nanos() as u64;
         out.latency.record(latency_ns);
+        batch.observe(
+            sample.edges_relaxed,
+            u64::from(sample.nodes_activated),
+            end_t.duration_since(t0).as_nanos() as u64,
+        );
         if let (Some(m), Some(f)) = (model.as_mut(), &features) {
             // Trained on the spread's own time (from its start, not its open-loop due time).
             let observed = end_t.duration_since(t0).as_nanos() as f64;
@@ -760,6 +776,7 @@ pub(super) mod tests {
             recall: None,
             leak_bytes_per_spread: 0,
             model: None,
+            batcher: None,
         }
     }
 

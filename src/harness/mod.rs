@@ -4,6 +4,7 @@
 //! was measured. This is the one layer that knows both the engine and the measurements:
 //! `measure/` itself never sees the engine, and `report/` never sees either run loop.
 
+pub mod batching;
 pub mod bench;
 pub mod predict;
 pub mod recall;

@@ -26,6 +26,7 @@ mod tables;
 
 pub use policy::{DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL_MIN_EDGES, DEFAULT_PREFETCH_DISTANCE};
 
+use super::batcher::BatchSetting;
 use super::budget::{HopGate, NoGate};
 use super::executor::HopExecutor;
 use super::fixed::{self, ONE};
@@ -35,7 +36,7 @@ use super::prefetch::prefetch;
 use super::result::SpreadResult;
 use super::scratch::{NodeState, ParticipantBuf, SpreadScratch};
 use crate::graph::{Edge, Graph};
-use policy::ExecutionPolicy;
+use policy::ExecutionSettings;
 use std::sync::{Arc, MutexGuard};
 use tables::ModelTables;
 
@@ -79,7 +80,7 @@ pub enum SpreadError {
 #[derive(Debug, Clone)]
 pub struct Spreader {
     tables: ModelTables,
-    policy: ExecutionPolicy,
+    exec: ExecutionSettings,
 }
 
 impl Spreader {
@@ -87,49 +88,56 @@ impl Spreader {
         config.validate().map_err(SpreadError::Config)?;
         Ok(Spreader {
             tables: ModelTables::new(config),
-            policy: ExecutionPolicy::default(),
+            exec: ExecutionSettings::default(),
         })
     }
 
     /// Sets how far ahead the spreading loop prefetches (0 turns prefetch off).
     pub fn with_prefetch_distance(mut self, distance: usize) -> Self {
-        self.policy.set_prefetch_distance(distance);
+        self.exec.set_prefetch_distance(distance);
         self
     }
 
     /// Runs hops with enough work on `executor`'s threads (`None`, or one thread: all inline).
     pub fn with_executor(mut self, executor: Option<Arc<HopExecutor>>) -> Self {
-        self.policy.set_executor(executor);
+        self.exec.set_executor(executor);
         self
     }
 
     /// Frontier nodes per batch of a parallel push (at least 1).
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.policy.set_batch_size(batch_size);
+        self.exec.set_batch_size(batch_size);
         self
     }
 
     /// Out-edges a hop's frontier needs before the hop goes parallel.
     pub fn with_parallel_min_edges(mut self, edges: u64) -> Self {
-        self.policy.set_parallel_min_edges(edges);
+        self.exec.set_parallel_min_edges(edges);
         self
     }
 
     pub fn prefetch_distance(&self) -> usize {
-        self.policy.prefetch_distance()
+        self.exec.prefetch_distance()
     }
 
     /// Threads a parallel hop uses (1 when there is no executor).
     pub fn threads(&self) -> usize {
-        self.policy.threads()
+        self.exec.threads()
     }
 
+    /// The batch size a spread runs under unless it is given a [`BatchSetting`].
     pub fn batch_size(&self) -> usize {
-        self.policy.batch_size()
+        self.exec.setting().batch_size
     }
 
+    /// The parallel threshold a spread runs under unless it is given a [`BatchSetting`].
     pub fn parallel_min_edges(&self) -> u64 {
-        self.policy.parallel_min_edges()
+        self.exec.setting().parallel_min_edges
+    }
+
+    /// The batch setting a spread runs under unless it is given another.
+    pub fn batch_setting(&self) -> BatchSetting {
+        self.exec.setting()
     }
 
     pub fn config(&self) -> &SpreadConfig {
@@ -181,16 +189,46 @@ impl Spreader {
         out: &mut SpreadResult,
         gate: &mut G,
     ) -> Result<bool, SpreadError> {
+        self.spread_gated_into_with(graph, seeds, scratch, out, gate, self.exec.setting())
+    }
+
+    /// [`Spreader::spread_into`] under `setting` instead of the spreader's own batch size and
+    /// parallel threshold: how the adaptive batcher runs each spread on a shared spreader.
+    /// Same bits for every setting.
+    #[inline]
+    pub fn spread_into_with(
+        &self,
+        graph: &Graph,
+        seeds: &[Seed],
+        scratch: &mut SpreadScratch,
+        out: &mut SpreadResult,
+        setting: BatchSetting,
+    ) -> Result<(), SpreadError> {
+        self.spread_gated_into_with(graph, seeds, scratch, out, &mut NoGate, setting)
+            .map(|_| ())
+    }
+
+    /// [`Spreader::spread_gated_into`] under `setting` (see [`Spreader::spread_into_with`]).
+    pub fn spread_gated_into_with<G: HopGate + ?Sized>(
+        &self,
+        graph: &Graph,
+        seeds: &[Seed],
+        scratch: &mut SpreadScratch,
+        out: &mut SpreadResult,
+        gate: &mut G,
+        setting: BatchSetting,
+    ) -> Result<bool, SpreadError> {
         check_seeds(graph, seeds)?;
         scratch.bind(graph);
         out.clear();
         scratch.begin_spread();
         self.seed(graph, seeds, scratch);
-        if let Some(ex) = self.policy.executor() {
+        if let Some(ex) = self.exec.executor() {
             scratch.ensure_participants(ex.threads());
         }
 
-        let (t, policy) = (&self.tables, &self.policy);
+        let policy = self.exec.policy(setting);
+        let (t, policy) = (&self.tables, &policy);
         let mut truncated = false;
         for d in 1..=t.config().max_depth {
             if scratch.frontier.is_empty() {

@@ -71,6 +71,13 @@
 //!   hop_min_ns, noise_ceiling{requests, observations, within_10pct, within_20pct,
 //!   within_50pct, hop{…}, hop_all{…}}, coefficients{request, hop}, budget{…}}`
 //!   ([`PredictSection`]); `latency_ns` is then the test requests' observations.
+//! - with `--batch-size auto` and more than one hop thread (`run`, `soak`): `batcher{
+//!   fingerprint, batch_size, parallel_min_edges, converged, updates_to_converge,
+//!   from_memory, history[{spread, batch_size, parallel_min_edges, edges_per_us}],
+//!   memory_file}` ([`BatcherSection`]), the first setting's at the top level and each auto
+//!   setting's in `settings[]`; such a setting's `config.batch_size` and
+//!   `config.parallel_min_edges` are absent (they were learned, not set) and its
+//!   `settings[].batch_size` is 0.
 //!
 //! No section is open (`serde_json::Value`): a figure is either typed here or not in the
 //! snapshot. Loading ignores keys it does not know, so a newer 1.x snapshot still loads.
@@ -93,11 +100,13 @@
 //!   `config.budget_ns` and `settings[].{predictor, budget}`, each optional; `fallback`
 //!   counts budget fallbacks (it was always 0 before).
 
+mod batcher;
 mod config;
 pub mod predict;
 mod recall;
 mod sections;
 
+pub use batcher::BatcherSection;
 pub use config::{
     DecaySetting, FanEffectSetting, LoopMode, RequestsConfig, RssBytes, RunConfig, SoakInterval,
     SoakSection, SpreadSettings, TierPolicySetting, TierSetting, TierTable, Verdicts,
@@ -189,6 +198,9 @@ pub struct Snapshot {
     /// `predict` only: out-of-sample accuracy beside the noise ceiling ([`PredictSection`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predict: Option<PredictSection>,
+    /// With the adaptive batcher (`--batch-size auto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batcher: Option<BatcherSection>,
 }
 
 /// The snapshot's `predictor{…}`: the request model (its coefficients and its errors over the
@@ -320,6 +332,7 @@ impl Snapshot {
             predictor: None,
             budget: None,
             predict: None,
+            batcher: None,
         }
     }
 }
@@ -329,6 +342,7 @@ impl Snapshot {
 pub struct SettingReport {
     pub label: String,
     pub threads: u64,
+    /// 0 when the adaptive batcher chose it (see `batcher`).
     pub batch_size: u64,
     pub prefetch_distance: u64,
     pub pool: bool,
@@ -354,6 +368,9 @@ pub struct SettingReport {
     pub predictor: Option<PredictorSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetStats>,
+    /// With the adaptive batcher: this setting's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batcher: Option<BatcherSection>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
