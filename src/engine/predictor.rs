@@ -269,10 +269,12 @@ pub struct HopFeatures {
 }
 
 /// Names of [`HopFeatures::vector`]'s entries.
-pub const HOP_FEATURES: [&str; 9] = [
+pub const HOP_FEATURES: [&str; 11] = [
     "frontier_edges",
     "frontier_size",
     "hop",
+    "hop_edges",
+    "hop_nodes",
     "hot_share",
     "cold_share",
     "threads",
@@ -283,15 +285,20 @@ pub const HOP_FEATURES: [&str; 9] = [
 
 impl HopFeatures {
     /// The model's inputs. Tier mix as shares (warm is the rest), and a parallel hop's edges
-    /// per thread, since a parallel hop's cost does not scale like a serial one's.
+    /// per thread, since a parallel hop's cost does not scale like a serial one's. The hop
+    /// index times the edges and the nodes lets the cost per edge and per node differ by
+    /// hop: a first hop's targets are cold in cache, and the last hop builds no frontier.
     #[inline]
-    pub fn vector(&self) -> [f64; 9] {
+    pub fn vector(&self) -> [f64; 11] {
         let f = self.frontier_size.max(1) as f64;
         let par = if self.parallel { 1.0 } else { 0.0 };
+        let hop = self.hop as f64;
         [
             self.frontier_edges as f64,
             self.frontier_size as f64,
-            self.hop as f64,
+            hop,
+            hop * self.frontier_edges as f64,
+            hop * self.frontier_size as f64,
             self.tier_mix[0] as f64 / f,
             self.tier_mix[2] as f64 / f,
             self.threads as f64,
