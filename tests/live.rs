@@ -1,7 +1,9 @@
 //! `--metrics-addr` and `--stream` end to end: `/metrics` scraped during a real run and parsed
 //! by a Prometheus text parser (the `prometheus-parse` crate, lax: it skips lines it does not
 //! understand, so every line is also checked here against the OpenMetrics text grammar), its
-//! totals against the final snapshot; bad addresses; the stream's lines.
+//! totals against the final snapshot (spreads, the latency histogram, the budget manager's
+//! partial and fallback counts, the predictor's error histogram) for `run` and `soak`, spread
+//! and recall mode; bad addresses; the stream's lines.
 
 mod common;
 
@@ -73,9 +75,11 @@ struct Scraped {
     finished: f64,
     partial: Option<f64>,
     fallback: Option<f64>,
-    /// `spreadbench_spreading_latency_prediction_error`: cumulative buckets, `_count`, `_sum`.
-    prediction_error: Option<(Vec<(f64, f64)>, f64, f64)>,
+    prediction_error: Option<ErrorHistogram>,
 }
+
+/// `spreadbench_spreading_latency_prediction_error`: cumulative buckets, `_count`, `_sum`.
+type ErrorHistogram = (Vec<(f64, f64)>, f64, f64);
 
 fn parse_scrape(text: &str) -> Scraped {
     check_openmetrics_lines(text);

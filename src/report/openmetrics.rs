@@ -57,7 +57,7 @@ pub struct SettingMetrics<'a> {
     /// Measured requests' latencies, in nanoseconds.
     pub latency: &'a Histogram<u64>,
     pub spreads: u64,
-    /// Requests cut short (a latency budget) and answered by fallback (recall).
+    /// Requests the latency budget cut short, and those it did not run (fallback).
     pub partial: u64,
     pub fallback: u64,
     pub pool: Option<PoolGauges>,
@@ -276,7 +276,7 @@ impl Collector for Frozen {
         family(
             &mut enc,
             "spreadbench_partial",
-            "Requests cut short with a partial result (latency budget).",
+            "Requests cut short before a hop by the latency budget (a partial result).",
             None,
             s,
             |s| Some(ConstCounter::new(s.partial)),
@@ -284,7 +284,7 @@ impl Collector for Frozen {
         family(
             &mut enc,
             "spreadbench_fallback",
-            "Requests answered by similarity-only fallback.",
+            "Requests the latency budget manager did not run, predicted past 1.5x the budget: answered by the seeds alone (spread) or similarity-only results (recall).",
             None,
             s,
             |s| Some(ConstCounter::new(s.fallback)),
