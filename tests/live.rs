@@ -1,7 +1,9 @@
 //! `--metrics-addr` and `--stream` end to end: `/metrics` scraped during a real run and parsed
 //! by a Prometheus text parser (the `prometheus-parse` crate, lax: it skips lines it does not
 //! understand, so every line is also checked here against the OpenMetrics text grammar), its
-//! totals against the final snapshot; bad addresses; the stream's lines.
+//! totals against the final snapshot (spreads, the latency histogram, the budget manager's
+//! partial and fallback counts, the predictor's error histogram) for `run` and `soak`, spread
+//! and recall mode; bad addresses; the stream's lines.
 
 mod common;
 
@@ -71,7 +73,13 @@ struct Scraped {
     sum: f64,
     buckets: Vec<(f64, f64)>,
     finished: f64,
+    partial: Option<f64>,
+    fallback: Option<f64>,
+    prediction_error: Option<ErrorHistogram>,
 }
+
+/// `spreadbench_spreading_latency_prediction_error`: cumulative buckets, `_count`, `_sum`.
+type ErrorHistogram = (Vec<(f64, f64)>, f64, f64);
 
 fn parse_scrape(text: &str) -> Scraped {
     check_openmetrics_lines(text);
@@ -90,51 +98,58 @@ fn parse_scrape(text: &str) -> Scraped {
                 other => panic!("{name}: unexpected {other:?}"),
             })
     };
-    let buckets = scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == "spreadbench_spread_latency_seconds")
-        .map(|s| match &s.value {
-            prometheus_parse::Value::Histogram(b) => {
-                b.iter().map(|c| (c.less_than, c.count)).collect()
-            }
-            other => panic!("latency is not a histogram: {other:?}"),
-        })
-        .unwrap_or_default();
+    let histogram = |name: &str| -> Option<Vec<(f64, f64)>> {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name)
+            .map(|s| match &s.value {
+                prometheus_parse::Value::Histogram(b) => {
+                    b.iter().map(|c| (c.less_than, c.count)).collect()
+                }
+                other => panic!("{name} is not a histogram: {other:?}"),
+            })
+    };
+    const PREDICTION: &str = "spreadbench_spreading_latency_prediction_error";
     Scraped {
         spreads: value("spreadbench_spreads_total").unwrap_or(0.0),
         count: value("spreadbench_spread_latency_seconds_count").unwrap_or(0.0),
         sum: value("spreadbench_spread_latency_seconds_sum").unwrap_or(0.0),
-        buckets,
+        buckets: histogram("spreadbench_spread_latency_seconds").unwrap_or_default(),
         finished: value("spreadbench_finished")
             .unwrap_or_else(|| panic!("spreadbench_finished missing in\n{text}")),
+        partial: value("spreadbench_partial_total"),
+        fallback: value("spreadbench_fallback_total"),
+        prediction_error: histogram(PREDICTION).map(|b| {
+            let count = value(&format!("{PREDICTION}_count"))
+                .unwrap_or_else(|| panic!("{PREDICTION}_count missing in\n{text}"));
+            let sum = value(&format!("{PREDICTION}_sum"))
+                .unwrap_or_else(|| panic!("{PREDICTION}_sum missing in\n{text}"));
+            (b, count, sum)
+        }),
     }
 }
 
-/// A real run scraped every 20 ms until its server goes away: every scrape parses, the
-/// counts only grow, and the last scrape (served during --metrics-linger, after the end)
-/// agrees with the snapshot the run printed.
-#[test]
-fn metrics_scraped_during_a_run_agree_with_the_snapshot() {
-    let t = tmp();
+/// What watching a command's `/metrics` (and `/snapshot.json`) until its server went away saw.
+struct Watched {
+    scrapes: Vec<Scraped>,
+    /// A `/snapshot.json` with `"partial": true` was served while measuring.
+    partial_seen: bool,
+    /// `/snapshot.json` as served after the end (during the linger).
+    final_snapshot: Option<Value>,
+    /// The snapshot the command printed (`--json`).
+    snapshot: Value,
+}
+
+/// Runs spreadbench with `args` plus `--metrics-addr` on a free port, `--json --quiet` and a
+/// linger, scraping every 20 ms until the server goes away; the command must succeed.
+fn watch(dir: &Path, args: &[&str]) -> Watched {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let child = Command::new(assert_cmd::cargo::cargo_bin("spreadbench"))
-        .current_dir(t.path())
+        .current_dir(dir)
+        .args(args)
         .args([
-            "run",
-            "-w",
-            "chain-64",
-            "--spreads",
-            "60000",
-            "--warmup",
-            "500",
-            "--block",
-            "1000",
-            "--threads",
-            "1",
-            "--counters",
-            "off",
             "--json",
             "--quiet",
             "--metrics-addr",
@@ -181,14 +196,56 @@ fn metrics_scraped_during_a_run_agree_with_the_snapshot() {
     }
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let snap: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let snapshot: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!scrapes.is_empty(), "never scraped");
+    assert_eq!(
+        scrapes.last().map(|s| s.finished),
+        Some(1.0),
+        "the last scrape was not after the end"
+    );
+    Watched {
+        scrapes,
+        partial_seen,
+        final_snapshot,
+        snapshot,
+    }
+}
+
+/// A real run scraped every 20 ms until its server goes away: every scrape parses, the
+/// counts only grow, and the last scrape (served during --metrics-linger, after the end)
+/// agrees with the snapshot the run printed.
+#[test]
+fn metrics_scraped_during_a_run_agree_with_the_snapshot() {
+    let t = tmp();
+    let Watched {
+        scrapes,
+        partial_seen,
+        final_snapshot,
+        snapshot: snap,
+    } = watch(
+        t.path(),
+        &[
+            "run",
+            "-w",
+            "chain-64",
+            "--spreads",
+            "60000",
+            "--warmup",
+            "500",
+            "--block",
+            "1000",
+            "--threads",
+            "1",
+            "--counters",
+            "off",
+        ],
+    );
     assert!(scrapes.len() >= 3, "only {} scrapes", scrapes.len());
     assert!(
         partial_seen,
         "no /snapshot.json with \"partial\": true while measuring"
     );
     let last = scrapes.last().unwrap();
-    assert_eq!(last.finished, 1.0, "the last scrape was not after the end");
     assert_eq!(last.spreads, u(&snap, "/spreads") as f64);
     assert_eq!(last.count, u(&snap, "/latency_ns/count") as f64);
     let sum = f(&snap, "/latency_ns/mean") * u(&snap, "/latency_ns/count") as f64 / 1e9;
@@ -211,6 +268,85 @@ fn metrics_scraped_during_a_run_agree_with_the_snapshot() {
     let fin = final_snapshot.expect("no /snapshot.json after the end");
     assert_eq!(fin["latency_ns"], snap["latency_ns"]);
     assert_eq!(fin["partial"], Value::Bool(false));
+    check_prediction_error(last, &snap);
+    // No budget: nothing cut short, nothing fell back, and both say so.
+    assert_eq!((last.partial, last.fallback), (Some(0.0), Some(0.0)));
+}
+
+/// The predictor's error histogram (on by default) is the tally the snapshot's `predictor`
+/// figures come from: same count, and the le 0.1/0.2/0.5 buckets are exactly its
+/// within-10/20/50% shares (the tally counts those bounds exactly, not from its HDR histogram).
+fn check_prediction_error(last: &Scraped, snap: &Value) {
+    let (b, count, sum) = last
+        .prediction_error
+        .as_ref()
+        .expect("no spreadbench_spreading_latency_prediction_error with the predictor on");
+    let n = u(snap, "/predictor/count") as f64;
+    assert!(n > 0.0, "nothing predicted: {snap}");
+    assert_eq!(*count, n);
+    let bounds: Vec<f64> = b.iter().map(|x| x.0).collect();
+    assert_eq!(bounds, [0.05, 0.1, 0.2, 0.5, 1.0, 2.0, f64::INFINITY]);
+    assert!(b.windows(2).all(|w| w[0].1 <= w[1].1), "{b:?}");
+    let at = |le: f64| b.iter().find(|x| x.0 == le).unwrap().1;
+    assert_eq!(at(f64::INFINITY), n);
+    for (le, share) in [
+        (0.1, "within_10pct"),
+        (0.2, "within_20pct"),
+        (0.5, "within_50pct"),
+    ] {
+        let want = (f(snap, &format!("/predictor/{share}")) * n).round();
+        assert_eq!(at(le), want, "le={le} against {share}");
+    }
+    // The sum of errors lies between what the buckets' lower and upper bounds allow.
+    let (mut lo, mut hi, mut below, mut prev) = (0.0, 0.0, 0.0, 0.0);
+    for &(le, c) in b {
+        lo += below * (c - prev);
+        hi += le * (c - prev);
+        (below, prev) = (le, c);
+    }
+    assert!(
+        *sum >= lo - 1e-9 && *sum <= hi + 1e-9,
+        "sum {sum} not in [{lo}, {hi}]"
+    );
+}
+
+/// A 1 ns budget: once the warm-up (which runs without the budget) has trained the predictor,
+/// every measured request is predicted past 1.5 ns and falls back to its seeds. Before,
+/// `spreadbench_fallback_total` stayed 0 whatever the budget manager did.
+#[test]
+fn budget_fallbacks_reach_metrics() {
+    let t = tmp();
+    let w = watch(
+        t.path(),
+        &[
+            "run",
+            "-w",
+            "chain-64",
+            "--spreads",
+            "3000",
+            "--warmup",
+            "1000",
+            "--block",
+            "1000",
+            "--threads",
+            "1",
+            "--counters",
+            "off",
+            "--budget",
+            "1ns",
+        ],
+    );
+    let last = w.scrapes.last().unwrap();
+    let fallbacks = u(&w.snapshot, "/budget/fallbacks");
+    assert_eq!(fallbacks, 3000, "{}", w.snapshot["budget"]);
+    assert_eq!(last.fallback, Some(fallbacks as f64));
+    assert_eq!(
+        last.partial,
+        Some(u(&w.snapshot, "/budget/truncated") as f64)
+    );
+    // Every request fell back, so none ran whole: no prediction was judged.
+    let (_, count, _) = last.prediction_error.as_ref().expect("predictor on");
+    assert_eq!(*count, 0.0);
 }
 
 fn bad_addr(addr: &str, expect: &str) {
@@ -432,4 +568,94 @@ fn a_stream_through_a_symlink_writes_its_target() {
         .file_type()
         .is_symlink());
     assert_eq!(lines(&t.path().join("real.jsonl")).len(), 1);
+}
+
+/// A soak adds its intervals' figures up: without a budget, its prediction-error histogram is
+/// the snapshot's `predictor` tally over all intervals.
+#[test]
+fn a_soaks_prediction_error_adds_up_its_intervals() {
+    let t = tmp();
+    let w = watch(
+        t.path(),
+        &[
+            "soak",
+            "--max-stall-ratio",
+            "1e9",
+            "--max-p99-drift",
+            "1e9",
+            "-w",
+            "chain-64",
+            "--spreads",
+            "3000",
+            "--interval-spreads",
+            "1000",
+            "--warmup",
+            "500",
+            "--counters",
+            "off",
+            "--out",
+            "res",
+        ],
+    );
+    let last = w.scrapes.last().unwrap();
+    assert_eq!(last.spreads, 3000.0);
+    check_prediction_error(last, &w.snapshot);
+    assert_eq!((last.partial, last.fallback), (Some(0.0), Some(0.0)));
+}
+
+/// Recall mode under a 1 ns budget: after the warm-up, every recall falls back to its
+/// similarity-only results, and a soak's `/metrics` counts each one.
+#[test]
+fn a_recall_soaks_fallbacks_reach_metrics() {
+    let t = tmp();
+    let toml = small_workload(
+        "live-recall",
+        7,
+        r#"[embeddings]
+dim = 32
+clusters = 5
+noise = 0.1
+cue_noise = 0.05
+
+[recall]
+similarity = "exact"
+max_candidates = 20
+max_results = 30
+"#,
+    );
+    std::fs::write(t.path().join("w.toml"), toml).unwrap();
+    let w = watch(
+        t.path(),
+        &[
+            "soak",
+            "--max-stall-ratio",
+            "1e9",
+            "--max-p99-drift",
+            "1e9",
+            "-w",
+            "w.toml",
+            "--mode",
+            "recall",
+            "--spreads",
+            "600",
+            "--interval-spreads",
+            "200",
+            "--warmup",
+            "100",
+            "--counters",
+            "off",
+            "--budget",
+            "1ns",
+            "--out",
+            "res",
+        ],
+    );
+    let last = w.scrapes.last().unwrap();
+    let fallbacks = u(&w.snapshot, "/budget/fallbacks");
+    assert_eq!(fallbacks, 600, "{}", w.snapshot["budget"]);
+    assert_eq!(last.fallback, Some(fallbacks as f64));
+    assert_eq!(
+        last.partial,
+        Some(u(&w.snapshot, "/budget/truncated") as f64)
+    );
 }

@@ -418,3 +418,41 @@ fn cost_profile_save_keeps_a_symlink_a_link() {
     names.sort();
     assert_eq!(names, ["dir", "link.bin", "real.bin"]);
 }
+
+/// `/metrics`' prediction-error histogram reads these: exact counts at its bucket bounds, even
+/// for an error the HDR histogram rounds onto a bound, and an exact sum.
+#[test]
+fn error_tally_counts_at_most_each_bound_and_sums() {
+    let mut t = ErrorTally::new();
+    // Relative errors 0.05, 0.15, 0.20, 0.30, 0.60, 1.5, 3.0.
+    for (p, o) in [
+        (105.0, 100.0),
+        (85.0, 100.0),
+        (1200.0, 1000.0),
+        (130.0, 100.0),
+        (40.0, 100.0),
+        (250.0, 100.0),
+        (400.0, 100.0),
+    ] {
+        t.record(p, o);
+    }
+    let at_most = |t: &ErrorTally| {
+        spreadbench::engine::predictor::EXACT_ERROR_BOUNDS.map(|b| t.count_at_most(b))
+    };
+    assert_eq!(at_most(&t), [1, 1, 3, 4, 5, 6]);
+    assert_eq!(t.count_at_most(f64::INFINITY), 7);
+    assert!((t.sum() - 5.8).abs() < 1e-12, "{}", t.sum());
+    // Between the bounds, the histogram: 0.05, 0.15 and 0.20 are at most 0.25.
+    assert_eq!(t.count_at_most(0.25), 3);
+    // 0.05004 is stored as 500 × 1e-4 in the histogram, but it is not within 0.05.
+    t.record_rel_err(0.05004);
+    assert_eq!(t.count_at_most(0.05), 1);
+    assert_eq!(t.count_at_most(0.10), 2);
+    let mut u = ErrorTally::new();
+    u.add(&t);
+    u.add(&t);
+    assert_eq!(at_most(&u), [2, 4, 8, 10, 12, 14]);
+    assert!((u.sum() - 2.0 * (5.8 + 0.05004)).abs() < 1e-12);
+    u.reset();
+    assert_eq!((u.count_at_most(2.0), u.sum()), (0, 0.0));
+}

@@ -1,6 +1,7 @@
 //! `spreadbench report DIR… [--out FILE] [--format html|svg]`: results directories drawn as
 //! pictures — the latency spectrum of every input overlaid, a side-by-side run's settings
-//! with their ratios, a soak's timeline with its verdict thresholds, and the diff of two runs.
+//! with their ratios, a soak's timeline with its verdict thresholds, a `predict` run's
+//! predicted-against-observed and error distribution, and the diff of two runs.
 //! Every input is read and checked before anything is drawn or written, so a missing or
 //! corrupt file fails with exit 2 naming it and leaves no output behind.
 
@@ -13,7 +14,7 @@ use crate::measure::LatencyHistogram;
 use crate::report::diff::{self, DiffOptions, Metric};
 use crate::report::html::{self, Section};
 use crate::report::plot::{self, Plot, RatioRow, SpectrumSeries, Threshold};
-use crate::report::snapshot::{PhasesSection, RecallSection, SoakSection};
+use crate::report::snapshot::{PhasesSection, PredictSection, RecallSection, SoakSection};
 use crate::report::verdict::Status;
 use crate::report::Snapshot;
 use crate::{bad_input, InputError};
@@ -33,7 +34,20 @@ struct Input {
     settings: Vec<LatencyHistogram>,
     /// A soak's `metrics.jsonl`.
     intervals: Vec<IntervalLine>,
+    /// A `predict` run's `residuals.csv`.
+    residuals: Option<Residuals>,
 }
+
+/// A `predict` run's `residuals.csv`: (predicted, observed) in ns, per whole request and per
+/// hop.
+#[derive(Debug, Default)]
+struct Residuals {
+    requests: Vec<(f64, f64)>,
+    hops: Vec<(f64, f64)>,
+}
+
+/// The header `spreadbench predict` writes.
+const RESIDUALS_HEADER: &str = "request,hop,predicted_ns,observed_ns,rel_err";
 
 /// The fields of a `metrics.jsonl` record the timeline draws.
 #[derive(Debug, Deserialize)]
@@ -116,6 +130,11 @@ fn read_input(path: &Path) -> Result<Input> {
     } else {
         Vec::new()
     };
+    let residuals = if snapshot.predict.is_some() {
+        Some(read_residuals(&dir.join("residuals.csv"))?)
+    } else {
+        None
+    };
     let name = path
         .canonicalize()
         .ok()
@@ -134,7 +153,85 @@ fn read_input(path: &Path) -> Result<Input> {
         latency,
         settings,
         intervals,
+        residuals,
     })
+}
+
+/// A `predict` run's `residuals.csv`, every row checked: bad input naming the file and line.
+fn read_residuals(path: &Path) -> Result<Residuals> {
+    let text = read_text_bounded(path, MAX_TEXT_INPUT_BYTES)
+        .map_err(|e| InputError::new(format!("{e} (a predict results directory holds it)")))?;
+    let name = path.display();
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, h)) if h.trim_end_matches('\r') == RESIDUALS_HEADER => {}
+        Some((_, h)) => {
+            return Err(bad_input!(
+                "{name}:1: expected the header {RESIDUALS_HEADER}, got {:?}",
+                truncate(h)
+            ))
+        }
+        None => return Err(bad_input!("{name}: empty (expected {RESIDUALS_HEADER})")),
+    }
+    let mut out = Residuals::default();
+    for (i, line) in lines {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = |why: String| bad_input!("{name}:{}: {why}", i + 1);
+        let fields: Vec<&str> = line.split(',').collect();
+        let [request, hop, predicted, observed, rel_err] = fields[..] else {
+            return Err(at(format!(
+                "expected 5 fields ({RESIDUALS_HEADER}), got {}",
+                fields.len()
+            )));
+        };
+        let number = |field: &str, v: &str| -> Result<f64> {
+            match v.trim().parse::<f64>() {
+                Ok(x) if x.is_finite() => Ok(x),
+                _ => Err(at(format!("{field}: not a number: {:?}", truncate(v)))),
+            }
+        };
+        if request.trim().parse::<u64>().is_err() {
+            return Err(at(format!(
+                "request: not a request number: {:?}",
+                truncate(request)
+            )));
+        }
+        let hop = hop.trim();
+        if !hop.is_empty() && hop.parse::<u32>().is_err() {
+            return Err(at(format!(
+                "hop: not a hop number (empty for a whole request): {:?}",
+                truncate(hop)
+            )));
+        }
+        let p = number("predicted_ns", predicted)?;
+        let o = number("observed_ns", observed)?;
+        number("rel_err", rel_err)?;
+        if o < 0.0 {
+            return Err(at(format!(
+                "observed_ns: a latency cannot be negative: {o}"
+            )));
+        }
+        if hop.is_empty() {
+            out.requests.push((p, o));
+        } else {
+            out.hops.push((p, o));
+        }
+    }
+    if out.requests.is_empty() {
+        return Err(bad_input!("{name}: no whole-request rows (hop empty)"));
+    }
+    Ok(out)
+}
+
+/// At most 40 characters of a bad field or line, for a one-line message.
+fn truncate(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 /// Results directories of the same second under different roots share a name: those are
@@ -198,6 +295,11 @@ fn sections(inputs: &[Input]) -> Result<Vec<Section>> {
     for (i, input) in inputs.iter().enumerate() {
         if let (Some(phases), Some(recall)) = (&input.snapshot.phases, &input.snapshot.recall) {
             out.push(recall_section(i, input, phases, recall)?);
+        }
+    }
+    for (i, input) in inputs.iter().enumerate() {
+        if let (Some(p), Some(r)) = (&input.snapshot.predict, &input.residuals) {
+            out.push(predict_section(i, input, p, r)?);
         }
     }
     for (i, input) in inputs.iter().enumerate() {
@@ -365,6 +467,131 @@ fn recall_section(
         title: format!("Recall phases: {}", input.name),
         html: html::table(&["phase", "p50 µs", "p95 µs", "p99 µs", "max µs"], &rows) + &facts,
         plots: vec![plot],
+    })
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1}%", 100.0 * v)
+}
+
+/// A `predict` run: each whole request's and hop's prediction against what it took, the
+/// error distributions, and the accuracy figures beside the noise ceiling.
+fn predict_section(i: usize, input: &Input, p: &PredictSection, r: &Residuals) -> Result<Section> {
+    let in_us = |v: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        v.iter().map(|&(p, o)| (p / 1e3, o / 1e3)).collect()
+    };
+    let mut plots = plot::predictor(
+        &format!("predictor-requests-{}", i + 1),
+        "requests",
+        &in_us(&r.requests),
+    )?;
+    if !r.hops.is_empty() {
+        plots.extend(plot::predictor(
+            &format!("predictor-hops-{}", i + 1),
+            "hops",
+            &in_us(&r.hops),
+        )?);
+    }
+    // A share of nothing is no figure: shown as a dash, not as 0%.
+    let share = |n: u64, v: f64| if n == 0 { "–".to_string() } else { pct(v) };
+    let accuracy = |what: String, e: &crate::engine::ErrorStats| {
+        let n = e.count;
+        vec![
+            what,
+            n.to_string(),
+            share(n, e.within_10pct),
+            share(n, e.within_20pct),
+            share(n, e.within_50pct),
+            share(n, e.p50_rel_err),
+            share(n, e.p95_rel_err),
+        ]
+    };
+    let ceiling = |what: &str, c: &crate::engine::NoiseCeiling| {
+        let n = c.observations;
+        vec![
+            format!("noise ceiling: {what}"),
+            n.to_string(),
+            share(n, c.within_10pct),
+            share(n, c.within_20pct),
+            share(n, c.within_50pct),
+            String::new(),
+            String::new(),
+        ]
+    };
+    let hops = format!("hops ≥ {} µs", p.hop_min_ns as f64 / 1e3);
+    let nc = &p.noise_ceiling;
+    let rows = vec![
+        accuracy("requests".into(), &p.request),
+        ceiling("requests", &nc.request),
+        accuracy(hops.clone(), &p.hop),
+        ceiling(&hops, &nc.hop),
+        accuracy("all hops".into(), &p.hop_all),
+        ceiling("all hops", &nc.hop_all),
+    ];
+    let mut html = html::table(
+        &[
+            "predictions",
+            "count",
+            "within 10%",
+            "within 20%",
+            "within 50%",
+            "p50 error",
+            "p95 error",
+        ],
+        &rows,
+    );
+    html += &format!(
+        "<p>{} mode: trained on {} requests ({} hops) after {} unmeasured; tested on {} \
+         requests of a separate stream × {} repeats ({} of them also in the training stream). \
+         The noise ceiling is the share of single observations within 10/20/50% of their own \
+         request's (or hop's) median over the repeats: no predictor can beat it on that machine \
+         at that moment. The plots are drawn from <code>residuals.csv</code> ({} request and {} \
+         hop rows).</p>\n",
+        html::escape(&p.mode),
+        p.n_train,
+        p.n_train_hops,
+        p.n_warmup,
+        p.n_test,
+        p.repeat,
+        p.test_requests_in_training,
+        r.requests.len(),
+        r.hops.len()
+    );
+    if let Some(b) = &p.budget {
+        let side = |what: &str, s: &crate::report::snapshot::predict::BudgetSide| {
+            vec![
+                what.to_string(),
+                pct(s.over_budget_share),
+                pct(s.truncated_share),
+                pct(s.fallback_share),
+                us(s.p50_ns),
+                us(s.p99_ns),
+            ]
+        };
+        html += &format!(
+            "<p>Budget {} µs per request, {} requests per side:</p>\n",
+            b.budget_ns as f64 / 1e3,
+            b.requests
+        );
+        html += &html::table(
+            &[
+                "budget manager",
+                "over budget",
+                "truncated",
+                "fell back",
+                "p50 µs",
+                "p99 µs",
+            ],
+            &[
+                side("with", &b.with_manager),
+                side("without", &b.without_manager),
+            ],
+        );
+    }
+    Ok(Section {
+        title: format!("Predictor: {}", input.name),
+        html,
+        plots,
     })
 }
 

@@ -558,12 +558,23 @@ impl LatencyModel for LatencyPredictor {
 /// 0.01% up, and errors of many thousand percent still fit.
 const REL_ERR_SCALE: f64 = 1e4;
 
-/// Relative errors of predictions: exact shares within 10/20/50%, and a histogram (bounded
-/// memory, so a soak can tally forever) for the percentiles.
+/// The relative errors an [`ErrorTally`] counts exactly (those at most each): the snapshot's
+/// within-10/20/50% and the bucket bounds of `/metrics`' prediction-error histogram.
+pub const EXACT_ERROR_BOUNDS: [f64; 6] = [0.05, 0.10, 0.20, 0.50, 1.0, 2.0];
+
+/// Where 10%, 20% and 50% are in [`EXACT_ERROR_BOUNDS`].
+const WITHIN_10: usize = 1;
+const WITHIN_20: usize = 2;
+const WITHIN_50: usize = 3;
+
+/// Relative errors of predictions: exact counts at most each of [`EXACT_ERROR_BOUNDS`], their
+/// exact sum, and a histogram (bounded memory, so a soak can tally forever) for the
+/// percentiles.
 #[derive(Debug, Clone)]
 pub struct ErrorTally {
     count: u64,
-    within: [u64; 3],
+    within: [u64; EXACT_ERROR_BOUNDS.len()],
+    sum: f64,
     hist: Histogram<u64>,
 }
 
@@ -579,7 +590,8 @@ impl ErrorTally {
         hist.auto(true);
         ErrorTally {
             count: 0,
-            within: [0; 3],
+            within: [0; EXACT_ERROR_BOUNDS.len()],
+            sum: 0.0,
             hist,
         }
     }
@@ -596,7 +608,8 @@ impl ErrorTally {
     /// Records one relative error directly.
     pub fn record_rel_err(&mut self, rel: f64) {
         self.count += 1;
-        for (w, limit) in self.within.iter_mut().zip([0.10, 0.20, 0.50]) {
+        self.sum += rel;
+        for (w, limit) in self.within.iter_mut().zip(EXACT_ERROR_BOUNDS) {
             if rel <= limit {
                 *w += 1;
             }
@@ -611,11 +624,33 @@ impl ErrorTally {
         self.count
     }
 
+    /// The sum of the relative errors recorded (exact, as `f64` adds).
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+
+    /// Errors at most `rel`: exact at each of [`EXACT_ERROR_BOUNDS`], elsewhere to the
+    /// histogram's resolution (3 significant digits of the error × 1e4, rounded).
+    pub fn count_at_most(&self, rel: f64) -> u64 {
+        if let Some(i) = EXACT_ERROR_BOUNDS.iter().position(|&b| b == rel) {
+            return self.within[i];
+        }
+        if rel.is_nan() || rel < 0.0 {
+            return 0;
+        }
+        if rel == f64::INFINITY {
+            return self.count;
+        }
+        let v = (rel * REL_ERR_SCALE).round().min(u64::MAX as f64 / 4.0) as u64;
+        self.hist.count_between(0, v)
+    }
+
     /// Adds another tally's records (per-interval tallies into a run's).
     pub fn add(&mut self, other: &ErrorTally) {
         self.count += other.count;
-        for i in 0..3 {
-            self.within[i] += other.within[i];
+        self.sum += other.sum;
+        for (w, o) in self.within.iter_mut().zip(other.within) {
+            *w += o;
         }
         // Both auto-resize and share the precision, so adding cannot fail.
         let _ = self.hist.add(&other.hist);
@@ -623,7 +658,8 @@ impl ErrorTally {
 
     pub fn reset(&mut self) {
         self.count = 0;
-        self.within = [0; 3];
+        self.within = [0; EXACT_ERROR_BOUNDS.len()];
+        self.sum = 0.0;
         self.hist.reset();
     }
 
@@ -644,9 +680,9 @@ impl ErrorTally {
         };
         ErrorStats {
             count: self.count,
-            within_10pct: share(self.within[0]),
-            within_20pct: share(self.within[1]),
-            within_50pct: share(self.within[2]),
+            within_10pct: share(self.within[WITHIN_10]),
+            within_20pct: share(self.within[WITHIN_20]),
+            within_50pct: share(self.within[WITHIN_50]),
             p50_rel_err: q(0.50),
             p95_rel_err: q(0.95),
         }

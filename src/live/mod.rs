@@ -16,7 +16,7 @@ pub mod stream;
 
 use crate::bad_input;
 use crate::cli::LiveArgs;
-use crate::engine::PoolStats;
+use crate::engine::{ErrorTally, PoolStats};
 use crate::harness::bench::{SettingOutcome, SettingUnderTest};
 use crate::harness::soak::IntervalReport;
 use crate::report::Snapshot;
@@ -115,7 +115,14 @@ impl Live {
             .iter()
             .zip(outcomes)
             .zip(settings)
-            .map(|((f, o), s)| f.with_outcome(o, s.pool.as_ref().map(|p| p.stats())))
+            .map(|((f, o), s)| {
+                let mut f = f.with_outcome(o, s.pool.as_ref().map(|p| p.stats()));
+                // The models are attached after `describe`; in warm-up nothing is tallied yet.
+                if s.model.is_some() && f.prediction.is_none() {
+                    f.prediction = Some(ErrorTally::new());
+                }
+                f
+            })
             .collect();
         let before: u64 = self.last.settings.iter().map(|s| s.measured).sum();
         let measured: u64 = figures.iter().map(|s| s.measured).sum();

@@ -11,7 +11,7 @@ use super::state::{Frame, LiveState, Phase};
 use crate::measure::alloc;
 use crate::measure::rss;
 use crate::measure::LatencySummary;
-use crate::report::openmetrics::{self, MetricsView, PoolGauges, SettingMetrics};
+use crate::report::openmetrics::{self, CountedBuckets, MetricsView, PoolGauges, SettingMetrics};
 use crate::{bad_input, InputError};
 use serde::Serialize;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
@@ -150,6 +150,14 @@ pub fn metrics_text(frame: &Frame) -> Result<String, std::fmt::Error> {
                     _ => None,
                 },
                 batch_size: s.batch_size,
+                prediction_error: s.prediction.as_ref().map(|t| {
+                    CountedBuckets::from_at_most(
+                        openmetrics::PREDICTION_ERROR_BOUNDS,
+                        |b| t.count_at_most(b),
+                        t.count(),
+                        t.sum(),
+                    )
+                }),
             })
             .collect(),
         rss_bytes: rss::current_rss_bytes(),

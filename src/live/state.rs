@@ -6,10 +6,10 @@
 //! the current frame (an `Arc`, so no copy under the lock) and does all the formatting. A
 //! frame is immutable once published.
 //!
-//! A new figure — the latency predictor's error, say — is one more field of
-//! [`SettingFigures`] and one more family in `report::openmetrics`.
+//! A new figure is one more field of [`SettingFigures`] and one more family in
+//! `report::openmetrics`.
 
-use crate::engine::PoolStats;
+use crate::engine::{BudgetStats, ErrorTally, PoolStats};
 use crate::harness::bench::SettingOutcome;
 use crate::measure::alloc::AllocCount;
 use crate::measure::counters::CounterSample;
@@ -42,15 +42,21 @@ pub struct SettingFigures {
     pub counters: CounterSample,
     /// A run's batch size for parallel hops (a soak has no such option).
     pub batch_size: Option<u64>,
-    /// Requests cut short by a latency budget; 0 until the budget manager exists.
+    /// Requests cut short by the latency budget (the budget manager's `truncated`).
     pub partial: u64,
-    /// Requests answered by similarity-only fallback; 0 until recall runs here.
+    /// Requests the budget manager did not run: a spread's seeds alone, a recall's
+    /// similarity-only results (its `fallbacks`).
     pub fallback: u64,
+    /// With the predictor on: the relative error of each measured request's prediction made
+    /// before it started, over the requests that ran whole — the tally the snapshot's
+    /// `predictor` figures come from. `None` with `--predictor off` (and in a soak's warm-up).
+    pub prediction: Option<ErrorTally>,
 }
 
 impl SettingFigures {
     /// This setting's figures so far, from its outcome: the label and options stay.
     pub fn with_outcome(&self, o: &SettingOutcome, pool: Option<PoolStats>) -> SettingFigures {
+        let budget = budget_of(o);
         SettingFigures {
             label: self.label.clone(),
             latency: o.latency.clone(),
@@ -60,8 +66,9 @@ impl SettingFigures {
             pool,
             counters: o.counters.clone(),
             batch_size: self.batch_size,
-            partial: self.partial,
-            fallback: self.fallback,
+            partial: budget.truncated,
+            fallback: budget.fallbacks,
+            prediction: o.prediction.as_ref().map(|p| p.errors.clone()),
         }
     }
 
@@ -72,7 +79,23 @@ impl SettingFigures {
         self.alloc += o.alloc;
         self.pool = pool;
         self.counters.add(&o.counters);
+        let budget = budget_of(o);
+        self.partial += budget.truncated;
+        self.fallback += budget.fallbacks;
+        if let Some(p) = &o.prediction {
+            self.prediction
+                .get_or_insert_with(ErrorTally::new)
+                .add(&p.errors);
+        }
     }
+}
+
+/// What the budget manager did over `o`'s measured requests (all zero without a budget).
+fn budget_of(o: &SettingOutcome) -> BudgetStats {
+    o.prediction
+        .as_ref()
+        .and_then(|p| p.budget)
+        .unwrap_or_default()
 }
 
 /// Everything the watchers see at one moment.
@@ -148,4 +171,74 @@ impl LiveState {
 /// A poisoned lock still holds whole frames (they are swapped, never edited in place).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::bench::PredictionTally;
+
+    /// One outcome of `n` measured requests: errors 0.1 and 0.3, and a budget manager that cut
+    /// `truncated` short and ran `fallbacks` on seeds alone.
+    fn outcome(truncated: u64, fallbacks: u64) -> SettingOutcome {
+        let mut errors = ErrorTally::new();
+        errors.record_rel_err(0.1);
+        errors.record_rel_err(0.3);
+        SettingOutcome {
+            measured: 10,
+            prediction: Some(PredictionTally {
+                errors,
+                budget: Some(BudgetStats {
+                    budget_ns: 1000,
+                    requests: 10,
+                    truncated,
+                    fallbacks,
+                    ..BudgetStats::default()
+                }),
+            }),
+            ..SettingOutcome::default()
+        }
+    }
+
+    fn predicting() -> SettingFigures {
+        SettingFigures {
+            label: "s".into(),
+            ..SettingFigures::default()
+        }
+    }
+
+    #[test]
+    fn a_runs_figures_are_its_outcomes_budget_counts_and_errors() {
+        let f = predicting().with_outcome(&outcome(3, 2), None);
+        assert_eq!((f.partial, f.fallback), (3, 2));
+        let t = f.prediction.expect("predictor on");
+        assert_eq!((t.count(), t.count_at_most(0.2)), (2, 1));
+        // Without a budget or a predictor the counts are 0 and the errors absent.
+        let off = SettingFigures::default().with_outcome(&SettingOutcome::default(), None);
+        assert_eq!((off.partial, off.fallback), (0, 0));
+        assert!(off.prediction.is_none());
+    }
+
+    #[test]
+    fn a_soaks_figures_add_up_its_intervals() {
+        let mut f = predicting();
+        f.add_interval(&outcome(3, 2), None);
+        f.add_interval(&outcome(1, 5), None);
+        f.add_interval(&SettingOutcome::default(), None);
+        assert_eq!((f.partial, f.fallback, f.measured), (4, 7, 20));
+        let t = f.prediction.expect("predictor on");
+        assert_eq!((t.count(), t.count_at_most(0.2)), (4, 2));
+        assert!((t.sum() - 0.8).abs() < 1e-12);
+    }
+
+    /// `/metrics`' prediction-error buckets are exact only at bounds the tally counts exactly.
+    #[test]
+    fn every_prediction_error_bucket_bound_is_counted_exactly() {
+        for b in crate::report::openmetrics::PREDICTION_ERROR_BOUNDS {
+            assert!(
+                crate::engine::predictor::EXACT_ERROR_BOUNDS.contains(b),
+                "{b}"
+            );
+        }
+    }
 }

@@ -8,6 +8,10 @@
 //! 0.1% of a bound may be counted on either side of it. `_sum` is HdrHistogram's mean times
 //! its count — the `latency_ns.mean × latency_ns.count` of the snapshot, in seconds.
 //!
+//! The prediction-error histogram's buckets are the predictor's exact counts of relative errors
+//! at most each bound (`engine::predictor::EXACT_ERROR_BOUNDS` holds every bound here), and
+//! its `_sum` the exact sum of those errors.
+//!
 //! Every metric is labelled with the `setting` it measures (a side-by-side `run` has several),
 //! except the process's RSS. A figure that cannot be read is absent, never a zero: the pool
 //! gauges without a pool, allocations without the counting allocator, the cache miss rate
@@ -29,6 +33,10 @@ pub const LATENCY_BOUNDS_S: &[f64] = &[
     5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Upper bounds of the prediction-error histogram's buckets (relative error
+/// `|predicted − observed| / observed`; `+Inf` follows).
+pub const PREDICTION_ERROR_BOUNDS: &[f64] = &[0.05, 0.1, 0.2, 0.5, 1.0, 2.0];
+
 /// The content type `/metrics` is served with.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -49,13 +57,52 @@ pub struct SettingMetrics<'a> {
     /// Measured requests' latencies, in nanoseconds.
     pub latency: &'a Histogram<u64>,
     pub spreads: u64,
-    /// Requests cut short (a latency budget) and answered by fallback (recall).
+    /// Requests the latency budget cut short, and those it did not run (fallback).
     pub partial: u64,
     pub fallback: u64,
     pub pool: Option<PoolGauges>,
     pub allocs_per_spread: Option<f64>,
     pub cache_miss_rate: Option<f64>,
     pub batch_size: Option<u64>,
+    /// With the predictor on: the relative errors of its predictions.
+    pub prediction_error: Option<CountedBuckets>,
+}
+
+/// A histogram whose buckets were counted elsewhere: non-cumulative counts per upper bound
+/// (ending with `+Inf`), as the encoder takes them, with the sum of the observations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CountedBuckets {
+    pub buckets: Vec<(f64, u64)>,
+    pub count: u64,
+    pub sum: f64,
+}
+
+impl CountedBuckets {
+    /// From a count of observations at most each of `bounds` (ascending), `count` in all.
+    pub fn from_at_most(
+        bounds: &[f64],
+        at_most: impl Fn(f64) -> u64,
+        count: u64,
+        sum: f64,
+    ) -> CountedBuckets {
+        let mut below = 0;
+        let buckets = bounds
+            .iter()
+            .map(|&b| (b, at_most(b)))
+            .chain(std::iter::once((f64::INFINITY, count)))
+            .map(|(b, c)| {
+                // Counts are cumulative and never shrink; saturate rather than trust that.
+                let n = c.saturating_sub(below);
+                below = below.max(c);
+                (b, n)
+            })
+            .collect();
+        CountedBuckets {
+            buckets,
+            count,
+            sum,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +162,7 @@ struct Owned {
     allocs_per_spread: Option<f64>,
     cache_miss_rate: Option<f64>,
     batch_size: Option<u64>,
+    prediction_error: Option<CountedBuckets>,
 }
 
 impl Figures {
@@ -135,6 +183,7 @@ impl Figures {
                     allocs_per_spread: s.allocs_per_spread,
                     cache_miss_rate: s.cache_miss_rate,
                     batch_size: s.batch_size,
+                    prediction_error: s.prediction_error.clone(),
                 })
                 .collect(),
             rss_bytes: v.rss_bytes,
@@ -227,7 +276,7 @@ impl Collector for Frozen {
         family(
             &mut enc,
             "spreadbench_partial",
-            "Requests cut short with a partial result (latency budget).",
+            "Requests cut short before a hop by the latency budget (a partial result).",
             None,
             s,
             |s| Some(ConstCounter::new(s.partial)),
@@ -235,10 +284,24 @@ impl Collector for Frozen {
         family(
             &mut enc,
             "spreadbench_fallback",
-            "Requests answered by similarity-only fallback.",
+            "Requests the latency budget manager did not run, predicted past 1.5x the budget: answered by the seeds alone (spread) or similarity-only results (recall).",
             None,
             s,
             |s| Some(ConstCounter::new(s.fallback)),
+        )?;
+        family(
+            &mut enc,
+            "spreadbench_spreading_latency_prediction_error",
+            "Relative error |predicted - observed| / observed of each measured request's latency as predicted before it started (requests that ran whole).",
+            None,
+            s,
+            |s| {
+                s.prediction_error.as_ref().map(|p| CountedHistogram {
+                    sum: p.sum,
+                    count: p.count,
+                    buckets: p.buckets.clone(),
+                })
+            },
         )?;
         family(
             &mut enc,
@@ -350,6 +413,7 @@ mod tests {
                 allocs_per_spread: Some(0.0),
                 cache_miss_rate: None,
                 batch_size: Some(256),
+                prediction_error: None,
             }],
             rss_bytes: Some(4096),
             finished: false,
@@ -375,8 +439,71 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("spreadbench_rss_bytes 4096\n"), "{text}");
+        assert!(!text.contains("prediction_error"), "predictor off: {text}");
         // Absent, not zero: no pool, no counters.
         assert!(!text.contains("pool_hit_rate"), "{text}");
         assert!(!text.contains("cache_miss_rate"), "{text}");
+    }
+
+    /// Errors 0.03, 0.15, 0.15, 0.7 and 5.0 (sum 6.03): non-cumulative counts 1, 0, 2, 0, 1, 0
+    /// and 1 past 2; the text's buckets are cumulative: 1, 1, 3, 3, 4, 4, 5.
+    #[test]
+    fn prediction_error_is_a_histogram_with_the_fixed_bounds() {
+        let errors = [0.03, 0.15, 0.15, 0.7, 5.0];
+        let at_most = |b: f64| errors.iter().filter(|&&e| e <= b).count() as u64;
+        let p = CountedBuckets::from_at_most(PREDICTION_ERROR_BOUNDS, at_most, 5, 6.03);
+        let counts: Vec<u64> = p.buckets.iter().map(|b| b.1).collect();
+        assert_eq!(counts, [1, 0, 2, 0, 1, 0, 1]);
+        let h = hist(&[1000]);
+        let view = MetricsView {
+            settings: vec![SettingMetrics {
+                label: "a",
+                latency: &h,
+                spreads: 1,
+                partial: 2,
+                fallback: 3,
+                pool: None,
+                allocs_per_spread: None,
+                cache_miss_rate: None,
+                batch_size: None,
+                prediction_error: Some(p),
+            }],
+            rss_bytes: None,
+            finished: true,
+        };
+        let text = render(&view).unwrap();
+        let name = "spreadbench_spreading_latency_prediction_error";
+        assert!(
+            text.contains(&format!("# TYPE {name} histogram\n")),
+            "{text}"
+        );
+        for (le, n) in [
+            ("0.05", 1),
+            ("0.1", 1),
+            ("0.2", 3),
+            ("0.5", 3),
+            ("1.0", 4),
+            ("2.0", 4),
+            ("+Inf", 5),
+        ] {
+            let line = format!("{name}_bucket{{le=\"{le}\",setting=\"a\"}} {n}\n");
+            assert!(text.contains(&line), "{line} not in\n{text}");
+        }
+        assert!(
+            text.contains(&format!("{name}_sum{{setting=\"a\"}} 6.03\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("{name}_count{{setting=\"a\"}} 5\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains("spreadbench_partial_total{setting=\"a\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("spreadbench_fallback_total{setting=\"a\"} 3\n"),
+            "{text}"
+        );
     }
 }

@@ -430,9 +430,25 @@ pub fn recall_phases(phases: &[(String, LatencySummary)]) -> Result<Plot> {
     )
 }
 
-/// The latency predictor: predicted against observed (µs, with the line of perfect
-/// prediction), and the distribution of relative errors |predicted − observed| / observed.
-pub fn predictor(pairs: &[(f64, f64)]) -> Result<Vec<Plot>> {
+/// Points a predictor scatter draws at most: past that, an evenly spaced sample (every k-th
+/// pair), so a large `predict` run gives a page a browser still opens quickly.
+pub const MAX_SCATTER_POINTS: usize = 5000;
+
+/// The latency predictor's (predicted, observed) pairs of one kind (`subject`: requests,
+/// hops): predicted against observed (µs, with the line of perfect prediction), and the
+/// distribution of relative errors |predicted − observed| / observed over every pair. The
+/// plots are `<name>-scatter` and `<name>-errors`.
+pub fn predictor(name: &str, subject: &str, pairs: &[(f64, f64)]) -> Result<Vec<Plot>> {
+    let stride = pairs.len().div_ceil(MAX_SCATTER_POINTS).max(1);
+    let scatter_title = if stride > 1 {
+        format!(
+            "Predictor ({subject}): predicted against observed ({} of {} drawn)",
+            pairs.len().div_ceil(stride),
+            pairs.len()
+        )
+    } else {
+        format!("Predictor ({subject}): predicted against observed")
+    };
     let top = pairs
         .iter()
         .flat_map(|&(p, o)| [p, o])
@@ -445,7 +461,7 @@ pub fn predictor(pairs: &[(f64, f64)]) -> Result<Vec<Plot>> {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("Predictor: predicted against observed", (FONT, 20))
+            .caption(scatter_title.as_str(), (FONT, 20))
             .margin(12)
             .x_label_area_size(42)
             .y_label_area_size(70)
@@ -467,6 +483,7 @@ pub fn predictor(pairs: &[(f64, f64)]) -> Result<Vec<Plot>> {
             .draw_series(
                 pairs
                     .iter()
+                    .step_by(stride)
                     .filter(|(p, o)| p.is_finite() && o.is_finite())
                     .map(|&(p, o)| Circle::new((o, p), 2, BLUE.mix(0.5).filled())),
             )
@@ -474,8 +491,8 @@ pub fn predictor(pairs: &[(f64, f64)]) -> Result<Vec<Plot>> {
         root.present().map_err(err)?;
     }
     let scatter = Plot {
-        name: "predictor-scatter".into(),
-        title: "Predictor: predicted against observed".into(),
+        name: format!("{name}-scatter"),
+        title: scatter_title,
         svg,
     };
     // Relative errors in bins of 5%, the last holding everything from 100% up.
@@ -497,8 +514,8 @@ pub fn predictor(pairs: &[(f64, f64)]) -> Result<Vec<Plot>> {
         })
         .collect();
     let mut errors = grouped_bars(
-        "predictor-errors",
-        "Predictor: relative error distribution",
+        &format!("{name}-errors"),
+        &format!("Predictor ({subject}): relative error distribution"),
         "predictions",
         &labels,
         &[("|predicted − observed| / observed, 5% bins", counts)],
@@ -571,13 +588,31 @@ mod tests {
                 (if i % 2 == 0 { o * 1.1 } else { o }, o)
             })
             .collect();
-        let plots = predictor(&pairs).unwrap();
+        let plots = predictor("predictor-requests", "requests", &pairs).unwrap();
         assert_eq!(plots.len(), 2);
         for p in &plots {
             xml_ok(p);
         }
+        assert_eq!(plots[0].name, "predictor-requests-scatter");
+        assert_eq!(plots[1].name, "predictor-requests-errors");
         assert!(plots[0].svg.contains("observed (µs)"));
         assert!(plots[1].svg.contains("relative error"));
         assert_eq!(plots[0].svg.matches("<circle").count(), 200);
+    }
+
+    /// 12,001 pairs: every 3rd is drawn (4,001 points), and the title says so; the error
+    /// bars still count all of them (12,001 predictions, all exact: one bar).
+    #[test]
+    fn a_large_predictor_scatter_draws_an_even_sample() {
+        let pairs: Vec<(f64, f64)> = (1..=12_001).map(|i| (i as f64, i as f64)).collect();
+        let plots = predictor("p", "hops", &pairs).unwrap();
+        xml_ok(&plots[0]);
+        assert_eq!(plots[0].svg.matches("<circle").count(), 4001);
+        assert!(
+            plots[0].title.ends_with("(4001 of 12001 drawn)"),
+            "{}",
+            plots[0].title
+        );
+        xml_ok(&plots[1]);
     }
 }
