@@ -359,7 +359,7 @@ fn run_json_snapshot_has_every_required_field() {
     let stdout = text(&out.stdout);
     let j: Value = serde_json::from_str(&stdout).expect("stdout parses as JSON");
 
-    assert_eq!(s(&j, "/schema_version"), "1.1.0");
+    assert_eq!(s(&j, "/schema_version"), "1.2.0");
     assert_eq!(s(&j, "/tool/name"), "spreadbench");
     assert_eq!(s(&j, "/tool/version"), env!("CARGO_PKG_VERSION"));
     assert!(!s(&j, "/tool/git_rev").is_empty());

@@ -685,7 +685,7 @@ fn run_mode_recall_snapshot_has_phases_and_recall_for_each_similarity() {
             "out",
         ],
     );
-    assert_eq!(s(&j, "/schema_version"), "1.1.0");
+    assert_eq!(s(&j, "/schema_version"), "1.2.0");
     for p in ["seed", "spread", "rank"] {
         assert_latency_summary(&j["phases"][p], &format!("phases.{p}"));
         assert_eq!(u(&j, &format!("/phases/{p}/count")), 200);

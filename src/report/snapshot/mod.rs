@@ -99,6 +99,11 @@
 //!   snapshots load and compare as before. Also in 1.1.0: `predictor`, `budget`,
 //!   `config.budget_ns` and `settings[].{predictor, budget}`, each optional; `fallback`
 //!   counts budget fallbacks (it was always 0 before).
+//! - **1.2.0** — `predict` (the `predict` command's section, [`PredictSection`]),
+//!   `batcher` and `settings[].batcher` (with `--batch-size auto`, [`BatcherSection`]; such
+//!   a setting's `config.batch_size` and `config.parallel_min_edges` are then absent) and
+//!   `predictor.after_seed` (recall's prediction made after seeding), each optional. 1.0.0
+//!   and 1.1.0 snapshots load and compare as before.
 
 mod batcher;
 mod config;
@@ -125,7 +130,7 @@ pub use crate::measure::calibration::Calibration;
 use crate::measure::{HostInfo, LatencySummary};
 use serde::{Deserialize, Serialize, Serializer};
 
-pub const SCHEMA_VERSION: &str = "1.1.0";
+pub const SCHEMA_VERSION: &str = "1.2.0";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -195,10 +200,11 @@ pub struct Snapshot {
     /// With a latency budget (1.1.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetStats>,
-    /// `predict` only: out-of-sample accuracy beside the noise ceiling ([`PredictSection`]).
+    /// `predict` only (1.2.0): out-of-sample accuracy beside the noise ceiling
+    /// ([`PredictSection`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predict: Option<PredictSection>,
-    /// With the adaptive batcher (`--batch-size auto`).
+    /// With the adaptive batcher (`--batch-size auto`) (1.2.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batcher: Option<BatcherSection>,
 }
