@@ -428,3 +428,40 @@ fn seeds_only_is_a_spread_that_reaches_nothing() {
     assert!(seeds_only(&sp, &g, &[Seed::new(5, 1.0)]).is_err());
     assert!(seeds_only(&sp, &g, &[Seed::new(0, 0.0)]).is_err());
 }
+
+/// The manager learns from the hops it times: hops that take twice their prediction raise
+/// the margin toward 2 (its 98th percentile), so a hop predicted to fit only at 1× is not
+/// started; and what follows the last hop (collect, rank) is reserved per edge relaxed.
+#[test]
+fn the_manager_learns_a_hop_margin_and_a_collect_reserve() {
+    let clock = ScriptedClock::default();
+    let model = Scripted {
+        request_ns: 10.0,
+        ns_per_edge: 1.0,
+    };
+    let mut m = LatencyBudgetManager::with_clock(10_000, model, clock.clone());
+    assert_eq!(m.margin(), 1.0);
+    assert_eq!(m.collect_ns_per_edge(), 0.0);
+    // 200 requests of one 2,000-edge hop that takes 4,000 ns, then 1,000 ns of collect.
+    for _ in 0..200 {
+        m.admit(&RequestFeatures::default());
+        assert!(m.before_hop(1, &hop(2000)));
+        clock.advance(4000);
+        m.after_hop(1, &hop(2000));
+        clock.advance(1000);
+        let o = m.finish(m.elapsed_ns());
+        assert!(!o.truncated && !o.over_budget);
+    }
+    // The quantile estimate climbs 0.98 × 0.01 per hop toward ln 2 and then hovers there.
+    assert!((m.margin() - 2.0).abs() < 0.03, "margin {}", m.margin());
+    assert!((m.collect_ns_per_edge() - 0.5).abs() < 1e-6);
+    // Now a hop of 3,000 edges predicted 3,000 ns: alone it fits in 10,000, but at the
+    // margin (≈ 6,000) plus the reserve for 3,000 edges (1,500) after 3,000 elapsed it does
+    // not (10,500 > 10,000); one of 2,500 edges does (3,000 + 5,000 + 1,250 = 9,250).
+    m.admit(&RequestFeatures::default());
+    clock.advance(3000);
+    assert!(!m.before_hop(1, &hop(3000)));
+    assert!(m.before_hop(1, &hop(2500)));
+    let o = m.finish(m.elapsed_ns());
+    assert!(o.truncated, "the refused hop counts: {o:?}");
+}

@@ -8,6 +8,7 @@ mod common;
 
 use common::{entries, f, ok, s, sb, text, tmp, u};
 use serde_json::Value;
+use spreadbench::engine::predictor::{HOP_FEATURES, REQUEST_FEATURES};
 use std::path::{Path, PathBuf};
 
 const TRAIN: &str = "200";
@@ -119,7 +120,10 @@ fn predict_writes_its_directory_with_residuals_of_every_observation() {
         p["coefficients"]["request"][0]["feature"], "intercept",
         "{p}"
     );
-    assert_eq!(p["coefficients"]["hop"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        p["coefficients"]["hop"].as_array().unwrap().len(),
+        1 + HOP_FEATURES.len()
+    );
     assert!(p.get("budget").is_none());
     // The run-shaped predictor section too, with the same request figures.
     assert_eq!(v["predictor"]["within_20pct"], p["request"]["within_20pct"]);
@@ -165,7 +169,10 @@ fn predict_writes_its_directory_with_residuals_of_every_observation() {
     let pj: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("predictor.json")).unwrap())
             .unwrap();
-    for (model, k) in [("request", 8), ("hop", 9)] {
+    for (model, k) in [
+        ("request", REQUEST_FEATURES.len()),
+        ("hop", HOP_FEATURES.len()),
+    ] {
         for key in ["features", "means", "scales", "coefficients"] {
             assert_eq!(pj[model][key].as_array().unwrap().len(), k, "{model}.{key}");
         }

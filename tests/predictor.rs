@@ -171,6 +171,47 @@ fn predict_latency_learns_a_linear_cost() {
     }
 }
 
+/// The drift factor: a model fitted at one speed follows the machine to another without a
+/// refit, a single outlier moves it by a bounded step, and tracking leaves the fit alone.
+#[test]
+fn the_drift_factor_follows_the_machine_and_not_one_outlier() {
+    let mut p = LatencyPredictor::new();
+    let cost = |f: &RequestFeatures| 800.0 + 3.0 * f.edges;
+    let mut rng = SeededRng::new(9);
+    for _ in 0..640 {
+        let f = request(rng.range_f64(100.0, 20_000.0), 2);
+        p.observe_request(&f, cost(&f));
+    }
+    let f = request(5000.0, 2);
+    let base = p.predict_latency(&f);
+    assert!(close(base, cost(&f), 1e-3), "{base}");
+    assert!(close(p.drift().0.factor(), 1.0, 1e-4), "{}", p.drift().0.factor());
+    let coef = p.request_model().coefficients().to_vec();
+    // The machine runs 1.5× slower: after 40 tracked requests the prediction is 1.5× too
+    // (EWMA 0.2: (1 − 0.2)^40 of the gap is left, under 1e-3 of it).
+    for _ in 0..40 {
+        p.track_request(&f, 1.5 * cost(&f));
+    }
+    let slow = p.predict_latency(&f);
+    assert!(close(slow / base, 1.5, 1e-3), "{}", slow / base);
+    assert_eq!(
+        p.request_model().coefficients(),
+        &coef[..],
+        "tracking is not fitting"
+    );
+    // One preempted request 100× slower moves it by at most 2^0.2 (the ratio is clamped
+    // to 2 before the EWMA).
+    p.track_request(&f, 100.0 * cost(&f));
+    let after = p.predict_latency(&f) / slow;
+    assert!(after <= 2f64.powf(0.2) + 1e-9 && after > 1.0, "{after}");
+    // The hop model has its own factor, untouched by requests.
+    assert_eq!(p.drift().1.factor(), 1.0);
+    // A model with no opinion (0) tracks nothing.
+    let mut fresh = LatencyPredictor::new();
+    fresh.track_request(&f, 1e6);
+    assert_eq!(fresh.drift().0.factor(), 1.0);
+}
+
 #[test]
 fn hop_model_separates_serial_and_parallel_hops() {
     let mut p = LatencyPredictor::new().with_refit_every(0);
