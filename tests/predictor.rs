@@ -185,7 +185,11 @@ fn the_drift_factor_follows_the_machine_and_not_one_outlier() {
     let f = request(5000.0, 2);
     let base = p.predict_latency(&f);
     assert!(close(base, cost(&f), 1e-3), "{base}");
-    assert!(close(p.drift().0.factor(), 1.0, 1e-4), "{}", p.drift().0.factor());
+    assert!(
+        close(p.drift().0.factor(), 1.0, 1e-4),
+        "{}",
+        p.drift().0.factor()
+    );
     let coef = p.request_model().coefficients().to_vec();
     // The machine runs 1.5× slower: after 40 tracked requests the prediction is 1.5× too
     // (EWMA 0.2: (1 − 0.2)^40 of the gap is left, under 1e-3 of it).
