@@ -344,3 +344,22 @@ fn every_bad_value_exits_2_with_one_line_and_writes_nothing() {
         assert!(!root.exists(), "{args:?} left {:?}", entries(&root));
     }
 }
+
+/// Without --budget, the workload's `[budget]` applies, as for `run`. Reproducer: before,
+/// predict ignored it and ran no budget comparison.
+#[test]
+fn a_workloads_budget_section_is_used_without_the_flag() {
+    let t = tmp();
+    let show = ok(t.path(), &["workloads", "--show", "hot-1k"]);
+    let toml = format!("{}\n[budget]\nlatency = \"1ns\"\n", text(&show.stdout));
+    let file = t.path().join("budgeted.toml");
+    std::fs::write(&file, toml).unwrap();
+    let root = t.path().join("r");
+    let mut args = predict_args(root.to_str().unwrap(), &[]);
+    args[2] = file.to_str().unwrap();
+    ok(t.path(), &args);
+    let v = snapshot(&the_dir(&root));
+    let b = &v["predict"]["budget"];
+    assert_eq!(u(b, "/budget_ns"), 1);
+    assert_eq!(u(b, "/with_manager/fallbacks"), TEST * REPEAT);
+}

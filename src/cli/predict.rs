@@ -116,6 +116,11 @@ pub fn execute(args: &PredictArgs) -> Result<Outcome> {
     let plan = plan(args)?;
     let quiet = args.quiet;
     let mut session = MeasuringSession::open("predict", &args.workload, CounterMode::Off)?;
+    // The workload's `[budget]` when no --budget was given (a bad flag was refused above).
+    let plan = Plan {
+        budget_ns: budget_ns(args.budget.as_deref(), session.loaded.workload.budget_ns)?,
+        ..plan
+    };
     session.announce(quiet, None);
     // One thread, as `run --threads 1` measures: a parallel hop's cost is another model.
     let spec = SettingSpec {
