@@ -660,9 +660,9 @@ max_results = 30
     );
 }
 
-/// The scheduling policy (field 41 of `/proc/TID/stat`) and name of each thread of `pid`.
+/// The nice value (field 19 of `/proc/TID/stat`) and name of each thread of `pid`.
 #[cfg(target_os = "linux")]
-fn thread_policies(pid: u32) -> Vec<(String, u32)> {
+fn thread_nice(pid: u32) -> Vec<(String, i32)> {
     let mut out = Vec::new();
     for t in std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
@@ -674,24 +674,23 @@ fn thread_policies(pid: u32) -> Vec<(String, u32)> {
         let Some((_, rest)) = stat.rsplit_once(')') else {
             continue;
         };
-        let policy = rest
+        if let Some(n) = rest
             .split_whitespace()
-            .nth(41 - 3)
-            .and_then(|p| p.parse().ok());
-        if let Some(p) = policy {
-            out.push((comm.trim().to_string(), p));
+            .nth(19 - 3)
+            .and_then(|p| p.parse().ok())
+        {
+            out.push((comm.trim().to_string(), n));
         }
     }
     out
 }
 
-/// The server's threads run under SCHED_IDLE (5), the measuring thread under the normal
-/// policy (0): a scrape never takes a core from the measurement. Reproducer: before, every
-/// thread was SCHED_OTHER and scraping every 100 ms moved a warm-10k run's p99 by 7%.
+/// The server's threads run at nice 19, the measuring thread at 0: a scrape does not take a
+/// core from the measurement. Reproducer: before, every thread ran at 0 and scraping every
+/// 100 ms moved a warm-10k run's p99 by 7%.
 #[cfg(target_os = "linux")]
 #[test]
-fn the_metrics_server_runs_at_idle_priority() {
-    const SCHED_IDLE: u32 = 5;
+fn the_metrics_server_runs_at_the_lowest_priority() {
     let t = tmp();
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
@@ -716,7 +715,7 @@ fn the_metrics_server_runs_at_idle_priority() {
         assert!(start.elapsed() < Duration::from_secs(30), "never served");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let threads = thread_policies(child.id());
+    let threads = thread_nice(child.id());
     let _ = child.kill();
     let _ = child.wait();
     let servers: Vec<_> = threads
@@ -724,7 +723,7 @@ fn the_metrics_server_runs_at_idle_priority() {
         .filter(|(n, _)| n == "metrics-server")
         .collect();
     assert!(!servers.is_empty(), "{threads:?}");
-    assert!(servers.iter().all(|(_, p)| *p == SCHED_IDLE), "{threads:?}");
+    assert!(servers.iter().all(|(_, n)| *n == 19), "{threads:?}");
     let main = threads.iter().find(|(n, _)| n == "spreadbench");
-    assert_eq!(main.map(|(_, p)| *p), Some(0), "{threads:?}");
+    assert_eq!(main.map(|(_, n)| *n), Some(0), "{threads:?}");
 }

@@ -59,8 +59,8 @@ impl MetricsServer {
                 "spreadbench: warning: --metrics-addr {addr} is not loopback: /metrics and /snapshot.json are open to anyone who can reach this host"
             );
         }
-        // The server (and the threads tiny_http starts for it, which inherit the policy) is
-        // made on a thread that has already lowered itself to idle priority.
+        // The server (and the threads tiny_http starts for it, which inherit the priority) is
+        // made on a thread that has already lowered itself.
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("metrics-server".into())
@@ -102,16 +102,20 @@ impl Drop for MetricsServer {
     }
 }
 
-/// Puts the calling thread under `SCHED_IDLE`: it runs only on a core nothing else wants,
-/// so formatting a scrape never preempts the measured thread (on a 2-core machine with a
-/// build running, a normal-priority server thread moved a run's p99 by 7%). A scrape on a
-/// fully busy machine waits instead. Elsewhere than Linux, or if refused, nothing changes.
+/// Lowers the calling thread to the lowest priority (nice 19), so formatting a scrape
+/// does not take a core from the measured thread: on a 2-core machine with a build running,
+/// a normal-priority server thread moved a run's p99 by 7%. Not `SCHED_IDLE`: that starves
+/// the server outright whenever both cores are busy, and a scrape then never gets an answer.
+/// Elsewhere than Linux, or if refused, nothing changes.
 fn lower_to_idle_priority() {
     #[cfg(target_os = "linux")]
     {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param for the call.
-        let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+        // SAFETY: gettid has no preconditions; setpriority on a thread id sets that
+        // thread's nice value (Linux), and the threads it starts inherit it.
+        unsafe {
+            let tid = libc::gettid();
+            let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+        }
     }
 }
 
