@@ -135,17 +135,16 @@ pub(super) fn apply_hop(
         &mut s.accepted,
         &mut s.activated,
         &mut s.next,
+        &mut s.penalized,
     );
     s.frontier_edges = tally.next_edges;
     out.work.rejected += tally.rejected;
-    out.work.cycle_penalties += tally.penalties;
 }
 
 /// What the apply of one list of targets counted.
 #[derive(Default)]
 pub(super) struct Tally {
     pub(super) rejected: u64,
-    pub(super) penalties: u64,
     pub(super) next_edges: u64,
 }
 
@@ -161,17 +160,18 @@ pub(super) fn apply_touched(
     accepted: &mut NodeList,
     activated: &mut NodeList,
     next: &mut Vec<(u32, i64)>,
+    penalized: &mut NodeList,
 ) -> Tally {
     if last {
         apply_last(t, c, touched, accepted, activated)
     } else {
-        apply_inner(t, c, touched, accepted, activated, next)
+        apply_inner(t, c, touched, accepted, activated, next, penalized)
     }
 }
 
 /// The apply of a hop before the last, over `touched`, in two passes: [`filter`], then
-/// [`ModelTables::apply_one`] for the accepted targets. Shared with a parallel participant's
-/// apply of its targets.
+/// [`ModelTables::apply_one`] for the accepted targets; the targets due the cycle penalty go
+/// to `penalized`. Shared with a parallel participant's apply of its targets.
 #[inline(always)]
 pub(super) fn apply_inner(
     t: &ModelTables,
@@ -180,6 +180,7 @@ pub(super) fn apply_inner(
     accepted: &mut NodeList,
     activated: &mut NodeList,
     next: &mut Vec<(u32, i64)>,
+    penalized: &mut NodeList,
 ) -> Tally {
     let mut tally = Tally {
         rejected: filter(t, c, touched, accepted),
@@ -195,9 +196,25 @@ pub(super) fn apply_inner(
             next.push((v, delta));
             tally.next_edges += c.graph.out_degree(v) as u64;
         }
-        tally.penalties += penalty as u64;
+        // SAFETY: each target is applied once per hop and `penalized` is cleared before
+        // every hop, so it keeps fewer values than the graph has nodes.
+        unsafe { penalized.push_if_unchecked(v, penalty) };
     }
     tally
+}
+
+/// Applies the deferred cycle penalties of the hop before (`s.penalized`) and counts them:
+/// called once the next hop is admitted, or when the spread ends with an empty frontier.
+/// Nothing reads those nodes' activation in between: past their visit budget, they are not in
+/// the frontier.
+pub(super) fn apply_penalties(t: &ModelTables, s: &mut SpreadScratch, out: &mut SpreadResult) {
+    for &v in s.penalized.as_slice() {
+        // SAFETY: `penalized` holds targets of this graph's edges (v < node_count ==
+        // states.len()), and only this thread touches the states between hops.
+        t.penalize(unsafe { &mut *plain(&s.states, v) });
+    }
+    out.work.cycle_penalties += s.penalized.len() as u64;
+    s.penalized.clear();
 }
 
 /// The apply of the last hop over `touched`: the same filter as [`apply_inner`]'s, then

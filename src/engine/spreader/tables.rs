@@ -120,8 +120,9 @@ impl ModelTables {
     }
 
     /// Applies one accepted target's sum (DESIGN §2): activation on first contact, clamp,
-    /// visit count, then the next frontier or the cycle penalty. Returns
-    /// (joins next frontier with Δ, newly activated, took the penalty).
+    /// visit count, then the next frontier or — past the visit budget — the cycle penalty,
+    /// which the caller defers to [`Self::penalize`] when the next hop is admitted. Returns
+    /// (joins next frontier with Δ, newly activated, is due the penalty).
     #[inline(always)]
     pub(super) fn apply_one(
         &self,
@@ -146,10 +147,16 @@ impl ModelTables {
             if u32::from(st.visits) <= self.visit_budget[(st.tier & 3) as usize] {
                 return (Some(delta), newly, false);
             }
-            st.activation = fixed::round_scaled(new as f64 * self.config.cycle_penalty);
             return (None, newly, true);
         }
         (None, newly, false)
+    }
+
+    /// The cycle penalty (activation × penalty, rounded once to fixed point) of a node that
+    /// passed its visit budget in the hop before.
+    #[inline(always)]
+    pub(super) fn penalize(&self, st: &mut PlainState) {
+        st.activation = fixed::round_scaled(st.activation as f64 * self.config.cycle_penalty);
     }
 
     /// [`Self::apply_one`] of the last hop (d = H): no next frontier and no cycle penalty
