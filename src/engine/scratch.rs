@@ -369,6 +369,23 @@ impl NodeList {
         }
     }
 
+    /// The list's buffer, for a loop that writes past the end itself and then calls
+    /// [`NodeList::set_len`]: it has room for one more than the graph's nodes.
+    #[inline(always)]
+    pub fn spare_ptr(&mut self) -> *mut u32 {
+        self.buf.as_mut_ptr()
+    }
+
+    /// Sets the length after a loop wrote through [`NodeList::spare_ptr`].
+    ///
+    /// # Safety
+    /// `len <= capacity`, and the first `len` values were written since the list was made.
+    #[inline(always)]
+    pub unsafe fn set_len(&mut self, len: usize) {
+        debug_assert!(len <= self.buf.len());
+        self.len = len;
+    }
+
     /// Appends `v`. The caller pushes each node at most once between clears.
     #[inline]
     pub fn push(&mut self, v: u32) {

@@ -245,20 +245,57 @@ pub(super) fn apply_last(
 /// the number rejected.
 #[inline(always)]
 fn filter(t: &ModelTables, c: HopCtx<'_>, touched: &[u32], accepted: &mut NodeList) -> u64 {
-    let mut rejected = 0u64;
+    if t.storage_tiers() {
+        filter_with::<true>(t, &c, touched, accepted)
+    } else {
+        filter_with::<false>(t, &c, touched, accepted)
+    }
+}
+
+/// [`filter`] with [`ModelTables::storage_tiers`] a constant. A function of its own, with
+/// its loop written out on plain locals: inlined in the hop's apply, or written with the
+/// list's appender, its pointers lived on the stack and were reloaded at every target.
+#[inline(never)]
+fn filter_with<const STORAGE: bool>(
+    t: &ModelTables,
+    c: &HopCtx<'_>,
+    touched: &[u32],
+    accepted: &mut NodeList,
+) -> u64 {
     accepted.clear();
-    let mut keep = accepted.appender();
-    for (i, &v) in touched.iter().enumerate() {
-        if let Some(&ahead) = touched.get(i + 8) {
-            prefetch(c.states.as_ptr().wrapping_add(ahead as usize));
-        }
+    let keep = accepted.spare_ptr();
+    let states = c.states;
+    let n = touched.len();
+    let mut kept = 0usize;
+    let mut one = |v: u32| {
         // SAFETY: touched holds targets of this graph's edges (v < node_count ==
         // states.len()) that only this thread touches in this hop.
-        let reject = t.reject_one(unsafe { &*plain(c.states, v) }, c);
-        rejected += reject as u64;
-        // SAFETY: each target appears in touched once, so `accepted` (sized for the graph)
-        // keeps fewer values than its capacity.
-        unsafe { keep.push_if_unchecked(v, !reject) };
+        let reject = t.reject_one::<STORAGE>(unsafe { &*plain(states, v) }, c);
+        // SAFETY: each target appears in touched once, so fewer than `accepted`'s capacity
+        // (one more than the graph's nodes) are kept, and `kept` stays in bounds.
+        unsafe { keep.add(kept).write(v) };
+        kept += !reject as usize;
+    };
+    let head = n.saturating_sub(TARGETS_AHEAD);
+    for i in 0..head {
+        // SAFETY: `i < head` and `i + TARGETS_AHEAD < n`.
+        let (v, ahead) = unsafe {
+            (
+                *touched.get_unchecked(i),
+                *touched.get_unchecked(i + TARGETS_AHEAD),
+            )
+        };
+        prefetch(states.as_ptr().wrapping_add(ahead as usize));
+        one(v);
     }
-    rejected
+    for &v in &touched[head..] {
+        one(v);
+    }
+    // SAFETY: the first `kept` slots were written above.
+    unsafe { accepted.set_len(kept) };
+    // Every target is either kept or rejected.
+    (n - kept) as u64
 }
+
+/// How many targets ahead the filter prefetches their state.
+const TARGETS_AHEAD: usize = 8;

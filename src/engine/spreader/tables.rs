@@ -104,18 +104,32 @@ impl ModelTables {
         base * fixed::SCALE
     }
 
-    /// First-contact test for one target of hop `d`: true if its sum is rejected (and so
-    /// discarded: a pending sum is only read in the hop that stamped it).
+    /// Whether a node's tier in a spread is always its storage tier
+    /// ([`TierPolicy::Storage`]). Then the first-contact threshold of a target is that of its
+    /// storage tier whether it is active or not: one lookup instead of two and a select.
     #[inline(always)]
-    pub(super) fn reject_one(&self, st: &PlainState, c: HopCtx<'_>) -> bool {
+    pub(super) fn storage_tiers(&self) -> bool {
+        self.config.tier_policy == TierPolicy::Storage
+    }
+
+    /// First-contact test for one target of hop `d`: true if its sum is rejected (and so
+    /// discarded: a pending sum is only read in the hop that stamped it). `STORAGE` is
+    /// [`Self::storage_tiers`].
+    #[inline(always)]
+    pub(super) fn reject_one<const STORAGE: bool>(&self, st: &PlainState, c: &HopCtx<'_>) -> bool {
         // Selects, not branches: whether a target is already active is unpredictable.
         let active = st.spread_epoch == c.spread_epoch;
         let old = select_unpredictable(active, st.activation, 0);
-        let threshold = select_unpredictable(
-            active,
-            self.threshold[(st.tier & 3) as usize],
-            c.fresh_threshold[(st.storage_tier & 3) as usize],
-        );
+        let threshold = if STORAGE {
+            // The tier a node gets is its storage tier, at every hop.
+            c.fresh_threshold[(st.storage_tier & 3) as usize]
+        } else {
+            select_unpredictable(
+                active,
+                self.threshold[(st.tier & 3) as usize],
+                c.fresh_threshold[(st.storage_tier & 3) as usize],
+            )
+        };
         (old == 0) & (st.pending < threshold)
     }
 
