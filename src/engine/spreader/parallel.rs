@@ -61,6 +61,7 @@ pub(super) fn hop(
         let mut buf = lock(&participants[p]);
         let buf = &mut *buf;
         buf.clear();
+        let mut touched = buf.touched.appender();
         for (i, &(u, delta)) in frontier.iter().enumerate() {
             if pd > 0 {
                 if let Some(&(ahead, _)) = frontier.get(i + pd) {
@@ -91,11 +92,12 @@ pub(super) fn hop(
                     scaled,
                     states,
                     hop_epoch,
-                    &mut buf.touched,
+                    &mut touched,
                     pd,
                 )
             };
         }
+        drop(touched);
         let tally = apply_touched(
             t,
             c,

@@ -11,7 +11,7 @@ use super::prefetch_target;
 use super::tables::{contribution, HopCtx, ModelTables};
 use crate::engine::prefetch::prefetch;
 use crate::engine::result::SpreadResult;
-use crate::engine::scratch::{plain, NodeList, NodeState, SpreadScratch};
+use crate::engine::scratch::{plain, Appender, NodeList, NodeState, SpreadScratch};
 use crate::graph::{Edge, Graph};
 use std::hint::select_unpredictable;
 
@@ -37,6 +37,8 @@ pub(super) fn push_hop(
     } = s;
     debug_assert_eq!(states.len(), graph.node_count());
     let states: &[NodeState] = states;
+    // One appender for the whole hop: its length stays in a register from node to node.
+    let mut touched = touched.appender();
     for (i, &(u, delta)) in frontier.iter().enumerate() {
         if pd > 0 {
             if let Some(&(ahead, _)) = frontier.get(i + pd) {
@@ -61,7 +63,7 @@ pub(super) fn push_hop(
                 scaled,
                 states,
                 hop_epoch,
-                touched,
+                &mut touched,
                 pd,
             )
         };
@@ -76,6 +78,7 @@ pub(super) fn push_hop(
 /// participant's push over the targets it owns.
 ///
 /// This is the innermost loop of the engine, so it has no branch on data and no bounds check.
+/// `touched` is an appender the caller holds across the hop's frontier nodes.
 ///
 /// # Safety
 /// `from <= to <= all_edges.len()`; every target of `all_edges` is an index of `states`
@@ -91,18 +94,11 @@ pub(super) unsafe fn push_edges(
     scaled: f64,
     states: &[NodeState],
     hop_epoch: u32,
-    touched: &mut NodeList,
+    touched: &mut Appender<'_>,
     pd: usize,
 ) {
     debug_assert!(from <= to && to <= all_edges.len());
-    let last_edge = all_edges.len().saturating_sub(1);
-    let mut touched = touched.appender();
-    for j in from..to {
-        if pd > 0 {
-            // SAFETY: `j < to <= all_edges.len()`, so the array is not empty and the clamp
-            // keeps the index at or below its last.
-            unsafe { prefetch_target(all_edges, states, (j + pd).min(last_edge)) };
-        }
+    let mut push = |j: usize| {
         // SAFETY: `j < to <= all_edges.len()`.
         let e = unsafe { all_edges.get_unchecked(j) };
         let c = contribution(scaled, e.weight);
@@ -114,6 +110,29 @@ pub(super) unsafe fn push_edges(
         st.pending = select_unpredictable(fresh, 0, st.pending) + c;
         // SAFETY: the hop stamp lets each target into `touched` at most once per hop.
         unsafe { touched.push_if_unchecked(e.target, fresh) };
+    };
+    if pd == 0 {
+        for j in from..to {
+            push(j);
+        }
+    } else if to + pd <= all_edges.len() {
+        // Every edge `pd` ahead is in the array: no clamp at each edge (the common case; only
+        // the last nodes of the edge array take the loop below).
+        let ahead = all_edges.as_ptr().wrapping_add(pd);
+        for j in from..to {
+            // SAFETY: `j + pd < to + pd <= all_edges.len()`.
+            let t = unsafe { (*ahead.add(j)).target };
+            prefetch(states.as_ptr().wrapping_add(t as usize));
+            push(j);
+        }
+    } else {
+        let last_edge = all_edges.len().saturating_sub(1);
+        for j in from..to {
+            // SAFETY: `j < to <= all_edges.len()`, so the array is not empty and the clamp
+            // keeps the index at or below its last.
+            unsafe { prefetch_target(all_edges, states, (j + pd).min(last_edge)) };
+            push(j);
+        }
     }
 }
 
