@@ -106,10 +106,6 @@ impl NodeState {
         self.spread_epoch.load(Relaxed)
     }
     #[inline(always)]
-    pub(crate) fn first_hop(&self) -> u8 {
-        self.first_hop.load(Relaxed)
-    }
-    #[inline(always)]
     pub(crate) fn tier(&self) -> u8 {
         self.tier.load(Relaxed)
     }

@@ -192,16 +192,23 @@ impl ModelTables {
     }
 
     /// The result record of node `id`.
+    ///
+    /// # Safety
+    /// `id < states.len()`, and no thread writes `states[id]` during the call (the spread's
+    /// hops are over; a parallel collect only reads). The state is read through its plain
+    /// view: relaxed atomic loads may not be merged, and the tier was loaded twice.
     #[inline(always)]
-    pub(super) fn ranked_node(&self, states: &[NodeState], id: u32) -> ActivatedNode {
-        let st = &states[id as usize];
-        let a = st.activation();
+    pub(super) unsafe fn ranked_node(&self, states: &[NodeState], id: u32) -> ActivatedNode {
+        // SAFETY: in bounds, and read while nothing writes it (the caller's contract).
+        let st = unsafe { &*(states.as_ptr().add(id as usize) as *const PlainState) };
+        let a = st.activation;
+        let tier = (st.tier & 3) as usize;
         ActivatedNode {
             id,
             activation: a,
-            confidence: fixed::to_f64(a) * self.confidence[(st.tier() & 3) as usize],
-            first_hop: u32::from(st.first_hop()),
-            tier: TIERS[(st.tier() & 3) as usize],
+            confidence: fixed::to_f64(a) * self.confidence[tier],
+            first_hop: u32::from(st.first_hop),
+            tier: TIERS[tier],
         }
     }
 }
@@ -231,7 +238,19 @@ pub(super) fn rank_key(a: i64, v: u32, id_bits: u32) -> u64 {
 /// The node id in a rank key made with `id_bits`.
 #[inline(always)]
 pub(super) fn key_node(key: u64, id_bits: u32) -> u32 {
-    (key & ((1u64 << id_bits) - 1)) as u32
+    key_node_masked(key, id_mask(id_bits))
+}
+
+/// The mask of the node id in a rank key made with `id_bits`, for [`key_node_masked`].
+#[inline(always)]
+pub(super) fn id_mask(id_bits: u32) -> u64 {
+    (1u64 << id_bits) - 1
+}
+
+/// [`key_node`] with the mask computed once for a whole list of keys.
+#[inline(always)]
+pub(super) fn key_node_masked(key: u64, mask: u64) -> u32 {
+    (key & mask) as u32
 }
 
 #[cfg(test)]
