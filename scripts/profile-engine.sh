@@ -6,7 +6,9 @@
 # Runs examples/profile_engine (N measured spreads of the workload's seeded request stream on
 # one thread, after W warm-up spreads) under callgrind with collection switched on only inside
 # the measured spreads, then prints, per spread, per relaxed edge and per touched target, the
-# inclusive instructions (Ir), data reads and D1 read misses of the phases, which are
+# inclusive instructions (Ir), data reads, D1 read misses and mispredicted conditional
+# branches (callgrind's simple predictor: a guide to branches on data, not a measurement) of
+# the phases, which are
 # `#[inline(never)]` functions of their own: push (serial::push_hop), apply (serial::apply_hop:
 # first-contact filter and application), collect (collect::collect: gather, rank, records).
 # The example also prints a hash of every result, to check that a change keeps results
@@ -31,7 +33,7 @@ bin=target/release/examples/profile_engine
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-valgrind --tool=callgrind --cache-sim=yes --toggle-collect='*profile_engine::measured*' \
+valgrind --tool=callgrind --cache-sim=yes --branch-sim=yes --toggle-collect='*profile_engine::measured*' \
   --callgrind-out-file="$tmp/cg.out" "$bin" "$workload" "$n" "$w" >"$tmp/run.txt" 2>"$tmp/vg.txt"
 cat "$tmp/run.txt"
 callgrind_annotate --inclusive=yes --show-percs=no "$tmp/cg.out" >"$tmp/ann.txt" 2>/dev/null
@@ -39,24 +41,25 @@ callgrind_annotate --inclusive=yes --show-percs=no "$tmp/cg.out" >"$tmp/ann.txt"
 # "per spread 5588.4 edges relaxed, 494.2 nodes activated, 3202.4 rejected"
 edges=$(sed -E 's/.*per spread ([0-9.]+) edges relaxed.*/\1/' "$tmp/run.txt")
 
-# Inclusive Ir, Dr, D1mr of the function whose name ends in $1 (0 when it never ran).
+# Inclusive Ir, Dr, D1mr, Bcm of the function whose name ends in $1 (0 when it never ran).
+# An event that never happened is printed as "." by callgrind_annotate: counted as 0.
 phase() {
-  # Columns: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw; a phase's inclusive line is the one
-  # whose function name ends the line ("file.rs:path::fn", without "[binary]").
+  # Columns: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw Bc Bcm Bi Bim; a phase's inclusive line
+  # is the one whose function name ends the line ("file.rs:path::fn", without "[binary]").
   grep -E "^ *[0-9,]+ .*/src/engine/spreader/[a-z_]+\.rs:spreadbench::engine::spreader::$1\$" "$tmp/ann.txt" | head -1 |
-    awk '{ for (i = 1; i <= 5; i++) gsub(",", "", $i); print $1, $2, $5 }' || true
+    awk '{ for (i = 1; i <= 11; i++) { gsub(",", "", $i); if ($i == ".") $i = 0 } print $1, $2, $5, $11 }' || true
 }
 total=$(grep -E 'PROGRAM TOTALS' "$tmp/ann.txt" |
-  awk '{ for (i = 1; i <= 5; i++) gsub(",", "", $i); print $1, $2, $5 }')
+  awk '{ for (i = 1; i <= 11; i++) { gsub(",", "", $i); if ($i == ".") $i = 0 } print $1, $2, $5, $11 }')
 
 printf '%s: callgrind, %s measured spreads (inclusive counts per spread)\n' "$workload" "$n"
-printf '  %-9s %12s %10s %10s %14s\n' phase instructions "data reads" "D1 misses" "Ir/edge"
+printf '  %-9s %12s %10s %10s %12s %10s\n' phase instructions "data reads" "D1 misses" mispredicts "Ir/edge"
 {
   echo "push $(phase 'serial::push_hop')"
   echo "apply $(phase 'serial::apply_hop')"
   echo "parallel $(phase 'parallel::hop')"
   echo "collect $(phase 'collect::collect')"
   echo "total $total"
-} | awk -v n="$n" -v e="$edges" 'NF == 4 {
-  printf "  %-9s %12.0f %10.0f %10.0f %14.2f\n", $1, $2 / n, $3 / n, $4 / n, $2 / n / e
+} | awk -v n="$n" -v e="$edges" 'NF == 5 {
+  printf "  %-9s %12.0f %10.0f %10.0f %12.0f %10.2f\n", $1, $2 / n, $3 / n, $4 / n, $5 / n, $2 / n / e
 }'

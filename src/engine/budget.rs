@@ -366,9 +366,8 @@ impl<P: LatencyModel, C: Clock> HopGate for LatencyBudgetManager<P, C> {
 
 /// Runs a spread with `gate` asked before each hop: [`Spreader::spread_gated_into`], kept
 /// under its first name for callers that hold a `dyn HopGate`. When the gate refuses hop
-/// `h`, `out` is what was spread before it — a spread of depth `h − 1` except at nodes that
-/// passed their visit budget at hop `h − 1`, which took the cycle penalty there (an inner
-/// hop applies it, a last hop does not). Returns whether the gate stopped the spread.
+/// `h`, `out` is what was spread before it — exactly a spread of depth `h − 1`. Returns
+/// whether the gate stopped the spread.
 pub fn spread_gated(
     spreader: &Spreader,
     graph: &Graph,

@@ -27,37 +27,49 @@ pub fn sort_keys(keys: &mut Vec<u64>, buf: &mut Vec<u64>, bits: u32) {
 /// Most digits a key has (8-bit digits of a 64-bit key).
 const MAX_DIGITS: usize = 8;
 
-/// LSD passes of `DIGIT` bits (`BUCKETS` = 2^DIGIT); counts live on the stack, so sorting
-/// allocates nothing once `buf` has grown to size. The counts of every digit are taken in one
-/// pass over the keys (reading the keys once instead of once per digit), and a digit every
-/// key shares is skipped without a pass.
+/// LSD passes of `DIGIT` bits (`BUCKETS` = 2^DIGIT) over the low `bits` bits: dispatches to
+/// [`radix_digits`] with the digit count as a constant, so that its counting loop is
+/// unrolled and only the counts it uses are zeroed.
 fn radix_passes<const DIGIT: u32, const BUCKETS: usize>(
     keys: &mut Vec<u64>,
     buf: &mut Vec<u64>,
     bits: u32,
 ) {
     debug_assert_eq!(BUCKETS, 1 << DIGIT);
-    let mask = (1u64 << DIGIT) - 1;
-    let digits = (bits.div_ceil(DIGIT) as usize).min(MAX_DIGITS);
-    buf.clear();
-    buf.resize(keys.len(), 0);
-    let mut counts = [[0u32; BUCKETS]; MAX_DIGITS];
-    // A constant digit count per call, so the counting loop is unrolled.
-    match digits {
-        1 => count_digits::<DIGIT, BUCKETS, 1>(keys, &mut counts),
-        2 => count_digits::<DIGIT, BUCKETS, 2>(keys, &mut counts),
-        3 => count_digits::<DIGIT, BUCKETS, 3>(keys, &mut counts),
-        4 => count_digits::<DIGIT, BUCKETS, 4>(keys, &mut counts),
-        5 => count_digits::<DIGIT, BUCKETS, 5>(keys, &mut counts),
-        6 => count_digits::<DIGIT, BUCKETS, 6>(keys, &mut counts),
-        7 => count_digits::<DIGIT, BUCKETS, 7>(keys, &mut counts),
-        _ => count_digits::<DIGIT, BUCKETS, 8>(keys, &mut counts),
+    match (bits.div_ceil(DIGIT) as usize).min(MAX_DIGITS) {
+        0 | 1 => radix_digits::<DIGIT, BUCKETS, 1>(keys, buf),
+        2 => radix_digits::<DIGIT, BUCKETS, 2>(keys, buf),
+        3 => radix_digits::<DIGIT, BUCKETS, 3>(keys, buf),
+        4 => radix_digits::<DIGIT, BUCKETS, 4>(keys, buf),
+        5 => radix_digits::<DIGIT, BUCKETS, 5>(keys, buf),
+        6 => radix_digits::<DIGIT, BUCKETS, 6>(keys, buf),
+        7 => radix_digits::<DIGIT, BUCKETS, 7>(keys, buf),
+        _ => radix_digits::<DIGIT, BUCKETS, 8>(keys, buf),
     }
-    let n = keys.len() as u32;
-    for (d, c) in counts.iter_mut().enumerate().take(digits) {
+}
+
+/// `D` LSD passes of `DIGIT` bits; counts live on the stack, so sorting allocates nothing
+/// once `buf` has grown to size. The counts of every digit are taken in one pass over the
+/// keys (reading the keys once instead of once per digit), and a digit every key shares is
+/// skipped without a pass. `buf` is never zero-filled: each pass writes every slot.
+fn radix_digits<const DIGIT: u32, const BUCKETS: usize, const D: usize>(
+    keys: &mut Vec<u64>,
+    buf: &mut Vec<u64>,
+) {
+    let mask = (1u64 << DIGIT) - 1;
+    let n = keys.len();
+    buf.clear();
+    buf.reserve(n);
+    let mut counts = [[0u32; BUCKETS]; D];
+    for &k in keys.iter() {
+        for (d, c) in counts.iter_mut().enumerate() {
+            c[((k >> (d as u32 * DIGIT)) & mask) as usize] += 1;
+        }
+    }
+    for (d, c) in counts.iter_mut().enumerate() {
         let shift = d as u32 * DIGIT;
         // Every key has the same digit here: this pass would not move anything.
-        if c[((keys[0] >> shift) & mask) as usize] == n {
+        if c[((keys[0] >> shift) & mask) as usize] == n as u32 {
             continue;
         }
         let mut sum = 0;
@@ -66,26 +78,18 @@ fn radix_passes<const DIGIT: u32, const BUCKETS: usize>(
             *c = sum;
             sum += m;
         }
+        let dst = buf.as_mut_ptr();
         for &k in keys.iter() {
             let b = ((k >> shift) & mask) as usize;
-            buf[c[b] as usize] = k;
+            // SAFETY: `c[b]` starts at the number of keys with a smaller digit and is bumped
+            // once per key with this digit, so it stays below `n`, within `buf`'s capacity;
+            // the offsets of the `n` keys are distinct, so every slot `0..n` is written.
+            unsafe { dst.add(c[b] as usize).write(k) };
             c[b] += 1;
         }
+        // SAFETY: the loop above wrote all `n` slots.
+        unsafe { buf.set_len(n) };
         std::mem::swap(keys, buf);
-    }
-}
-
-/// The counts of each of the low `D` digits of `keys`, in one pass.
-#[inline(always)]
-fn count_digits<const DIGIT: u32, const BUCKETS: usize, const D: usize>(
-    keys: &[u64],
-    counts: &mut [[u32; BUCKETS]; MAX_DIGITS],
-) {
-    let mask = (1u64 << DIGIT) - 1;
-    for &k in keys {
-        for (d, c) in counts.iter_mut().enumerate().take(D) {
-            c[((k >> (d as u32 * DIGIT)) & mask) as usize] += 1;
-        }
     }
 }
 

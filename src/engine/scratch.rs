@@ -106,10 +106,6 @@ impl NodeState {
         self.spread_epoch.load(Relaxed)
     }
     #[inline(always)]
-    pub(crate) fn first_hop(&self) -> u8 {
-        self.first_hop.load(Relaxed)
-    }
-    #[inline(always)]
     pub(crate) fn tier(&self) -> u8 {
         self.tier.load(Relaxed)
     }
@@ -138,11 +134,13 @@ pub(crate) struct ParticipantBuf {
     pub(crate) accepted: NodeList,
     pub(crate) next: Vec<(u32, i64)>,
     pub(crate) activated: NodeList,
+    /// Those of its targets that passed their visit budget in this hop: their cycle penalty
+    /// is deferred (see [`SpreadScratch::penalized`]).
+    pub(crate) penalized: NodeList,
     /// Rank keys gathered by a parallel collect (sorted there), and the sort's buffer.
     pub(crate) keys: Vec<u64>,
     pub(crate) key_buf: Vec<u64>,
     pub(crate) rejected: u64,
-    pub(crate) penalties: u64,
     pub(crate) next_edges: u64,
     pub(crate) relaxed: u64,
 }
@@ -155,10 +153,10 @@ impl ParticipantBuf {
             accepted: NodeList::for_nodes(nodes),
             next: Vec::with_capacity(nodes),
             activated: NodeList::for_nodes(nodes),
+            penalized: NodeList::for_nodes(nodes),
             keys: Vec::with_capacity(nodes + 1),
             key_buf: Vec::with_capacity(nodes + 1),
             rejected: 0,
-            penalties: 0,
             next_edges: 0,
             relaxed: 0,
         }
@@ -169,8 +167,8 @@ impl ParticipantBuf {
         self.accepted.clear();
         self.next.clear();
         self.activated.clear();
+        self.penalized.clear();
         self.rejected = 0;
-        self.penalties = 0;
         self.next_edges = 0;
         self.relaxed = 0;
     }
@@ -197,6 +195,11 @@ pub struct SpreadScratch {
     pub(crate) accepted: NodeList,
     /// Nodes activated (stamped) in the current spread.
     pub(crate) activated: NodeList,
+    /// Nodes that passed their visit budget in the last hop that ran, whose cycle penalty is
+    /// still to apply: it is applied when the next hop is admitted (or the spread ends with an
+    /// empty frontier), and dropped when a gate refuses the next hop, so a spread stopped
+    /// before hop h is exactly a spread of depth h − 1, whose last hop applies none.
+    pub(crate) penalized: NodeList,
     /// Sort keys used to rank the result (room for one more than every node, so that a
     /// branch-free append may write one past the last kept key), and the radix sort's buffer.
     pub(crate) rank_keys: Vec<u64>,
@@ -222,6 +225,7 @@ impl SpreadScratch {
             touched: NodeList::for_nodes(node_count),
             accepted: NodeList::for_nodes(node_count),
             activated: NodeList::for_nodes(node_count),
+            penalized: NodeList::for_nodes(node_count),
             rank_keys: Vec::with_capacity(node_count + 1),
             rank_buf: Vec::with_capacity(node_count),
             participants: Vec::new(),
@@ -237,7 +241,11 @@ impl SpreadScratch {
         use std::mem::size_of;
         self.states.len() * size_of::<NodeState>()
             + (self.frontier.capacity() + self.next.capacity()) * size_of::<(u32, i64)>()
-            + (self.touched.capacity() + self.accepted.capacity() + self.activated.capacity()) * 4
+            + (self.touched.capacity()
+                + self.accepted.capacity()
+                + self.activated.capacity()
+                + self.penalized.capacity())
+                * 4
             + (self.rank_keys.capacity() + self.rank_buf.capacity()) * 8
     }
 
@@ -280,6 +288,7 @@ impl SpreadScratch {
         self.touched.clear();
         self.accepted.clear();
         self.activated.clear();
+        self.penalized.clear();
     }
 
     /// Starts a new hop: one increment, unless the epoch wraps.
@@ -354,6 +363,23 @@ impl NodeList {
             cap: self.buf.len(),
             list: self,
         }
+    }
+
+    /// The list's buffer, for a loop that writes past the end itself and then calls
+    /// [`NodeList::set_len`]: it has room for one more than the graph's nodes.
+    #[inline(always)]
+    pub fn spare_ptr(&mut self) -> *mut u32 {
+        self.buf.as_mut_ptr()
+    }
+
+    /// Sets the length after a loop wrote through [`NodeList::spare_ptr`].
+    ///
+    /// # Safety
+    /// `len <= capacity`, and the first `len` values were written since the list was made.
+    #[inline(always)]
+    pub unsafe fn set_len(&mut self, len: usize) {
+        debug_assert!(len <= self.buf.len());
+        self.len = len;
     }
 
     /// Appends `v`. The caller pushes each node at most once between clears.

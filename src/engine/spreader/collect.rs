@@ -10,7 +10,7 @@
 
 use super::lock;
 use super::policy::ExecutionPolicy;
-use super::tables::{id_bits, key_node, rank_key, ModelTables};
+use super::tables::{id_bits, id_mask, key_node, key_node_masked, rank_key, ModelTables};
 use crate::engine::executor::HopExecutor;
 use crate::engine::rank;
 use crate::engine::result::{ActivatedNode, SpreadResult};
@@ -94,10 +94,12 @@ fn fill_records(
     id_bits: u32,
     out: &mut SpreadResult,
 ) {
-    out.nodes.extend(
-        keys.iter()
-            .map(|&key| t.ranked_node(states, key_node(key, id_bits))),
-    );
+    let mask = id_mask(id_bits);
+    out.nodes.extend(keys.iter().map(|&key| {
+        // SAFETY: each key was made from a node of `states` (`gather_keys`), and the
+        // spread's hops are over.
+        unsafe { t.ranked_node(states, key_node_masked(key, mask)) }
+    }));
 }
 
 /// Most sorted runs a parallel collect merges; participants beyond it gather nothing.
@@ -156,6 +158,8 @@ fn merge_records_parallel(
         let emit = |i: usize, key: u64| {
             // SAFETY: `i < total == out.nodes.len()`; the front merge writes the indices
             // below `front` and the back merge those from `front` on, each exactly once.
+            // `ranked_node`'s contract: the key was made from a node of `states`, and the
+            // participants only read the states.
             unsafe { slots.write(i, t.ranked_node(states, key_node(key, id_bits))) }
         };
         match p {

@@ -178,9 +178,11 @@ impl Spreader {
     /// stops there and the result holds what was spread so far, ranked; returns true then
     /// (truncated). With [`NoGate`] it is `spread_into`, bit for bit.
     ///
-    /// A spread stopped before hop `h` equals a spread of depth `h − 1` except at the nodes
-    /// that passed their visit budget at hop `h − 1`: that hop ran as an inner hop, so they
-    /// took the cycle penalty, which a last hop never applies (its frontier is not expanded).
+    /// A spread stopped before hop `h` equals a spread of depth `h − 1`, bit for bit, work
+    /// counters included: the cycle penalty that hop `d` earns a node past its visit budget is
+    /// applied only once hop `d + 1` is admitted (or the frontier is found empty), and dropped
+    /// when the gate refuses it, as the last hop of a depth-`h − 1` spread applies none.
+    /// Nothing reads those nodes' activation in between: they are not in the frontier.
     pub fn spread_gated_into<G: HopGate + ?Sized>(
         &self,
         graph: &Graph,
@@ -232,6 +234,8 @@ impl Spreader {
         let mut truncated = false;
         for d in 1..=t.config().max_depth {
             if scratch.frontier.is_empty() {
+                // The model applies the last hop's cycle penalties when the spread ends here.
+                serial::apply_penalties(t, scratch, out);
                 break;
             }
             let parallel = policy.parallel_hop(scratch.frontier_edges);
@@ -249,9 +253,13 @@ impl Spreader {
                 parallel: parallel.is_some(),
             };
             if !gate.before_hop(d, &features) {
+                // Stopped before hop d: hop d − 1 becomes the last hop, which applies no
+                // cycle penalty, so its deferred ones are dropped.
+                scratch.penalized.clear();
                 truncated = true;
                 break;
             }
+            serial::apply_penalties(t, scratch, out);
             out.work.frontier_sizes.push(scratch.frontier.len() as u32);
             out.work.hops += 1;
             scratch.begin_hop();

@@ -61,6 +61,7 @@ pub(super) fn hop(
         let mut buf = lock(&participants[p]);
         let buf = &mut *buf;
         buf.clear();
+        let mut touched = buf.touched.appender();
         for (i, &(u, delta)) in frontier.iter().enumerate() {
             if pd > 0 {
                 if let Some(&(ahead, _)) = frontier.get(i + pd) {
@@ -91,11 +92,12 @@ pub(super) fn hop(
                     scaled,
                     states,
                     hop_epoch,
-                    &mut buf.touched,
+                    &mut touched,
                     pd,
                 )
             };
         }
+        drop(touched);
         let tally = apply_touched(
             t,
             c,
@@ -104,9 +106,9 @@ pub(super) fn hop(
             &mut buf.accepted,
             &mut buf.activated,
             &mut buf.next,
+            &mut buf.penalized,
         );
         buf.rejected = tally.rejected;
-        buf.penalties = tally.penalties;
         buf.next_edges = tally.next_edges;
     });
     let mut tally = Tally::default();
@@ -114,12 +116,11 @@ pub(super) fn hop(
         let buf = lock(part);
         s.activated.extend_from_slice(buf.activated.as_slice());
         s.next.extend_from_slice(&buf.next);
+        s.penalized.extend_from_slice(buf.penalized.as_slice());
         tally.rejected += buf.rejected;
-        tally.penalties += buf.penalties;
         tally.next_edges += buf.next_edges;
     }
     out.work.rejected += tally.rejected;
-    out.work.cycle_penalties += tally.penalties;
     let relaxed = s.frontier_edges;
     s.frontier_edges = tally.next_edges;
     relaxed

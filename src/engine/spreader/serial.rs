@@ -11,7 +11,7 @@ use super::prefetch_target;
 use super::tables::{contribution, HopCtx, ModelTables};
 use crate::engine::prefetch::prefetch;
 use crate::engine::result::SpreadResult;
-use crate::engine::scratch::{plain, NodeList, NodeState, SpreadScratch};
+use crate::engine::scratch::{plain, Appender, NodeList, NodeState, SpreadScratch};
 use crate::graph::{Edge, Graph};
 use std::hint::select_unpredictable;
 
@@ -37,6 +37,8 @@ pub(super) fn push_hop(
     } = s;
     debug_assert_eq!(states.len(), graph.node_count());
     let states: &[NodeState] = states;
+    // One appender for the whole hop: its length stays in a register from node to node.
+    let mut touched = touched.appender();
     for (i, &(u, delta)) in frontier.iter().enumerate() {
         if pd > 0 {
             if let Some(&(ahead, _)) = frontier.get(i + pd) {
@@ -61,7 +63,7 @@ pub(super) fn push_hop(
                 scaled,
                 states,
                 hop_epoch,
-                touched,
+                &mut touched,
                 pd,
             )
         };
@@ -76,6 +78,7 @@ pub(super) fn push_hop(
 /// participant's push over the targets it owns.
 ///
 /// This is the innermost loop of the engine, so it has no branch on data and no bounds check.
+/// `touched` is an appender the caller holds across the hop's frontier nodes.
 ///
 /// # Safety
 /// `from <= to <= all_edges.len()`; every target of `all_edges` is an index of `states`
@@ -91,18 +94,11 @@ pub(super) unsafe fn push_edges(
     scaled: f64,
     states: &[NodeState],
     hop_epoch: u32,
-    touched: &mut NodeList,
+    touched: &mut Appender<'_>,
     pd: usize,
 ) {
     debug_assert!(from <= to && to <= all_edges.len());
-    let last_edge = all_edges.len().saturating_sub(1);
-    let mut touched = touched.appender();
-    for j in from..to {
-        if pd > 0 {
-            // SAFETY: `j < to <= all_edges.len()`, so the array is not empty and the clamp
-            // keeps the index at or below its last.
-            unsafe { prefetch_target(all_edges, states, (j + pd).min(last_edge)) };
-        }
+    let mut push = |j: usize| {
         // SAFETY: `j < to <= all_edges.len()`.
         let e = unsafe { all_edges.get_unchecked(j) };
         let c = contribution(scaled, e.weight);
@@ -114,6 +110,29 @@ pub(super) unsafe fn push_edges(
         st.pending = select_unpredictable(fresh, 0, st.pending) + c;
         // SAFETY: the hop stamp lets each target into `touched` at most once per hop.
         unsafe { touched.push_if_unchecked(e.target, fresh) };
+    };
+    if pd == 0 {
+        for j in from..to {
+            push(j);
+        }
+    } else if to + pd <= all_edges.len() {
+        // Every edge `pd` ahead is in the array: no clamp at each edge (the common case; only
+        // the last nodes of the edge array take the loop below).
+        let ahead = all_edges.as_ptr().wrapping_add(pd);
+        for j in from..to {
+            // SAFETY: `j + pd < to + pd <= all_edges.len()`.
+            let t = unsafe { (*ahead.add(j)).target };
+            prefetch(states.as_ptr().wrapping_add(t as usize));
+            push(j);
+        }
+    } else {
+        let last_edge = all_edges.len().saturating_sub(1);
+        for j in from..to {
+            // SAFETY: `j < to <= all_edges.len()`, so the array is not empty and the clamp
+            // keeps the index at or below its last.
+            unsafe { prefetch_target(all_edges, states, (j + pd).min(last_edge)) };
+            push(j);
+        }
     }
 }
 
@@ -135,17 +154,16 @@ pub(super) fn apply_hop(
         &mut s.accepted,
         &mut s.activated,
         &mut s.next,
+        &mut s.penalized,
     );
     s.frontier_edges = tally.next_edges;
     out.work.rejected += tally.rejected;
-    out.work.cycle_penalties += tally.penalties;
 }
 
 /// What the apply of one list of targets counted.
 #[derive(Default)]
 pub(super) struct Tally {
     pub(super) rejected: u64,
-    pub(super) penalties: u64,
     pub(super) next_edges: u64,
 }
 
@@ -161,17 +179,18 @@ pub(super) fn apply_touched(
     accepted: &mut NodeList,
     activated: &mut NodeList,
     next: &mut Vec<(u32, i64)>,
+    penalized: &mut NodeList,
 ) -> Tally {
     if last {
         apply_last(t, c, touched, accepted, activated)
     } else {
-        apply_inner(t, c, touched, accepted, activated, next)
+        apply_inner(t, c, touched, accepted, activated, next, penalized)
     }
 }
 
 /// The apply of a hop before the last, over `touched`, in two passes: [`filter`], then
-/// [`ModelTables::apply_one`] for the accepted targets. Shared with a parallel participant's
-/// apply of its targets.
+/// [`ModelTables::apply_one`] for the accepted targets; the targets due the cycle penalty go
+/// to `penalized`. Shared with a parallel participant's apply of its targets.
 #[inline(always)]
 pub(super) fn apply_inner(
     t: &ModelTables,
@@ -180,6 +199,7 @@ pub(super) fn apply_inner(
     accepted: &mut NodeList,
     activated: &mut NodeList,
     next: &mut Vec<(u32, i64)>,
+    penalized: &mut NodeList,
 ) -> Tally {
     let mut tally = Tally {
         rejected: filter(t, c, touched, accepted),
@@ -195,9 +215,25 @@ pub(super) fn apply_inner(
             next.push((v, delta));
             tally.next_edges += c.graph.out_degree(v) as u64;
         }
-        tally.penalties += penalty as u64;
+        // SAFETY: each target is applied once per hop and `penalized` is cleared before
+        // every hop, so it keeps fewer values than the graph has nodes.
+        unsafe { penalized.push_if_unchecked(v, penalty) };
     }
     tally
+}
+
+/// Applies the deferred cycle penalties of the hop before (`s.penalized`) and counts them:
+/// called once the next hop is admitted, or when the spread ends with an empty frontier.
+/// Nothing reads those nodes' activation in between: past their visit budget, they are not in
+/// the frontier.
+pub(super) fn apply_penalties(t: &ModelTables, s: &mut SpreadScratch, out: &mut SpreadResult) {
+    for &v in s.penalized.as_slice() {
+        // SAFETY: `penalized` holds targets of this graph's edges (v < node_count ==
+        // states.len()), and only this thread touches the states between hops.
+        t.penalize(unsafe { &mut *plain(&s.states, v) });
+    }
+    out.work.cycle_penalties += s.penalized.len() as u64;
+    s.penalized.clear();
 }
 
 /// The apply of the last hop over `touched`: the same filter as [`apply_inner`]'s, then
@@ -228,20 +264,57 @@ pub(super) fn apply_last(
 /// the number rejected.
 #[inline(always)]
 fn filter(t: &ModelTables, c: HopCtx<'_>, touched: &[u32], accepted: &mut NodeList) -> u64 {
-    let mut rejected = 0u64;
+    if t.storage_tiers() {
+        filter_with::<true>(t, &c, touched, accepted)
+    } else {
+        filter_with::<false>(t, &c, touched, accepted)
+    }
+}
+
+/// [`filter`] with [`ModelTables::storage_tiers`] a constant. A function of its own, with
+/// its loop written out on plain locals: inlined in the hop's apply, or written with the
+/// list's appender, its pointers lived on the stack and were reloaded at every target.
+#[inline(never)]
+fn filter_with<const STORAGE: bool>(
+    t: &ModelTables,
+    c: &HopCtx<'_>,
+    touched: &[u32],
+    accepted: &mut NodeList,
+) -> u64 {
     accepted.clear();
-    let mut keep = accepted.appender();
-    for (i, &v) in touched.iter().enumerate() {
-        if let Some(&ahead) = touched.get(i + 8) {
-            prefetch(c.states.as_ptr().wrapping_add(ahead as usize));
-        }
+    let keep = accepted.spare_ptr();
+    let states = c.states;
+    let n = touched.len();
+    let mut kept = 0usize;
+    let mut one = |v: u32| {
         // SAFETY: touched holds targets of this graph's edges (v < node_count ==
         // states.len()) that only this thread touches in this hop.
-        let reject = t.reject_one(unsafe { &*plain(c.states, v) }, c);
-        rejected += reject as u64;
-        // SAFETY: each target appears in touched once, so `accepted` (sized for the graph)
-        // keeps fewer values than its capacity.
-        unsafe { keep.push_if_unchecked(v, !reject) };
+        let reject = t.reject_one::<STORAGE>(unsafe { &*plain(states, v) }, c);
+        // SAFETY: each target appears in touched once, so fewer than `accepted`'s capacity
+        // (one more than the graph's nodes) are kept, and `kept` stays in bounds.
+        unsafe { keep.add(kept).write(v) };
+        kept += !reject as usize;
+    };
+    let head = n.saturating_sub(TARGETS_AHEAD);
+    for i in 0..head {
+        // SAFETY: `i < head` and `i + TARGETS_AHEAD < n`.
+        let (v, ahead) = unsafe {
+            (
+                *touched.get_unchecked(i),
+                *touched.get_unchecked(i + TARGETS_AHEAD),
+            )
+        };
+        prefetch(states.as_ptr().wrapping_add(ahead as usize));
+        one(v);
     }
-    rejected
+    for &v in &touched[head..] {
+        one(v);
+    }
+    // SAFETY: the first `kept` slots were written above.
+    unsafe { accepted.set_len(kept) };
+    // Every target is either kept or rejected.
+    (n - kept) as u64
 }
+
+/// How many targets ahead the filter prefetches their state.
+const TARGETS_AHEAD: usize = 8;

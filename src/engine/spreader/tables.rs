@@ -104,24 +104,39 @@ impl ModelTables {
         base * fixed::SCALE
     }
 
-    /// First-contact test for one target of hop `d`: true if its sum is rejected (and so
-    /// discarded: a pending sum is only read in the hop that stamped it).
+    /// Whether a node's tier in a spread is always its storage tier
+    /// ([`TierPolicy::Storage`]). Then the first-contact threshold of a target is that of its
+    /// storage tier whether it is active or not: one lookup instead of two and a select.
     #[inline(always)]
-    pub(super) fn reject_one(&self, st: &PlainState, c: HopCtx<'_>) -> bool {
+    pub(super) fn storage_tiers(&self) -> bool {
+        self.config.tier_policy == TierPolicy::Storage
+    }
+
+    /// First-contact test for one target of hop `d`: true if its sum is rejected (and so
+    /// discarded: a pending sum is only read in the hop that stamped it). `STORAGE` is
+    /// [`Self::storage_tiers`].
+    #[inline(always)]
+    pub(super) fn reject_one<const STORAGE: bool>(&self, st: &PlainState, c: &HopCtx<'_>) -> bool {
         // Selects, not branches: whether a target is already active is unpredictable.
         let active = st.spread_epoch == c.spread_epoch;
         let old = select_unpredictable(active, st.activation, 0);
-        let threshold = select_unpredictable(
-            active,
-            self.threshold[(st.tier & 3) as usize],
-            c.fresh_threshold[(st.storage_tier & 3) as usize],
-        );
+        let threshold = if STORAGE {
+            // The tier a node gets is its storage tier, at every hop.
+            c.fresh_threshold[(st.storage_tier & 3) as usize]
+        } else {
+            select_unpredictable(
+                active,
+                self.threshold[(st.tier & 3) as usize],
+                c.fresh_threshold[(st.storage_tier & 3) as usize],
+            )
+        };
         (old == 0) & (st.pending < threshold)
     }
 
     /// Applies one accepted target's sum (DESIGN §2): activation on first contact, clamp,
-    /// visit count, then the next frontier or the cycle penalty. Returns
-    /// (joins next frontier with Δ, newly activated, took the penalty).
+    /// visit count, then the next frontier or — past the visit budget — the cycle penalty,
+    /// which the caller defers to [`Self::penalize`] when the next hop is admitted. Returns
+    /// (joins next frontier with Δ, newly activated, is due the penalty).
     #[inline(always)]
     pub(super) fn apply_one(
         &self,
@@ -146,10 +161,16 @@ impl ModelTables {
             if u32::from(st.visits) <= self.visit_budget[(st.tier & 3) as usize] {
                 return (Some(delta), newly, false);
             }
-            st.activation = fixed::round_scaled(new as f64 * self.config.cycle_penalty);
             return (None, newly, true);
         }
         (None, newly, false)
+    }
+
+    /// The cycle penalty (activation × penalty, rounded once to fixed point) of a node that
+    /// passed its visit budget in the hop before.
+    #[inline(always)]
+    pub(super) fn penalize(&self, st: &mut PlainState) {
+        st.activation = fixed::round_scaled(st.activation as f64 * self.config.cycle_penalty);
     }
 
     /// [`Self::apply_one`] of the last hop (d = H): no next frontier and no cycle penalty
@@ -171,16 +192,23 @@ impl ModelTables {
     }
 
     /// The result record of node `id`.
+    ///
+    /// # Safety
+    /// `id < states.len()`, and no thread writes `states[id]` during the call (the spread's
+    /// hops are over; a parallel collect only reads). The state is read through its plain
+    /// view: relaxed atomic loads may not be merged, and the tier was loaded twice.
     #[inline(always)]
-    pub(super) fn ranked_node(&self, states: &[NodeState], id: u32) -> ActivatedNode {
-        let st = &states[id as usize];
-        let a = st.activation();
+    pub(super) unsafe fn ranked_node(&self, states: &[NodeState], id: u32) -> ActivatedNode {
+        // SAFETY: in bounds, and read while nothing writes it (the caller's contract).
+        let st = unsafe { &*(states.as_ptr().add(id as usize) as *const PlainState) };
+        let a = st.activation;
+        let tier = (st.tier & 3) as usize;
         ActivatedNode {
             id,
             activation: a,
-            confidence: fixed::to_f64(a) * self.confidence[(st.tier() & 3) as usize],
-            first_hop: u32::from(st.first_hop()),
-            tier: TIERS[(st.tier() & 3) as usize],
+            confidence: fixed::to_f64(a) * self.confidence[tier],
+            first_hop: u32::from(st.first_hop),
+            tier: TIERS[tier],
         }
     }
 }
@@ -210,7 +238,19 @@ pub(super) fn rank_key(a: i64, v: u32, id_bits: u32) -> u64 {
 /// The node id in a rank key made with `id_bits`.
 #[inline(always)]
 pub(super) fn key_node(key: u64, id_bits: u32) -> u32 {
-    (key & ((1u64 << id_bits) - 1)) as u32
+    key_node_masked(key, id_mask(id_bits))
+}
+
+/// The mask of the node id in a rank key made with `id_bits`, for [`key_node_masked`].
+#[inline(always)]
+pub(super) fn id_mask(id_bits: u32) -> u64 {
+    (1u64 << id_bits) - 1
+}
+
+/// [`key_node`] with the mask computed once for a whole list of keys.
+#[inline(always)]
+pub(super) fn key_node_masked(key: u64, mask: u64) -> u32 {
+    (key & mask) as u32
 }
 
 #[cfg(test)]
