@@ -6,9 +6,10 @@
 //! The engine calls a [`HopGate`] before each hop; [`LatencyBudgetManager`] is the gate that
 //! enforces a budget, and it counts what it did in [`BudgetStats`]. Time comes from a
 //! [`Clock`] and predictions from a [`LatencyModel`], so tests script both and the decisions
-//! are exact. Until the spreader calls the gate itself, [`spread_gated`] gives the same
-//! result by running depth-limited spreads (exact results, but its timing is not a real
-//! spread's: see there). [`parse_duration`] reads `--budget`'s values.
+//! are exact. The spreader asks the gate itself ([`Spreader::spread_gated_into`]; a spread
+//! stopped before hop h is exactly a spread of depth h − 1). The manager also times the hops
+//! it lets run, so the model keeps learning while requests are served, and learns from them
+//! a margin and the collect cost it plans with. [`parse_duration`] reads `--budget`'s values.
 
 use super::predictor::{HopFeatures, LatencyModel, RequestFeatures};
 use super::result::SpreadResult;
