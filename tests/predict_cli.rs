@@ -327,8 +327,20 @@ fn every_bad_value_exits_2_with_one_line_and_writes_nothing() {
         (vec!["--budget", "0ns"], "--budget"),
         (vec!["--budget", "1x"], "--budget"),
         (
+            vec!["--max-candidates", "5"],
+            "--max-candidates: applies only with --mode recall",
+        ),
+        (
+            vec!["--embeddings", "e.npy"],
+            "--embeddings: applies only with --mode recall",
+        ),
+        (
+            vec!["--mode", "recall", "--temperature", "0"],
+            "--temperature",
+        ),
+        (
             vec!["--mode", "recall"],
-            "predict --mode recall: not available in this build",
+            "recall needs node vectors: the workload has no [embeddings] section",
         ),
     ];
     for (more, needle) in cases {
@@ -362,4 +374,144 @@ fn a_workloads_budget_section_is_used_without_the_flag() {
     let b = &v["predict"]["budget"];
     assert_eq!(u(b, "/budget_ns"), 1);
     assert_eq!(u(b, "/with_manager/fallbacks"), TEST * REPEAT);
+}
+
+/// 500-node BA with 32-dim vectors in 5 cells, for recall mode.
+fn recall_workload(dir: &Path) -> PathBuf {
+    let toml = common::small_workload(
+        "predict-recall",
+        7,
+        r#"[run]
+warmup = 20
+
+[embeddings]
+dim = 32
+clusters = 5
+noise = 0.1
+cue_noise = 0.05
+
+[recall]
+similarity = "exact"
+max_candidates = 20
+max_results = 30
+"#,
+    );
+    let file = dir.join("recall.toml");
+    std::fs::write(&file, toml).unwrap();
+    file
+}
+
+/// Recall mode: every observation is judged against both of recall's predictions (before the
+/// start and after seeding) and its spread's hops; the before-start coefficients are the
+/// seed and rest models, the after-seed ones the spread and rank models; predictor.json holds
+/// the phase models; a budget of 1 ns makes every managed recall fall back to similarity
+/// (whose top 10 is then compared with the full recall's).
+#[test]
+fn recall_mode_judges_both_predictions_and_the_spread_hops() {
+    let t = tmp();
+    let w = recall_workload(t.path());
+    let root = t.path().join("r");
+    let out = ok(
+        t.path(),
+        &[
+            "predict",
+            "-w",
+            w.to_str().unwrap(),
+            "--mode",
+            "recall",
+            "--train",
+            "150",
+            "--test",
+            "30",
+            "--repeat",
+            "2",
+            "--budget",
+            "1ns",
+            "--out",
+            root.to_str().unwrap(),
+        ],
+    );
+    let stdout = text(&out.stdout);
+    for needle in [
+        "recall mode",
+        "test cue stream: seed 0x",
+        "after seeding",
+        "before-start model",
+        "after-seed model",
+        "seed.intercept",
+        "rank.seeds",
+    ] {
+        assert!(stdout.contains(needle), "{needle}: {stdout}");
+    }
+    let dirs: Vec<String> = entries(&root)
+        .into_iter()
+        .filter(|e| e.contains("-predict-"))
+        .collect();
+    assert_eq!(dirs.len(), 1, "{:?}", entries(&root));
+    let dir = root.join(&dirs[0]);
+    let v = snapshot(&dir);
+    let p = &v["predict"];
+    assert_eq!(s(p, "/mode"), "recall");
+    assert_eq!(u(p, "/request/count"), 60);
+    assert_eq!(u(p, "/after_seed/count"), 60, "{p}");
+    share(p, "/after_seed/within_20pct");
+    assert!(u(p, "/hop_all/count") > 0, "the spread's hops are judged");
+    let names = |path: &str| -> Vec<String> {
+        p.pointer(path)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["feature"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names("/coefficients/request"),
+        [
+            "seed.intercept",
+            "seed.scan_values",
+            "rest.intercept",
+            "rest.scan_values"
+        ]
+    );
+    let after = names("/coefficients/after_seed");
+    assert_eq!(after[0], "spread.intercept");
+    assert_eq!(after.len(), (1 + REQUEST_FEATURES.len()) + 3, "{after:?}");
+    assert_eq!(
+        p["coefficients"]["hop"].as_array().unwrap().len(),
+        1 + HOP_FEATURES.len()
+    );
+    // The run-shaped predictor section: the before-start figures, and after_seed.
+    assert_eq!(v["predictor"]["within_20pct"], p["request"]["within_20pct"]);
+    assert_eq!(
+        v["predictor"]["after_seed"]["within_20pct"],
+        p["after_seed"]["within_20pct"]
+    );
+    assert_eq!(s(&v, "/config/recall/similarity"), "exact");
+    // 1 ns: every managed recall falls back (predicted after seeding > 1.5 ns).
+    let b = &p["budget"];
+    assert_eq!(u(b, "/requests"), 60);
+    assert_eq!(u(b, "/with_manager/fallbacks"), 60, "{b}");
+    assert_eq!(u(b, "/fallback_top10_overlap/requests"), 60);
+    assert_eq!(u(&v, "/budget/fallbacks"), 60);
+
+    let rows = residual_rows(&dir);
+    assert_eq!(rows.iter().filter(|r| r[1].is_empty()).count(), 60);
+    let pj: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("predictor.json")).unwrap())
+            .unwrap();
+    assert_eq!(pj["mode"], "recall");
+    for phase in ["seed", "rest", "rank"] {
+        let m = &pj["recall_phases"][phase];
+        assert_eq!(
+            m["features"].as_array().unwrap().len(),
+            m["coefficients"].as_array().unwrap().len(),
+            "{phase}"
+        );
+        assert!(u(m, "/n_fitted") > 0, "{phase}: {m}");
+    }
+    assert_eq!(
+        pj["request"]["features"].as_array().unwrap().len(),
+        REQUEST_FEATURES.len()
+    );
 }

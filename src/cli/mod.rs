@@ -533,10 +533,13 @@ pub struct PredictArgs {
     #[command(flatten)]
     pub workload: WorkloadArgs,
 
-    /// What is predicted: spread requests (seed lists), or recall requests (not in this
-    /// build yet).
+    /// What is predicted: spread requests (seed lists), or recall requests (cues through
+    /// seed → spread → rank, under the workload's `[recall]` and the recall flags below).
     #[arg(long, value_enum, default_value = "spread")]
     pub mode: RequestMode,
+
+    #[command(flatten)]
+    pub recall: RecallParamArgs,
 
     /// Training requests: the workload's request stream, as `run` draws it (at least 1).
     #[arg(long, value_name = "N", default_value_t = 5000)]

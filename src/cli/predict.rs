@@ -14,6 +14,7 @@ use super::common::{
 };
 use super::exit::{Exit, Outcome};
 use super::options::{budget_ns, SettingSpec};
+use super::recall_setup::{recall_config, reject_recall_flags, RecallPlan};
 use super::session::{measuring_outcome, MeasuringSession};
 use super::{PredictArgs, RequestMode};
 use crate::bad_input;
@@ -22,12 +23,14 @@ use crate::engine::predictor::{OnlineRidge, DEFAULT_RIDGE};
 use crate::engine::spreader::{
     DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL_MIN_EDGES, DEFAULT_PREFETCH_DISTANCE,
 };
-use crate::engine::{ErrorStats, NoiseCeiling, Seed};
+use crate::engine::{ErrorStats, LatencyPredictor, NoiseCeiling, Seed};
 use crate::harness::predict::{
-    compare_budget, test, train, warm_up, BudgetRun, FeatureMoments, Residual, Side, SpreadSubject,
-    TestFigures, Training, HOP_JUDGED_MIN_NS,
+    compare_budget, test, train, warm_up, BudgetRun, FeatureMoments, PredictSubject, RecallSubject,
+    Residual, Side, SpreadSubject, TestFigures, Training, HOP_JUDGED_MIN_NS,
 };
 use crate::measure::counters::CounterMode;
+use crate::recall::budget::PhaseModels;
+use crate::recall::{CueList, CueStream, RecallPredictor};
 use crate::report::snapshot::predict::{
     BudgetComparison, BudgetSide, ModelCoefficients, NoiseCeilings, Overlap, PredictSection,
 };
@@ -36,8 +39,10 @@ use crate::report::{ResultsWriter, Snapshot};
 use crate::workload::{RequestList, RequestStream};
 use anyhow::{Context, Result};
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// XORed into the workload's seed for the test stream: a fixed constant (the 64-bit golden
 /// ratio), so the test stream is the same on every run and machine, and not the training one.
@@ -96,12 +101,6 @@ fn plan(args: &PredictArgs) -> Result<Plan> {
         }
     }
     let budget_ns = budget_ns(args.budget.as_deref(), None)?;
-    if args.mode == RequestMode::Recall {
-        // The lead replaces this with a recall subject (`harness::predict::PredictSubject`).
-        return Err(bad_input!(
-            "predict --mode recall: not available in this build"
-        ));
-    }
     Ok(Plan {
         warmup: args.warmup,
         train: args.train,
@@ -115,13 +114,32 @@ fn plan(args: &PredictArgs) -> Result<Plan> {
 pub fn execute(args: &PredictArgs) -> Result<Outcome> {
     let plan = plan(args)?;
     let quiet = args.quiet;
+    if args.mode == RequestMode::Spread {
+        reject_recall_flags(&args.workload, false, false, &args.recall)?;
+    }
     let mut session = MeasuringSession::open("predict", &args.workload, CounterMode::Off)?;
     // The workload's `[budget]` when no --budget was given (a bad flag was refused above).
     let plan = Plan {
         budget_ns: budget_ns(args.budget.as_deref(), session.loaded.workload.budget_ns)?,
         ..plan
     };
-    session.announce(quiet, None);
+    let recall = match args.mode {
+        RequestMode::Spread => None,
+        RequestMode::Recall => {
+            let w = &session.loaded.workload;
+            let config = recall_config(w.recall, None, None, None, &args.recall)?;
+            // Recall spreads with its own overrides of `[spread]` (its fan effect), and its
+            // cost profile is that config's.
+            session.loaded.workload.spread = config.spread_config(&w.spread);
+            Some(RecallPlan::prepare(
+                &session.loaded,
+                &args.workload,
+                config,
+                &[config.similarity],
+            )?)
+        }
+    };
+    session.announce(quiet, recall.as_ref().map(|p| p.inputs.describe()));
     // One thread, as `run --threads 1` measures: a parallel hop's cost is another model.
     let spec = SettingSpec {
         threads: 1,
@@ -129,10 +147,13 @@ pub fn execute(args: &PredictArgs) -> Result<Outcome> {
         prefetch_distance: DEFAULT_PREFETCH_DISTANCE,
         pool: true,
         concurrency: 1,
-        similarity: None,
+        similarity: recall.as_ref().map(|p| p.config.similarity),
         predictor: true,
     };
     let mut setting = session.setting(&spec, DEFAULT_PARALLEL_MIN_EDGES, 0)?;
+    if let Some(p) = &recall {
+        setting.recall = Some(p.setting(&setting.spreader, p.config.similarity)?);
+    }
     let results = ResultsWriter::new(&args.out);
     let measuring = session.begin(&results)?;
     session.attach_models(
@@ -145,75 +166,76 @@ pub fn execute(args: &PredictArgs) -> Result<Outcome> {
     let (Some(model), Some(pool)) = (&setting.model, &setting.pool) else {
         anyhow::bail!("internal error: the predict setting has no model or no pool");
     };
-    let profile = &model.profile;
     let loaded = &session.loaded;
     let w = &loaded.workload;
-    let n = loaded.graph.node_count();
-    let train_list = RequestList::draw(&mut w.requests(n), plan.train as usize);
     let test_seed = w.seed ^ TEST_SEED_XOR;
-    let test_list = RequestList::draw(
-        &mut RequestStream::new(test_seed, n, &w.requests),
-        plan.test as usize,
-    );
-    let shared = shared_requests(&train_list, &test_list);
-    let stream_line = test_stream_line(test_seed, shared, plan.test);
-    if !quiet {
-        crate::note!("{stream_line}");
-    }
     let stop = measuring.interrupt.flag();
-
-    let mut subject =
-        SpreadSubject::new(&loaded.graph, &setting.spreader, pool, profile, train_list);
-    let warmed = warm_up(&mut subject, plan.warmup.unwrap_or(w.run.warmup), stop)?;
-    let pb = progress_bar(plan.train, quiet);
-    pb.set_prefix("train");
-    let training = train(&mut subject, stop, |d| pb.set_position(d))?;
-    pb.finish_and_clear();
-    drop(subject);
-    if !quiet {
-        crate::note!(
-            "warmed up on {warmed} requests, then trained on {} ({} hops timed) in {:.2} s",
-            training.requests,
-            training.hops,
-            training.wall.as_secs_f64()
-        );
-    }
-
-    let mut subject =
-        SpreadSubject::new(&loaded.graph, &setting.spreader, pool, profile, test_list);
-    let pb = progress_bar(plan.test * plan.repeat, quiet);
-    pb.set_prefix("test");
-    let mut figures = test(&mut subject, &training.predictor, plan.repeat, stop, |d| {
-        pb.set_position(d)
-    })?;
-    pb.finish_and_clear();
-    let budget = match plan.budget_ns {
-        Some(b) if !stop.load(std::sync::atomic::Ordering::Relaxed) => {
-            if !quiet {
-                crate::note!(
-                    "budget {}: running the {} test requests with and without the manager, {} rounds",
-                    format_duration(b),
-                    plan.test,
-                    plan.repeat
-                );
-            }
-            Some(compare_budget(
-                &mut subject,
-                &training.predictor,
-                b,
-                plan.repeat,
+    let warmup = plan.warmup.unwrap_or(w.run.warmup);
+    let measured = match (&recall, &setting.recall) {
+        (Some(rp), Some(r)) => {
+            let emb = r.index.embeddings();
+            let train_cues = CueList::draw(&mut rp.cues(), emb, plan.train as usize);
+            let test_cues = CueList::draw(
+                &mut CueStream::new(test_seed, rp.cue_noise),
+                emb,
+                plan.test as usize,
+            );
+            let shared = shared_cues(&train_cues, &test_cues);
+            let subject = |cues| {
+                RecallSubject::new(
+                    &loaded.graph,
+                    &r.recaller,
+                    &r.index,
+                    pool,
+                    Arc::clone(&model.profile),
+                    cues,
+                )
+            };
+            let stream = StreamInfo::new("cue", test_seed, shared, plan.test, quiet);
+            let m = measure(
+                subject(train_cues),
+                subject(test_cues),
+                &plan,
+                warmup,
                 stop,
-            )?)
+                quiet,
+            )?;
+            Measured::Recall(Box::new(m), stream)
         }
-        _ => None,
+        _ => {
+            let n = loaded.graph.node_count();
+            let train_list = RequestList::draw(&mut w.requests(n), plan.train as usize);
+            let test_list = RequestList::draw(
+                &mut RequestStream::new(test_seed, n, &w.requests),
+                plan.test as usize,
+            );
+            let shared = shared_requests(&train_list, &test_list);
+            let subject = |list| {
+                SpreadSubject::new(&loaded.graph, &setting.spreader, pool, &model.profile, list)
+            };
+            let stream = StreamInfo::new("request", test_seed, shared, plan.test, quiet);
+            let m = measure(
+                subject(train_list),
+                subject(test_list),
+                &plan,
+                warmup,
+                stop,
+                quiet,
+            )?;
+            Measured::Spread(Box::new(m), stream)
+        }
     };
-    drop(subject);
-    figures.outcome.pool = Some(pool.stats());
+    let (figures, stream) = match &measured {
+        Measured::Spread(m, s) => (&m.figures, s),
+        Measured::Recall(m, s) => (&m.figures, s),
+    };
+    let mut outcome = figures.outcome.clone();
+    outcome.pool = Some(pool.stats());
 
     let interrupted = measuring.interrupt.reason().map(|sig| {
         format!(
             "interrupted by {sig} after {} of {} test observations",
-            figures.outcome.measured,
+            outcome.measured,
             plan.test * plan.repeat
         )
     });
@@ -227,46 +249,41 @@ pub fn execute(args: &PredictArgs) -> Result<Outcome> {
         requests: requests_config(&w.requests),
         spread: spread_settings(setting.spreader.config()),
         threads: 1,
-        recall: None,
+        recall: recall.as_ref().map(|p| p.settings(p.config.similarity)),
         budget_ns: plan.budget_ns,
     };
     let ctx = session.context(config, measuring.overhead_ns, interrupted.clone());
-    let o = &figures.outcome;
-    let latency = o.latency.summary()?;
-    let mut measured = measured_figures(
-        o,
+    let latency = outcome.latency.summary()?;
+    let mut figures_out = measured_figures(
+        &outcome,
         latency,
         CounterMode::Off,
-        o.measured_wall,
-        o.throughput_per_s(),
+        outcome.measured_wall,
+        outcome.throughput_per_s(),
     )?;
-    measured.pool = pool_section(o);
+    figures_out.pool = pool_section(&outcome);
+    let (section, predictor, budget, predictor_file) = match &measured {
+        Measured::Spread(m, _) => report(m, &plan, w.seed, stream)?,
+        Measured::Recall(m, _) => report(m, &plan, w.seed, stream)?,
+    };
     // Run before measuring and not measured: the warm-up and the training requests.
-    measured.warmup = warmed + training.requests;
-    let mut section = predict_section(
-        &training, &figures, &plan, w.seed, test_seed, shared, &budget,
-    );
-    section.n_warmup = warmed;
-    let mut snapshot = Snapshot::for_predict(ctx, measured, section);
-    let mut request = training.predictor.request_stats();
-    request.errors = figures.request;
-    let mut hop = training.predictor.hop_stats();
-    hop.errors = figures.hop_all;
-    snapshot.set_prediction(
-        Some(PredictorSection {
-            request,
-            hop,
-            after_seed: None,
-        }),
-        budget.as_ref().map(|b| b.stats),
-    );
+    figures_out.warmup = section.n_warmup + section.n_train;
+    let mut snapshot = Snapshot::for_predict(ctx, figures_out, section);
+    snapshot.set_prediction(Some(predictor), budget);
+    if let Some(p) = &recall {
+        snapshot.workload.hash = w.recall_identity(
+            &loaded.graph,
+            p.inputs.fingerprint,
+            &p.config_for(p.config.similarity),
+        );
+    }
 
-    let (json, mut files) = snapshot_files(&snapshot, &o.latency)?;
-    files.push(("predictor.json", predictor_json(&training, w.seed)?));
+    let (json, mut files) = snapshot_files(&snapshot, &outcome.latency)?;
+    files.push(("predictor.json", predictor_file));
     files.push(("residuals.csv", residuals_csv(&figures.residuals)?));
     let dir = measuring.pending.finish(&snapshot, &files)?;
     print_outcome(args.json.then_some(&json[..]), quiet, &dir, |out| {
-        print_summary(out, &snapshot, &stream_line)
+        print_summary(out, &snapshot, &stream.line)
     })?;
     let failed = plan.require.and_then(|r| {
         let got = figures.request.within_20pct;
@@ -283,6 +300,195 @@ pub fn execute(args: &PredictArgs) -> Result<Outcome> {
     Ok(measuring_outcome(&dir, interrupted, failed))
 }
 
+/// What was measured, by the subject's model (boxed: a predictor is a few KiB).
+enum Measured {
+    Spread(Box<Measurement<LatencyPredictor>>, StreamInfo),
+    Recall(Box<Measurement<RecallPredictor>>, StreamInfo),
+}
+
+/// The three phases' results.
+struct Measurement<M> {
+    mode: &'static str,
+    warmed: u64,
+    training: Training<M>,
+    figures: TestFigures,
+    budget: Option<BudgetRun>,
+}
+
+/// Warms up on the training subject, trains on it, tests on the test subject and, with a
+/// budget, compares the test requests with and without the manager.
+fn measure<S: PredictSubject>(
+    mut train_on: S,
+    mut test_on: S,
+    plan: &Plan,
+    warmup: u64,
+    stop: &AtomicBool,
+    quiet: bool,
+) -> Result<Measurement<S::Model>> {
+    let warmed = warm_up(&mut train_on, warmup, stop)?;
+    let pb = progress_bar(plan.train, quiet);
+    pb.set_prefix("train");
+    let training = train(&mut train_on, stop, |d| pb.set_position(d))?;
+    pb.finish_and_clear();
+    drop(train_on);
+    if !quiet {
+        crate::note!(
+            "warmed up on {warmed} requests, then trained on {} ({} hops timed) in {:.2} s",
+            training.requests,
+            training.hops,
+            training.wall.as_secs_f64()
+        );
+    }
+    let pb = progress_bar(plan.test * plan.repeat, quiet);
+    pb.set_prefix("test");
+    let figures = test(&mut test_on, &training.predictor, plan.repeat, stop, |d| {
+        pb.set_position(d)
+    })?;
+    pb.finish_and_clear();
+    let budget = match plan.budget_ns {
+        Some(b) if !stop.load(Relaxed) => {
+            if !quiet {
+                crate::note!(
+                    "budget {}: running the {} test requests with and without the manager, {} rounds",
+                    format_duration(b),
+                    plan.test,
+                    plan.repeat
+                );
+            }
+            Some(compare_budget(
+                &mut test_on,
+                &training.predictor,
+                b,
+                plan.repeat,
+                stop,
+            )?)
+        }
+        _ => None,
+    };
+    Ok(Measurement {
+        mode: test_on.mode(),
+        warmed,
+        training,
+        figures,
+        budget,
+    })
+}
+
+/// How the test stream was drawn, as said on stderr and in the summary.
+struct StreamInfo {
+    seed: u64,
+    shared: u64,
+    line: String,
+}
+
+impl StreamInfo {
+    fn new(what: &str, seed: u64, shared: u64, test: u64, quiet: bool) -> StreamInfo {
+        let line = test_stream_line(what, seed, shared, test);
+        if !quiet {
+            crate::note!("{line}");
+        }
+        StreamInfo { seed, shared, line }
+    }
+}
+
+/// What a model writes into the report: the snapshot's `predictor{…}` and `predict`
+/// coefficients, and `predictor.json`.
+trait ReportedModel {
+    fn predictor_section(&self, f: &TestFigures) -> PredictorSection;
+    fn coefficients(&self) -> ModelCoefficients;
+    /// The spread predictor (whose request and hop models `predictor.json` writes).
+    fn spread(&self) -> &LatencyPredictor;
+    /// Recall's phase models, for `predictor.json`.
+    fn phases(&self) -> Option<&PhaseModels> {
+        None
+    }
+}
+
+impl ReportedModel for LatencyPredictor {
+    fn predictor_section(&self, f: &TestFigures) -> PredictorSection {
+        let mut request = self.request_stats();
+        request.errors = f.request;
+        let mut hop = self.hop_stats();
+        hop.errors = f.hop_all;
+        PredictorSection {
+            request,
+            hop,
+            after_seed: None,
+        }
+    }
+
+    fn coefficients(&self) -> ModelCoefficients {
+        ModelCoefficients {
+            request: self.request_model().coefficient_list(),
+            hop: self.hop_model().coefficient_list(),
+            after_seed: None,
+        }
+    }
+
+    fn spread(&self) -> &LatencyPredictor {
+        self
+    }
+}
+
+/// Recall's request figures are the prediction made before it starts; `after_seed` the one
+/// made once its seeds are known; `hop` the spread phase's hop model.
+impl ReportedModel for RecallPredictor {
+    fn predictor_section(&self, f: &TestFigures) -> PredictorSection {
+        let mut hop = self.spread.hop_stats();
+        hop.errors = f.hop_all;
+        PredictorSection {
+            request: self.phases.before_stats(f.request),
+            hop,
+            after_seed: Some(
+                self.phases
+                    .after_seed_stats(&self.spread, f.later.unwrap_or_default()),
+            ),
+        }
+    }
+
+    fn coefficients(&self) -> ModelCoefficients {
+        let section = self.phases.before_stats(ErrorStats::default());
+        let after = self
+            .phases
+            .after_seed_stats(&self.spread, ErrorStats::default());
+        ModelCoefficients {
+            request: section.coefficients,
+            hop: self.spread.hop_model().coefficient_list(),
+            after_seed: Some(after.coefficients),
+        }
+    }
+
+    fn spread(&self) -> &LatencyPredictor {
+        &self.spread
+    }
+
+    fn phases(&self) -> Option<&PhaseModels> {
+        Some(&self.phases)
+    }
+}
+
+/// The `predict` section, `predictor{…}`, `budget{…}` and `predictor.json` of a measurement.
+fn report<M: ReportedModel>(
+    m: &Measurement<M>,
+    plan: &Plan,
+    train_seed: u64,
+    stream: &StreamInfo,
+) -> Result<(
+    PredictSection,
+    PredictorSection,
+    Option<crate::engine::BudgetStats>,
+    Vec<u8>,
+)> {
+    let mut section = predict_section(m, plan, train_seed, stream);
+    section.n_warmup = m.warmed;
+    Ok((
+        section,
+        m.training.predictor.predictor_section(&m.figures),
+        m.budget.as_ref().map(|b| b.stats),
+        predictor_json(&m.training, train_seed, m.mode)?,
+    ))
+}
+
 /// Test requests whose seeds (as a set of node and activation) also make a training request.
 fn shared_requests(train: &RequestList, test: &RequestList) -> u64 {
     let key = |s: &[Seed]| {
@@ -297,36 +503,50 @@ fn shared_requests(train: &RequestList, test: &RequestList) -> u64 {
         .count() as u64
 }
 
-fn test_stream_line(seed: u64, shared: u64, test: u64) -> String {
+/// Test cues equal (bit for bit) to a training cue.
+fn shared_cues(train: &CueList, test: &CueList) -> u64 {
+    let key = |c: &[f32]| c.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+    let seen: HashSet<Vec<u32>> = (0..train.len()).map(|i| key(train.get(i).0)).collect();
+    (0..test.len())
+        .filter(|&i| seen.contains(&key(test.get(i).0)))
+        .count() as u64
+}
+
+/// `what` is `request` or `cue`.
+fn test_stream_line(what: &str, seed: u64, shared: u64, test: u64) -> String {
+    let stream = if what == "cue" {
+        "test cue stream"
+    } else {
+        "test stream"
+    };
     if shared == 0 {
-        format!("test stream: seed 0x{seed:016x}, disjoint from the training stream")
+        format!("{stream}: seed 0x{seed:016x}, disjoint from the training stream")
     } else {
         format!(
-            "test stream: seed 0x{seed:016x}, a different stream from the training one ({shared} of {test} test requests also drawn in training)"
+            "{stream}: seed 0x{seed:016x}, a different stream from the training one ({shared} of {test} test {what}s also drawn in training)"
         )
     }
 }
 
-fn predict_section(
-    training: &Training,
-    f: &TestFigures,
+fn predict_section<M: ReportedModel>(
+    m: &Measurement<M>,
     plan: &Plan,
     train_seed: u64,
-    test_seed: u64,
-    shared: u64,
-    budget: &Option<BudgetRun>,
+    stream: &StreamInfo,
 ) -> PredictSection {
+    let (t, f) = (&m.training, &m.figures);
     PredictSection {
-        mode: "spread".into(),
+        mode: m.mode.into(),
         n_warmup: 0,
-        n_train: training.requests,
-        n_train_hops: training.hops,
+        n_train: t.requests,
+        n_train_hops: t.hops,
         n_test: plan.test,
         repeat: plan.repeat,
         train_seed,
-        test_seed,
-        test_requests_in_training: shared,
+        test_seed: stream.seed,
+        test_requests_in_training: stream.shared,
         request: f.request,
+        after_seed: f.later,
         hop: f.hop,
         hop_all: f.hop_all,
         hop_min_ns: HOP_JUDGED_MIN_NS,
@@ -335,11 +555,8 @@ fn predict_section(
             hop: f.noise_hop,
             hop_all: f.noise_hop_all,
         },
-        coefficients: ModelCoefficients {
-            request: training.predictor.request_model().coefficient_list(),
-            hop: training.predictor.hop_model().coefficient_list(),
-        },
-        budget: budget.as_ref().map(budget_comparison),
+        coefficients: t.predictor.coefficients(),
+        budget: m.budget.as_ref().map(budget_comparison),
     }
 }
 
@@ -383,11 +600,14 @@ fn side(s: &Side) -> BudgetSide {
 /// `predictor.json`: the fitted models, enough to predict without spreadbench — a
 /// prediction is `intercept + Σ coefficients[j] · x[j]` over the raw features in `features`
 /// order; `means` and `scales` are the fit's (weighted) standardisation, for reading the
-/// coefficients' relative weight.
+/// coefficients' relative weight. In recall mode `request` and `hop` are the spread phase's
+/// models (its request model predicts the spread once the seeds are known) and
+/// `recall_phases` holds the seed, rest (spread + rank, before the start) and rank models.
 #[derive(Serialize)]
 struct PredictorFile {
     format: &'static str,
     version: u32,
+    mode: &'static str,
     /// How observations were weighted in the fit.
     weighting: &'static str,
     ridge: f64,
@@ -396,6 +616,8 @@ struct PredictorFile {
     trained_hops: u64,
     request: ModelFile,
     hop: ModelFile,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recall_phases: Option<BTreeMap<&'static str, PhaseModelFile>>,
 }
 
 #[derive(Serialize)]
@@ -403,6 +625,15 @@ struct ModelFile {
     features: Vec<&'static str>,
     means: Vec<f64>,
     scales: Vec<f64>,
+    coefficients: Vec<f64>,
+    intercept: f64,
+    n_fitted: u64,
+}
+
+/// A recall phase model: the fit without the standardisation (not kept for these).
+#[derive(Serialize)]
+struct PhaseModelFile {
+    features: Vec<&'static str>,
     coefficients: Vec<f64>,
     intercept: f64,
     n_fitted: u64,
@@ -419,17 +650,37 @@ fn model_file(m: &OnlineRidge, moments: &FeatureMoments) -> ModelFile {
     }
 }
 
-fn predictor_json(t: &Training, workload_seed: u64) -> Result<Vec<u8>> {
+fn predictor_json<M: ReportedModel>(
+    t: &Training<M>,
+    workload_seed: u64,
+    mode: &'static str,
+) -> Result<Vec<u8>> {
+    let spread = t.predictor.spread();
     let file = PredictorFile {
         format: "spreadbench-latency-predictor",
         version: 1,
+        mode,
         weighting: "1/observed^2 (minimises relative squared error)",
         ridge: DEFAULT_RIDGE,
         workload_seed,
         trained_requests: t.requests,
         trained_hops: t.hops,
-        request: model_file(t.predictor.request_model(), &t.request_moments),
-        hop: model_file(t.predictor.hop_model(), &t.hop_moments),
+        request: model_file(spread.request_model(), &t.request_moments),
+        hop: model_file(spread.hop_model(), &t.hop_moments),
+        recall_phases: t.predictor.phases().map(|p| {
+            p.models()
+                .into_iter()
+                .map(|(name, m)| {
+                    let file = PhaseModelFile {
+                        features: m.names().to_vec(),
+                        coefficients: m.coefficients().to_vec(),
+                        intercept: m.intercept(),
+                        n_fitted: m.n_fitted(),
+                    };
+                    (name, file)
+                })
+                .collect()
+        }),
     };
     let mut v = serde_json::to_vec_pretty(&file)?;
     v.push(b'\n');
@@ -484,8 +735,8 @@ fn print_summary(out: &mut impl Write, s: &Snapshot, stream_line: &str) -> Resul
     };
     writeln!(
         out,
-        "workload {} ({} nodes, {} edges, hash {}); spread mode, 1 thread",
-        s.workload.name, s.workload.nodes, s.workload.edges, s.workload.hash
+        "workload {} ({} nodes, {} edges, hash {}); {} mode, 1 thread",
+        s.workload.name, s.workload.nodes, s.workload.edges, s.workload.hash, p.mode
     )?;
     writeln!(
         out,
@@ -498,6 +749,12 @@ fn print_summary(out: &mut impl Write, s: &Snapshot, stream_line: &str) -> Resul
         "tested on {} requests × {} rounds = {} observations, predicted before each request and hop started (coefficients frozen, drift tracked)",
         p.n_test, p.repeat, p.request.count
     )?;
+    if p.after_seed.is_some() {
+        writeln!(
+            out,
+            "recall: `request` is predicted before the request starts, `after seeding` once its seeds are known; the hops are its spread's"
+        )?;
+    }
     writeln!(out)?;
     writeln!(
         out,
@@ -506,6 +763,9 @@ fn print_summary(out: &mut impl Write, s: &Snapshot, stream_line: &str) -> Resul
     )?;
     let nc = &p.noise_ceiling;
     accuracy_row(out, "request", &p.request, &nc.request)?;
+    if let Some(a) = &p.after_seed {
+        accuracy_row(out, "after seeding", a, &nc.request)?;
+    }
     accuracy_row(
         out,
         &format!("hop ≥ {} µs", p.hop_min_ns / 1000),
@@ -526,10 +786,14 @@ fn print_summary(out: &mut impl Write, s: &Snapshot, stream_line: &str) -> Resul
         100.0 * (p.request.within_20pct - nc.request.within_20pct)
     )?;
     writeln!(out)?;
-    for (name, coefs) in [
-        ("request model", &p.coefficients.request),
-        ("hop model", &p.coefficients.hop),
-    ] {
+    let c = &p.coefficients;
+    let mut models = vec![("request model", &c.request)];
+    if let Some(a) = &c.after_seed {
+        models[0].0 = "before-start model";
+        models.push(("after-seed model", a));
+    }
+    models.push(("hop model", &c.hop));
+    for (name, coefs) in models {
         writeln!(out, "{name} (ns; ns per unit of each feature)")?;
         for c in coefs {
             writeln!(out, "  {:<26} {:>14.4}", c.feature, c.value)?;

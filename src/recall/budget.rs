@@ -51,6 +51,14 @@ impl RecallGate for HopTimer<'_> {
     }
 }
 
+/// Any hop gate, seen through `dyn`, is a recall gate that never refuses the spread: how a
+/// caller that only times or judges hops (`predict`'s gates) runs a recall.
+impl RecallGate for dyn HopGate + '_ {
+    fn after_seeding(&mut self, _graph: &Graph, _seeds: &[Seed]) -> bool {
+        true
+    }
+}
+
 /// What a recall is predicted to take after seeding, phase by phase (ns).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct RestPrediction {
@@ -101,6 +109,15 @@ impl Default for PhaseModels {
 }
 
 impl PhaseModels {
+    /// The models by name: `seed` and `rest` (before the start), `rank` (after seeding).
+    pub fn models(&self) -> [(&'static str, &OnlineRidge); 3] {
+        [
+            ("seed", &self.seed),
+            ("rest", &self.rest),
+            ("rank", &self.rank),
+        ]
+    }
+
     /// Refits every model on everything observed.
     pub fn fit(&mut self) {
         self.seed.fit();

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// `predict{…}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PredictSection {
-    /// `spread` (recall to come).
+    /// `spread` or `recall`.
     pub mode: String,
     /// Requests run before training, neither timed nor learnt from.
     pub n_warmup: u64,
@@ -35,6 +35,9 @@ pub struct PredictSection {
     /// Per request: every single observation (n_test × repeat) against the prediction made
     /// before it started.
     pub request: ErrorStats,
+    /// Recall only: the same observations against the prediction made after seeding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_seed: Option<ErrorStats>,
     /// Per hop, over the hops whose median over the repeats is at least `hop_min_ns`.
     pub hop: ErrorStats,
     /// Per hop, every hop.
@@ -60,10 +63,14 @@ pub struct NoiseCeilings {
 }
 
 /// `predict.coefficients`: intercept first, then one per feature (ns per unit), per model.
+/// In recall mode `request` is the before-start model (`seed.*`, `rest.*`), `after_seed` the
+/// after-seed one (`spread.*`, `rank.*`) and `hop` the spread phase's hop model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelCoefficients {
     pub request: Vec<Coefficient>,
     pub hop: Vec<Coefficient>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_seed: Option<Vec<Coefficient>>,
 }
 
 /// `predict.budget`: every test request run with the manager and without it, alternately.

@@ -1,4 +1,4 @@
-//! `predict`'s measurement: fit the latency predictor on one request stream, then judge it
+//! `predict`'s measurement: fit a latency predictor on one request stream, then judge it
 //! out of sample on a disjoint one, beside the noise ceiling of the same requests.
 //!
 //! It exists because a predictor's accuracy means little on its own: the same request run
@@ -9,23 +9,29 @@
 //! predictor can beat. The coefficients are frozen after training (no test request teaches
 //! them); only the predictor's drift factors follow the machine, as they do in `run`.
 //!
-//! What is predicted is a [`PredictSubject`]: the spread alone now ([`SpreadSubject`]);
-//! recall's pipeline can be another subject without touching the loops here. With a budget,
+//! What is predicted is a [`PredictSubject`], which owns the request-level model and how a
+//! request runs under the budget: seed lists through the spreader ([`SpreadSubject`], the
+//! engine's [`LatencyPredictor`]) or cues through the recall pipeline ([`RecallSubject`],
+//! recall's two predictions). The loops here are the same for both. With a budget,
 //! [`compare_budget`] runs every test request with the budget manager and without it,
 //! alternately, and compares what each returned.
 
-use crate::engine::budget::{seeds_only_into, Admission, HopGate, NoGate};
+mod recall;
+mod spread;
+
+pub use recall::RecallSubject;
+pub use spread::SpreadSubject;
+
+use crate::engine::budget::{HopGate, NoGate, Outcome};
 use crate::engine::predictor::{HopFeatures, HOP_FEATURES, REQUEST_FEATURES};
 use crate::engine::{
-    noise_ceiling, ActivatedNode, ActivationRecordPool, CostProfile, ErrorStats, ErrorTally,
-    LatencyBudgetManager, LatencyPredictor, NoiseCeiling, PoolHandle, RequestFeatures, Spreader,
+    noise_ceiling, BudgetStats, ErrorStats, ErrorTally, LatencyPredictor, NoiseCeiling,
+    RequestFeatures,
 };
-use crate::graph::Graph;
 use crate::harness::bench::SettingOutcome;
 use crate::measure::alloc;
 use crate::measure::LatencyHistogram;
-use crate::workload::RequestList;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
@@ -48,143 +54,73 @@ pub struct RunInfo {
     pub cycle_penalties: u64,
 }
 
-/// The thing whose latency is predicted: a numbered list of requests, each with features
-/// known before it starts, that can run with a gate asked before each hop, or fall back.
+/// The thing whose latency is predicted: a numbered list of requests that can run with a gate
+/// asked before each hop of their spread, the model that predicts them, and the budget manager
+/// that serves them under a budget.
 pub trait PredictSubject {
+    /// The request-level predictor (it holds the spread's [`LatencyPredictor`], whose hop
+    /// model the hop gates time into).
+    type Model: Clone;
+    /// What serves a request under a budget.
+    type Manager;
+
+    /// `spread` or `recall`.
+    fn mode(&self) -> &'static str;
     /// Requests in the list.
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Request `i`'s features, known before it starts.
-    fn features(&self, i: usize) -> RequestFeatures;
-    /// Runs request `i`, asking `gate` before each hop; with `top`, copies the ids of the
-    /// result's first [`OVERLAP_TOP`] entries there (inside the caller's timed region, so
-    /// both sides of a comparison pay it).
+    /// A model that has seen nothing.
+    fn new_model(&self) -> Self::Model;
+    /// The spread predictor inside `model`.
+    fn spread_model(model: &mut Self::Model) -> &mut LatencyPredictor;
+    /// Request `i`'s latency as `model` predicts it before the request starts (ns).
+    fn predict(&self, model: &Self::Model, i: usize) -> f64;
+    /// Runs request `i`, asking `gate` before each hop of its spread; with `top`, copies the
+    /// ids of the result's first [`OVERLAP_TOP`] entries there (inside the caller's timed
+    /// region, so both sides of a comparison pay it).
     fn run(
         &mut self,
         i: usize,
         gate: &mut dyn HopGate,
         top: Option<&mut Vec<u32>>,
     ) -> Result<RunInfo>;
-    /// Answers request `i` with the budget's fallback (spread: its seeds alone).
-    fn fallback(&mut self, i: usize, top: Option<&mut Vec<u32>>) -> Result<RunInfo>;
-}
-
-/// Spread requests: seed lists through one spreader, with per-spread state from the pool, as
-/// `run` serves them (acquire, spread, release — all inside the timed region).
-pub struct SpreadSubject<'a> {
-    graph: &'a Graph,
-    spreader: &'a Spreader,
-    profile: &'a CostProfile,
-    requests: RequestList,
-    handle: PoolHandle<'a>,
-}
-
-impl<'a> SpreadSubject<'a> {
-    pub fn new(
-        graph: &'a Graph,
-        spreader: &'a Spreader,
-        pool: &'a ActivationRecordPool,
-        profile: &'a CostProfile,
-        requests: RequestList,
-    ) -> Self {
-        SpreadSubject {
-            graph,
-            spreader,
-            profile,
-            requests,
-            handle: pool.handle(),
-        }
-    }
-
-    /// Request `i`'s seeds.
-    pub fn seeds(&self, i: usize) -> &[crate::engine::Seed] {
-        self.requests.get(i)
-    }
-
-    fn finish(
+    /// Trains `model` on request `i`, just run whole in `observed_ns`; returns the features
+    /// and time the spread's request model was given (none when no spread ran), for the
+    /// standardisation `predictor.json` records.
+    fn observe(
         &mut self,
-        rec: Box<crate::engine::ActivationRecord>,
-        truncated: bool,
-        top: Option<&mut Vec<u32>>,
-    ) -> RunInfo {
-        let r = &rec.result;
-        if let Some(top) = top {
-            top_ids(&r.nodes, top);
-        }
-        let w = &r.work;
-        let info = RunInfo {
-            truncated,
-            nodes_activated: w.nodes_activated,
-            edges_relaxed: w.edges_relaxed,
-            hops: w.hops,
-            rejected: w.rejected,
-            cycle_penalties: w.cycle_penalties,
-        };
-        self.handle.release(rec);
-        info
-    }
-}
-
-fn top_ids(nodes: &[ActivatedNode], out: &mut Vec<u32>) {
-    out.clear();
-    out.extend(nodes.iter().take(OVERLAP_TOP).map(|n| n.id));
-}
-
-impl PredictSubject for SpreadSubject<'_> {
-    fn len(&self) -> usize {
-        self.requests.len()
-    }
-
-    fn features(&self, i: usize) -> RequestFeatures {
-        self.profile.request_features(
-            self.graph,
-            self.requests.get(i),
-            self.spreader.config().max_depth,
-        )
-    }
-
-    fn run(
-        &mut self,
+        model: &mut Self::Model,
         i: usize,
-        gate: &mut dyn HopGate,
-        top: Option<&mut Vec<u32>>,
-    ) -> Result<RunInfo> {
-        let mut rec = self.handle.acquire();
-        let crate::engine::ActivationRecord { scratch, result } = &mut *rec;
-        let r = self.spreader.spread_gated_into(
-            self.graph,
-            self.requests.get(i),
-            scratch,
-            result,
-            gate,
-        );
-        match r {
-            Ok(truncated) => Ok(self.finish(rec, truncated, top)),
-            Err(e) => {
-                self.handle.release(rec);
-                Err(e).with_context(|| format!("request {i}"))
-            }
-        }
+        observed_ns: f64,
+    ) -> Option<(RequestFeatures, f64)>;
+    /// Refits every model of `model` on everything observed.
+    fn fit(model: &mut Self::Model);
+    /// Lets `model`'s drift factors follow request `i`, just run whole (the coefficients stay).
+    fn track(&mut self, model: &mut Self::Model, i: usize, observed_ns: f64);
+    /// A second prediction of request `i`, just run, made once part of it was known (recall:
+    /// after seeding), outside the clock; `None` for subjects that predict once.
+    fn later_prediction(&self, _model: &Self::Model, _i: usize) -> Option<f64> {
+        None
     }
-
-    fn fallback(&mut self, i: usize, top: Option<&mut Vec<u32>>) -> Result<RunInfo> {
-        let mut rec = self.handle.acquire();
-        let r = seeds_only_into(
-            self.spreader,
-            self.graph,
-            self.requests.get(i),
-            &mut rec.result,
-        );
-        match r {
-            Ok(()) => Ok(self.finish(rec, false, top)),
-            Err(e) => {
-                self.handle.release(rec);
-                Err(e).with_context(|| format!("request {i}"))
-            }
-        }
-    }
+    /// A budget manager of `budget_ns` over (a copy of) `model`.
+    fn manager(&self, model: &Self::Model, budget_ns: u64) -> Self::Manager;
+    /// Serves request `i` under `mgr` — admission, gated run or fallback, the manager's count
+    /// — timing all of it; returns the time (ns) and what the manager did.
+    fn run_managed(
+        &mut self,
+        mgr: &mut Self::Manager,
+        i: usize,
+        top: &mut Vec<u32>,
+    ) -> Result<(u64, Outcome)>;
+    /// The manager's counts (the snapshot's `budget{…}`).
+    fn budget_stats(mgr: &Self::Manager) -> BudgetStats;
+}
+/// Copies the first [`OVERLAP_TOP`] result ids into `out`.
+fn top_ids(ids: impl Iterator<Item = u32>, out: &mut Vec<u32>) {
+    out.clear();
+    out.extend(ids.take(OVERLAP_TOP));
 }
 
 /// Weighted means and standard deviations of a model's features, weighted by 1/observed² as
@@ -242,8 +178,8 @@ impl FeatureMoments {
 
 /// What training did.
 #[derive(Debug, Clone)]
-pub struct Training {
-    pub predictor: LatencyPredictor,
+pub struct Training<M> {
+    pub predictor: M,
     pub requests: u64,
     pub hops: u64,
     pub request_moments: FeatureMoments,
@@ -251,8 +187,9 @@ pub struct Training {
     pub wall: Duration,
 }
 
-/// Times each hop into the predictor's hop model, as [`crate::engine::budget::HopTimer`]
-/// does, and keeps the feature moments for `predictor.json`.
+/// Times each hop into the spread predictor's hop model, as
+/// [`crate::engine::budget::HopTimer`] does, and keeps the feature moments for
+/// `predictor.json`.
 struct TrainingGate<'a> {
     predictor: &'a mut LatencyPredictor,
     moments: &'a mut FeatureMoments,
@@ -277,7 +214,7 @@ impl HopGate for TrainingGate<'_> {
 /// Runs `count` requests of `subject` (cycling through its list), neither timed nor
 /// observed: a fresh process on a VM runs its first fraction of a second slower, and a model
 /// trained on that would over-predict everything after it. Returns the requests run.
-pub fn warm_up(subject: &mut dyn PredictSubject, count: u64, stop: &AtomicBool) -> Result<u64> {
+pub fn warm_up<S: PredictSubject>(subject: &mut S, count: u64, stop: &AtomicBool) -> Result<u64> {
     let n = subject.len() as u64;
     let mut done = 0;
     while done < count && n > 0 && !stop.load(Relaxed) {
@@ -287,16 +224,16 @@ pub fn warm_up(subject: &mut dyn PredictSubject, count: u64, stop: &AtomicBool) 
     Ok(done)
 }
 
-/// Fits a fresh predictor on every request of `subject`, hops timed and each request
-/// observed, then refits both models on everything. Stops early (between requests) when
+/// Fits a fresh model on every request of `subject`, hops timed and each request
+/// observed, then refits every model on everything. Stops early (between requests) when
 /// `stop` is set.
-pub fn train(
-    subject: &mut dyn PredictSubject,
+pub fn train<S: PredictSubject>(
+    subject: &mut S,
     stop: &AtomicBool,
     mut progress: impl FnMut(u64),
-) -> Result<Training> {
+) -> Result<Training<S::Model>> {
     let started = Instant::now();
-    let mut predictor = LatencyPredictor::new();
+    let mut predictor = subject.new_model();
     let mut request_moments = FeatureMoments::new(REQUEST_FEATURES.len());
     let mut hop_moments = FeatureMoments::new(HOP_FEATURES.len());
     let mut hops = 0u64;
@@ -305,9 +242,8 @@ pub fn train(
         if stop.load(Relaxed) {
             break;
         }
-        let f = subject.features(i);
         let mut gate = TrainingGate {
-            predictor: &mut predictor,
+            predictor: S::spread_model(&mut predictor),
             moments: &mut hop_moments,
             hops: 0,
             started: Instant::now(),
@@ -316,14 +252,15 @@ pub fn train(
         subject.run(i, &mut gate, None)?;
         let observed = t0.elapsed().as_nanos() as f64;
         hops += gate.hops;
-        predictor.observe_request(&f, observed);
-        request_moments.add(&f.vector(), observed);
+        if let Some((f, y)) = subject.observe(&mut predictor, i, observed) {
+            request_moments.add(&f.vector(), y);
+        }
         requests += 1;
         if requests.is_multiple_of(256) {
             progress(requests);
         }
     }
-    predictor.fit();
+    S::fit(&mut predictor);
     Ok(Training {
         predictor,
         requests,
@@ -360,7 +297,7 @@ struct JudgeGate<'a> {
     predicted: f64,
     started: Instant,
     /// (hop, predicted, observed) of the current request.
-    hops: Vec<(u32, f64, f64)>,
+    hops: &'a mut Vec<(u32, f64, f64)>,
 }
 
 impl HopGate for JudgeGate<'_> {
@@ -389,6 +326,9 @@ pub struct TestFigures {
     pub noise_request: NoiseCeiling,
     pub noise_hop: NoiseCeiling,
     pub noise_hop_all: NoiseCeiling,
+    /// The subject's later prediction ([`PredictSubject::later_prediction`]), when it makes
+    /// one, against the same observations.
+    pub later: Option<ErrorStats>,
     /// Latency, work and allocations of the test observations.
     pub outcome: SettingOutcome,
     /// Rounds completed (fewer than asked when stopped).
@@ -400,9 +340,9 @@ pub struct TestFigures {
 /// prediction and against its own request's (or hop's) median. The coefficients stay as
 /// trained (out of sample); only the predictor's drift factors follow what it observes, as
 /// they do in `run` (see [`LatencyPredictor::track_request`]).
-pub fn test(
-    subject: &mut dyn PredictSubject,
-    predictor: &LatencyPredictor,
+pub fn test<S: PredictSubject>(
+    subject: &mut S,
+    predictor: &S::Model,
     repeat: u64,
     stop: &AtomicBool,
     mut progress: impl FnMut(u64),
@@ -414,12 +354,9 @@ pub fn test(
     let mut hop_obs: Vec<Vec<Vec<f64>>> = vec![Vec::new(); m];
     let mut outcome = SettingOutcome::default();
     let mut tracked = predictor.clone();
-    let mut gate = JudgeGate {
-        predictor: &mut tracked,
-        predicted: 0.0,
-        started: Instant::now(),
-        hops: Vec::with_capacity(crate::engine::MAX_DEPTH as usize),
-    };
+    let mut hops = Vec::with_capacity(crate::engine::MAX_DEPTH as usize);
+    let mut later = ErrorTally::new();
+    let mut later_seen = false;
     let started = Instant::now();
     let mut rounds = 0;
     let mut done = 0u64;
@@ -428,9 +365,14 @@ pub fn test(
             if stop.load(Relaxed) {
                 break 'rounds;
             }
-            let f = subject.features(i);
-            let predicted = gate.predictor.predict_latency(&f);
-            gate.hops.clear();
+            let predicted = subject.predict(&tracked, i);
+            hops.clear();
+            let mut gate = JudgeGate {
+                predictor: S::spread_model(&mut tracked),
+                predicted: 0.0,
+                started: Instant::now(),
+                hops: &mut hops,
+            };
             let a0 = alloc::thread_count();
             let t0 = Instant::now();
             let info = subject.run(i, &mut gate, None)?;
@@ -440,14 +382,18 @@ pub fn test(
             outcome.latency.record(ns);
             add_work(&mut outcome, &info);
             req_obs[i].push(ns as f64);
-            gate.predictor.track_request(&f, ns as f64);
+            if let Some(p) = subject.later_prediction(&tracked, i) {
+                later.record(p, ns as f64);
+                later_seen = true;
+            }
+            subject.track(&mut tracked, i, ns as f64);
             residuals.push(Residual {
                 request: i as u32,
                 hop: None,
                 predicted_ns: predicted,
                 observed_ns: ns as f64,
             });
-            for &(h, p, o) in &gate.hops {
+            for &(h, p, o) in &hops {
                 let per_hop = &mut hop_obs[i];
                 let k = h as usize - 1;
                 if per_hop.len() <= k {
@@ -503,6 +449,7 @@ pub fn test(
         noise_request: noise_ceiling(&req_obs),
         noise_hop: noise_ceiling(&judged_hops),
         noise_hop_all: noise_ceiling(&all_hops),
+        later: later_seen.then(|| later.stats()),
         residuals,
         outcome,
         rounds,
@@ -600,22 +547,22 @@ pub struct BudgetRun {
     pub truncated_overlap: OverlapTally,
     pub fallback_overlap: OverlapTally,
     /// The manager's own counts (the snapshot's `budget{…}`).
-    pub stats: crate::engine::BudgetStats,
+    pub stats: BudgetStats,
 }
 
-/// Runs every request of `subject` `repeat` times with the budget manager (the trained
-/// predictor, which the manager keeps learning from the hops it times, and `budget_ns`) and without it, in pairs whose order alternates (with first for
-/// even `i + round`, without first for odd), so neither side always finds the other's caches.
-/// With the manager, its admission (the request prediction) is inside the timed region, as it
-/// is part of serving a request under a budget.
-pub fn compare_budget(
-    subject: &mut dyn PredictSubject,
-    predictor: &LatencyPredictor,
+/// Runs every request of `subject` `repeat` times with the budget manager (over the trained
+/// `predictor`, which the manager keeps learning from the hops it times, and `budget_ns`) and
+/// without it, in pairs whose order alternates (with first for even `i + round`, without
+/// first for odd), so neither side always finds the other's caches. With the manager, its
+/// admission is inside the timed region, as it is part of serving a request under a budget.
+pub fn compare_budget<S: PredictSubject>(
+    subject: &mut S,
+    predictor: &S::Model,
     budget_ns: u64,
     repeat: u64,
     stop: &AtomicBool,
 ) -> Result<BudgetRun> {
-    let mut mgr = LatencyBudgetManager::new(budget_ns, predictor.clone());
+    let mut mgr = subject.manager(predictor, budget_ns);
     let (mut with, mut without) = (Side::new(), Side::new());
     let (mut cut_top, mut full_top) = (Vec::new(), Vec::new());
     let mut truncated_overlap = OverlapTally::default();
@@ -625,26 +572,17 @@ pub fn compare_budget(
             if stop.load(Relaxed) {
                 break 'rounds;
             }
-            let f = subject.features(i);
-            let mut outcome = crate::engine::Outcome::default();
+            let mut outcome = Outcome::default();
             for side in 0..2 {
                 let managed = (side == 0) == (i + round).is_multiple_of(2);
                 if managed {
-                    let t0 = Instant::now();
-                    match mgr.admit(&f) {
-                        Admission::Fallback { .. } => subject.fallback(i, Some(&mut cut_top))?,
-                        Admission::Run { .. } => subject.run(i, &mut mgr, Some(&mut cut_top))?,
-                    };
-                    let ns = t0.elapsed().as_nanos() as u64;
-                    outcome = mgr.finish(ns);
-                    if !outcome.truncated && !outcome.fallback {
-                        mgr.model_mut().track_request(&f, ns as f64);
-                    }
+                    let (ns, o) = subject.run_managed(&mut mgr, i, &mut cut_top)?;
+                    outcome = o;
                     with.latency.record(ns);
                     with.requests += 1;
-                    with.over_budget += u64::from(outcome.over_budget);
-                    with.truncated += u64::from(outcome.truncated);
-                    with.fallbacks += u64::from(outcome.fallback);
+                    with.over_budget += u64::from(o.over_budget);
+                    with.truncated += u64::from(o.truncated);
+                    with.fallbacks += u64::from(o.fallback);
                 } else {
                     let t0 = Instant::now();
                     subject.run(i, &mut NoGate, Some(&mut full_top))?;
@@ -663,7 +601,7 @@ pub fn compare_budget(
     }
     Ok(BudgetRun {
         budget_ns,
-        stats: mgr.stats(),
+        stats: S::budget_stats(&mgr),
         with_manager: with,
         without_manager: without,
         truncated_overlap,
@@ -674,6 +612,8 @@ pub fn compare_budget(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::budget::Admission;
+    use crate::engine::LatencyBudgetManager;
 
     /// Hand-computed: full top [1..=10], cut keeps 1, 2, 3 and adds 99 → 3/10; a full answer
     /// of 4 nodes all kept → 1; order does not matter.
@@ -691,10 +631,7 @@ mod tests {
         log: Vec<(usize, &'static str)>,
     }
 
-    impl PredictSubject for Scripted {
-        fn len(&self) -> usize {
-            3
-        }
+    impl Scripted {
         fn features(&self, i: usize) -> RequestFeatures {
             RequestFeatures {
                 edges: 10.0 * (i + 1) as f64,
@@ -702,6 +639,27 @@ mod tests {
                 depth: 2,
                 ..RequestFeatures::default()
             }
+        }
+    }
+
+    impl PredictSubject for Scripted {
+        type Model = LatencyPredictor;
+        type Manager = LatencyBudgetManager<LatencyPredictor>;
+
+        fn mode(&self) -> &'static str {
+            "scripted"
+        }
+        fn len(&self) -> usize {
+            3
+        }
+        fn new_model(&self) -> LatencyPredictor {
+            LatencyPredictor::new()
+        }
+        fn spread_model(model: &mut LatencyPredictor) -> &mut LatencyPredictor {
+            model
+        }
+        fn predict(&self, model: &LatencyPredictor, i: usize) -> f64 {
+            model.predict_latency(&self.features(i))
         }
         fn run(
             &mut self,
@@ -733,9 +691,42 @@ mod tests {
                 ..RunInfo::default()
             })
         }
-        fn fallback(&mut self, i: usize, _top: Option<&mut Vec<u32>>) -> Result<RunInfo> {
-            self.log.push((i, "fallback"));
-            Ok(RunInfo::default())
+        fn observe(
+            &mut self,
+            model: &mut LatencyPredictor,
+            i: usize,
+            observed_ns: f64,
+        ) -> Option<(RequestFeatures, f64)> {
+            let f = self.features(i);
+            model.observe_request(&f, observed_ns);
+            Some((f, observed_ns))
+        }
+        fn fit(model: &mut LatencyPredictor) {
+            model.fit();
+        }
+        fn track(&mut self, model: &mut LatencyPredictor, i: usize, observed_ns: f64) {
+            model.track_request(&self.features(i), observed_ns);
+        }
+        fn manager(&self, model: &LatencyPredictor, budget_ns: u64) -> Self::Manager {
+            LatencyBudgetManager::new(budget_ns, model.clone())
+        }
+        fn run_managed(
+            &mut self,
+            mgr: &mut Self::Manager,
+            i: usize,
+            top: &mut Vec<u32>,
+        ) -> Result<(u64, Outcome)> {
+            let f = self.features(i);
+            match mgr.admit(&f) {
+                Admission::Fallback { .. } => self.log.push((i, "fallback")),
+                Admission::Run { .. } => {
+                    self.run(i, mgr, Some(top))?;
+                }
+            }
+            Ok((1, mgr.finish(1)))
+        }
+        fn budget_stats(mgr: &Self::Manager) -> BudgetStats {
+            mgr.stats()
         }
     }
 
@@ -767,6 +758,21 @@ mod tests {
         );
         // An untrained model predicts 0 for everything: 100% error, nothing within 50%.
         assert_eq!(t.request.within_50pct, 0.0);
+    }
+
+    /// Training runs every request once, times each of its hops into the hop model and
+    /// observes each request; the request moments see all three requests.
+    #[test]
+    fn training_observes_every_request_and_hop() {
+        let mut s = Scripted { log: Vec::new() };
+        let stop = AtomicBool::new(false);
+        let t = train(&mut s, &stop, |_| {}).unwrap();
+        let order: Vec<usize> = s.log.iter().map(|&(i, _)| i).collect();
+        assert_eq!(order, [0, 1, 2]);
+        assert_eq!((t.requests, t.hops), (3, 6));
+        assert_eq!(t.predictor.request_model().n(), 3);
+        assert_eq!(t.predictor.hop_model().n(), 6);
+        assert!(t.request_moments.means()[0] > 0.0, "edges 10, 20, 30");
     }
 
     /// A stop set before the first request: nothing runs, nothing is judged.
