@@ -348,6 +348,51 @@ fn similarity_mode_is_not_gated() {
 // The recall predictor, by hand
 // ---------------------------------------------------------------------------------------------
 
+/// The before-start prediction follows the machine's speed as the spread's does: 64 recalls
+/// of 100 + 50 ns fit it at 150; a recall observed at 300 ns (ratio 2) moves the factor to
+/// 2^0.2 (EWMA 0.2 of ln 2); one at 600 ns (ratio 4, clamped to 2) to 2^(0.2 + 0.2·0.8) =
+/// 2^0.36. Tracking trains nothing: the fit stays on 64 recalls.
+#[test]
+fn the_before_start_prediction_tracks_drift() {
+    let g = tree();
+    let mut p = RecallPredictor::new(
+        None,
+        3,
+        (NODES * 2) as u64,
+        Default::default(),
+        PhaseModels::default(),
+    );
+    let times = PhaseTimes {
+        seed: 100,
+        spread: None,
+        rank: 7,
+    };
+    for _ in 0..64 {
+        p.observe(&g, &[], times, 150.0);
+    }
+    p.fit();
+    assert!(
+        (p.predict_before() - 150.0).abs() < 1e-6,
+        "{}",
+        p.predict_before()
+    );
+    p.track(&g, &[], times, 300.0);
+    let want = 150.0 * 2f64.powf(0.2);
+    assert!(
+        (p.predict_before() - want).abs() < 1e-6,
+        "{} vs {want}",
+        p.predict_before()
+    );
+    p.track(&g, &[], times, 600.0);
+    let want = 150.0 * 2f64.powf(0.36);
+    assert!(
+        (p.predict_before() - want).abs() < 1e-6,
+        "{} vs {want}",
+        p.predict_before()
+    );
+    assert_eq!(p.phases.before_stats(Default::default()).n_train, 64);
+}
+
 /// Seeding observed at 100 and 200 ns alternately, each recall 50 ns longer than its seeding,
 /// ranking 7 ns. The models fit on a feature that never varies (the scan's size) weight each
 /// observation by 1/y², so the seed phase is predicted at Σ(1/y) / Σ(1/y²) =

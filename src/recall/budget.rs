@@ -21,7 +21,9 @@
 
 use super::pipeline::PhaseTimes;
 use crate::engine::budget::{Clock, HopTimer, MonotonicClock, FALLBACK_FACTOR};
-use crate::engine::predictor::{Coefficient, OnlineRidge, DEFAULT_REFIT_EVERY, DEFAULT_RIDGE};
+use crate::engine::predictor::{
+    Coefficient, DriftTracker, OnlineRidge, DEFAULT_REFIT_EVERY, DEFAULT_RIDGE,
+};
 use crate::engine::{
     BudgetStats, CostProfile, ErrorStats, HopFeatures, HopGate, LatencyPredictor, NoGate, Outcome,
     PredictorStats, RequestFeatures, Seed,
@@ -184,6 +186,9 @@ pub struct RecallPredictor {
     scan: [f64; 1],
     pub spread: LatencyPredictor,
     pub phases: PhaseModels,
+    /// The before-start prediction's drift factor (the spread's are in `spread`): that
+    /// prediction is one figure per workload, so the machine's speed is most of its error.
+    before_drift: DriftTracker,
 }
 
 impl RecallPredictor {
@@ -202,6 +207,7 @@ impl RecallPredictor {
             scan: [scan_values as f64],
             spread,
             phases,
+            before_drift: DriftTracker::default(),
         }
     }
 
@@ -219,9 +225,24 @@ impl RecallPredictor {
     }
 
     /// The prediction made before the request starts (ns): seeding plus the usual spread and
-    /// rank. 0 before anything was fitted.
+    /// rank, times its drift factor. 0 before anything was fitted.
     pub fn predict_before(&self) -> f64 {
+        self.model_before() * self.before_drift.factor()
+    }
+
+    /// [`predict_before`](Self::predict_before) without the drift factor.
+    fn model_before(&self) -> f64 {
         (self.phases.seed.predict(&self.scan) + self.phases.rest.predict(&self.scan)).max(0.0)
+    }
+
+    /// Lets the drift factors follow one whole recall without training a model: the
+    /// before-start one from `observed_ns`, the spread's from its phase time (with `seeds`).
+    pub fn track(&mut self, graph: &Graph, seeds: &[Seed], times: PhaseTimes, observed_ns: f64) {
+        self.before_drift.observe(self.model_before(), observed_ns);
+        if let Some(ns) = times.spread {
+            let f = self.features(graph, seeds);
+            self.spread.track_request(&f, ns as f64);
+        }
     }
 
     /// The prediction made after seeding (ns): `seed_ns` (what seeding took) plus the
@@ -243,8 +264,10 @@ impl RecallPredictor {
         seed_ns + spread + self.phases.rank.predict(&Self::rank_x(&f)).max(0.0)
     }
 
-    /// Trains every model on one whole recall: its phases, and its observed latency (ns).
+    /// Trains every model on one whole recall — its phases, and its observed latency (ns) —
+    /// and lets the drift factors follow it.
     pub fn observe(&mut self, graph: &Graph, seeds: &[Seed], times: PhaseTimes, observed_ns: f64) {
+        self.before_drift.observe(self.model_before(), observed_ns);
         let seed = times.seed as f64;
         observe(&mut self.phases.seed, &self.scan, seed);
         observe(&mut self.phases.rest, &self.scan, observed_ns - seed);

@@ -171,11 +171,9 @@ impl PredictSubject for RecallSubject<'_> {
         model.fit();
     }
 
-    /// The spread phase's drift, from its own time.
-    fn track(&mut self, model: &mut RecallPredictor, i: usize, _observed_ns: f64) {
-        if let Some(ns) = self.last_of(i).and_then(|o| o.times.spread) {
-            let f = self.spread_features(model);
-            model.spread.track_request(&f, ns as f64);
+    fn track(&mut self, model: &mut RecallPredictor, i: usize, observed_ns: f64) {
+        if let Some(o) = self.last_of(i) {
+            model.track(self.graph, self.bufs.engine_seeds(), o.times, observed_ns);
         }
     }
 
