@@ -140,7 +140,7 @@ fn plain(mode: RecallMode, depth: u32) -> Recalled {
 // ---------------------------------------------------------------------------------------------
 
 /// Every reading returns the time and then moves it on by `step`: `start` reads it once,
-/// `after_seeding` once, each hop check once.
+/// `after_seeding` once, each hop check once and each hop's end once.
 struct StepClock {
     t: Cell<u64>,
     step: u64,
@@ -332,6 +332,38 @@ fn an_untrained_model_never_acts() {
     let got = recall_with(&recaller(RecallMode::Hybrid, 3), &mut manager(1, script, 1));
     assert!(!got.outcome.truncated && !got.outcome.fallback);
     assert_eq!(got.s.results, plain(RecallMode::Hybrid, 3).s.results);
+}
+
+/// The recall manager learns the spread manager's hop margin. Clock step 100 ns: seeding
+/// ends at 100, hop 1 is checked at 200 and ends at 300, so every hop takes 100 ns against a
+/// prediction of 50 (ratio 2), and with a budget of 400 hop 2 (checked at 400) never fits.
+/// Each of 150 recalls times one hop; the margin's 98th percentile climbs by 0.0098 (in ln)
+/// per hop to ln 2 and stays there: ×2 (an estimate within 0.03). Then a hop predicted at 150
+/// fits a fresh manager (200 + 150 ≤ 400) but not this one (200 + 150 × 2 > 400).
+#[test]
+fn the_recall_manager_learns_a_hop_margin() {
+    let r = recaller(RecallMode::Hybrid, 3);
+    let mut script = Script::new(100.0, 0.0);
+    script.hop_ns = [0.0, 50.0, 50.0, 50.0];
+    let mut m = manager(400, script.clone(), 100);
+    assert_eq!(m.margin(), 1.0);
+    for _ in 0..150 {
+        m.start();
+        let got = recall_with(&r, &mut m);
+        assert!(got.outcome.truncated, "hop 2 never fits");
+        assert_eq!(got.spread.work.hops, 1);
+    }
+    assert!((m.margin() - 2.0).abs() < 0.03, "margin {}", m.margin());
+    m.model_mut().hop_ns[1] = 150.0;
+    m.start();
+    assert_eq!(
+        recall_with(&r, &mut m).spread.work.hops,
+        0,
+        "cut before hop 1"
+    );
+    script.hop_ns[1] = 150.0;
+    let mut fresh = manager(400, script, 100);
+    assert_eq!(recall_with(&r, &mut fresh).spread.work.hops, 1);
 }
 
 /// Similarity mode has no spread to cut or fall back from: the gate is not asked.

@@ -167,9 +167,8 @@ pub struct LatencyBudgetManager<P, C = MonotonicClock> {
     hop_predicted_ns: f64,
     /// When the last hop of this request ended (ns since admit), once one has.
     last_hop_end_ns: Option<u64>,
-    /// The [`MARGIN_QUANTILE`] of ln(observed hop / predicted hop), tracked online: the
-    /// margin a hop's prediction is stretched by so that a hop predicted to fit does.
-    margin_log: f64,
+    /// What a hop's prediction is stretched by so that a hop predicted to fit does.
+    margin: HopMargin,
     /// Edges the hops of this request relaxed so far (the admitted hops' frontier edges).
     edges: u64,
     /// EWMAs of the ns that follow a whole spread's last hop (collect, rank, release) and of
@@ -188,6 +187,37 @@ const MARGIN_MIN_SHARE: f64 = 8.0;
 const MARGIN_STEP: f64 = 0.01;
 /// EWMA weight of the newest request in the collect cost per edge.
 const COLLECT_ALPHA: f64 = 0.1;
+
+/// The [`MARGIN_QUANTILE`] of ln(observed hop / predicted hop), tracked online (a stochastic
+/// quantile estimate): the factor a budget manager stretches a hop's prediction by, so that a
+/// hop predicted to fit does at that quantile of the errors seen. Shared by the spread's and
+/// recall's managers.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HopMargin {
+    log: f64,
+}
+
+impl HopMargin {
+    /// One timed hop against its prediction, under a budget of `budget_ns`. Only hops large
+    /// enough to decide a budget move the margin: a hop of a few hundred ns has errors of its
+    /// own kind (timer granularity, one cache miss) that say nothing about the hops that pass
+    /// budgets.
+    pub fn observe(&mut self, predicted_ns: f64, observed_ns: f64, budget_ns: u64) {
+        if predicted_ns * MARGIN_MIN_SHARE >= budget_ns as f64 && observed_ns > 0.0 {
+            let x = (observed_ns / predicted_ns).ln();
+            self.log += if x > self.log {
+                MARGIN_STEP * MARGIN_QUANTILE
+            } else {
+                -MARGIN_STEP * (1.0 - MARGIN_QUANTILE)
+            };
+        }
+    }
+
+    /// The factor (1 until a hop ran slower than predicted).
+    pub fn factor(&self) -> f64 {
+        self.log.max(0.0).exp()
+    }
+}
 
 impl<P: LatencyModel> LatencyBudgetManager<P, MonotonicClock> {
     pub fn new(budget_ns: u64, model: P) -> Self {
@@ -211,7 +241,7 @@ impl<P: LatencyModel, C: Clock> LatencyBudgetManager<P, C> {
             hop_start_ns: 0,
             hop_predicted_ns: 0.0,
             last_hop_end_ns: None,
-            margin_log: 0.0,
+            margin: HopMargin::default(),
             edges: 0,
             collect_ns: 0.0,
             collect_edges: 0.0,
@@ -301,7 +331,7 @@ impl<P: LatencyModel, C: Clock> LatencyBudgetManager<P, C> {
 
     /// The factor a hop's prediction is stretched by (1 until hops were timed).
     pub fn margin(&self) -> f64 {
-        self.margin_log.max(0.0).exp()
+        self.margin.factor()
     }
 
     /// What the manager expects collecting a spread to cost, per edge it relaxed (ns).
@@ -328,8 +358,9 @@ impl<P: LatencyModel, C: Clock> HopGate for LatencyBudgetManager<P, C> {
         let now = self.elapsed_ns();
         let predicted = self.model.predict_hop(features);
         let edges = self.edges + features.frontier_edges;
-        let end =
-            now as f64 + predicted * self.margin() + self.collect_ns_per_edge() * edges as f64;
+        let end = now as f64
+            + predicted * self.margin.factor()
+            + self.collect_ns_per_edge() * edges as f64;
         let go = end <= self.budget_ns as f64;
         if go {
             self.hop_start_ns = now;
@@ -350,17 +381,8 @@ impl<P: LatencyModel, C: Clock> HopGate for LatencyBudgetManager<P, C> {
         let now = self.elapsed_ns();
         let ns = now.saturating_sub(self.hop_start_ns) as f64;
         self.model.observe_hop(features, ns);
-        // Only hops large enough to decide a budget move the margin: a hop of a few hundred
-        // ns has errors of its own kind (timer granularity, one cache miss) that say nothing
-        // about the hops that pass budgets.
-        if self.hop_predicted_ns * MARGIN_MIN_SHARE >= self.budget_ns as f64 && ns > 0.0 {
-            let x = (ns / self.hop_predicted_ns).ln();
-            self.margin_log += if x > self.margin_log {
-                MARGIN_STEP * MARGIN_QUANTILE
-            } else {
-                -MARGIN_STEP * (1.0 - MARGIN_QUANTILE)
-            };
-        }
+        self.margin
+            .observe(self.hop_predicted_ns, ns, self.budget_ns);
         self.last_hop_end_ns = Some(now);
     }
 }

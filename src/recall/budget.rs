@@ -20,7 +20,7 @@
 //! value with the least relative squared error.
 
 use super::pipeline::PhaseTimes;
-use crate::engine::budget::{Clock, HopTimer, MonotonicClock, FALLBACK_FACTOR};
+use crate::engine::budget::{Clock, HopMargin, HopTimer, MonotonicClock, FALLBACK_FACTOR};
 use crate::engine::predictor::{
     Coefficient, DriftTracker, OnlineRidge, DEFAULT_REFIT_EVERY, DEFAULT_RIDGE,
 };
@@ -318,6 +318,11 @@ pub struct RecallBudgetManager<M, C = MonotonicClock> {
     start_ns: u64,
     /// The predicted rank phase: a hop may run only if ranking after it still fits.
     rank_reserve_ns: f64,
+    /// The hop that is running: when it started (ns since start) and what it was predicted.
+    hop_start_ns: u64,
+    hop_predicted_ns: f64,
+    /// What a hop's prediction is stretched by, learned from the hops this manager timed.
+    margin: HopMargin,
     after_seed_ns: Option<f64>,
     truncated_now: bool,
     fallback_now: bool,
@@ -338,6 +343,9 @@ impl<M: RecallModel, C: Clock> RecallBudgetManager<M, C> {
             clock,
             start_ns: 0,
             rank_reserve_ns: 0.0,
+            hop_start_ns: 0,
+            hop_predicted_ns: 0.0,
+            margin: HopMargin::default(),
             after_seed_ns: None,
             truncated_now: false,
             fallback_now: false,
@@ -406,22 +414,42 @@ impl<M: RecallModel, C: Clock> RecallBudgetManager<M, C> {
     pub fn stats(&self) -> BudgetStats {
         self.stats
     }
+
+    /// The factor a hop's prediction is stretched by (1 until hops were timed).
+    pub fn margin(&self) -> f64 {
+        self.margin.factor()
+    }
 }
 
 impl<M: RecallModel, C: Clock> HopGate for RecallBudgetManager<M, C> {
-    /// Stops when `elapsed + predicted(hop) + predicted(rank)` would pass the budget (exactly
-    /// at the budget still runs). An untrained hop model never stops a spread.
+    /// Stops when `elapsed + predicted(hop) × margin + predicted(rank)` would pass the budget
+    /// (exactly at the budget still runs); the margin is the spread manager's
+    /// ([`HopMargin`]), learned from the hops this manager timed. An untrained hop model
+    /// never stops a spread.
     fn before_hop(&mut self, _hop: u32, features: &HopFeatures) -> bool {
         if !self.model.hop_trained() {
             return true;
         }
-        let end =
-            self.elapsed_ns() as f64 + self.model.predict_hop(features) + self.rank_reserve_ns;
+        let now = self.elapsed_ns();
+        let predicted = self.model.predict_hop(features);
+        let end = now as f64 + predicted * self.margin.factor() + self.rank_reserve_ns;
         let go = end <= self.budget_ns as f64;
-        if !go {
+        if go {
+            self.hop_start_ns = now;
+            self.hop_predicted_ns = predicted;
+        } else {
             self.truncated_now = true;
         }
         go
+    }
+
+    fn after_hop(&mut self, _hop: u32, _features: &HopFeatures) {
+        if !self.model.hop_trained() {
+            return;
+        }
+        let ns = self.elapsed_ns().saturating_sub(self.hop_start_ns) as f64;
+        self.margin
+            .observe(self.hop_predicted_ns, ns, self.budget_ns);
     }
 }
 
