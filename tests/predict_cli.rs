@@ -376,28 +376,10 @@ fn a_workloads_budget_section_is_used_without_the_flag() {
     assert_eq!(u(b, "/with_manager/fallbacks"), TEST * REPEAT);
 }
 
-/// 500-node BA with 32-dim vectors in 5 cells, for recall mode.
+/// The small recall workload (500-node BA, 32-dim vectors in 5 cells), for recall mode.
 fn recall_workload(dir: &Path) -> PathBuf {
-    let toml = common::small_workload(
-        "predict-recall",
-        7,
-        r#"[run]
-warmup = 20
-
-[embeddings]
-dim = 32
-clusters = 5
-noise = 0.1
-cue_noise = 0.05
-
-[recall]
-similarity = "exact"
-max_candidates = 20
-max_results = 30
-"#,
-    );
     let file = dir.join("recall.toml");
-    std::fs::write(&file, toml).unwrap();
+    std::fs::write(&file, common::small_recall_workload("predict-recall")).unwrap();
     file
 }
 

@@ -16,26 +16,7 @@ use common::{entries, f, ok, ok_json, ok_stdout, s, sb, text, tmp, u};
 
 /// 500-node BA, all warm, 32-dim vectors in 5 cells; recall keeps 20 candidates, 30 results.
 fn recall_toml() -> String {
-    common::small_workload(
-        "recall-test",
-        7,
-        r#"[run]
-spreads = 200
-warmup = 20
-
-[embeddings]
-dim = 32
-clusters = 5
-noise = 0.1
-cue_noise = 0.05
-
-[recall]
-similarity = "exact"
-max_candidates = 20
-max_results = 30
-fan_effect = "sqrt-out-degree"
-"#,
-    )
+    common::small_recall_workload("recall-test")
 }
 
 /// 300 nodes with warm-10k's 768-dim settings (3 cells of ~100), for the snapshot's figures.

@@ -128,11 +128,8 @@ pub fn execute(args: &PredictArgs) -> Result<Outcome> {
         RequestMode::Recall => {
             let w = &session.loaded.workload;
             let config = recall_config(w.recall, None, None, None, &args.recall)?;
-            // Recall spreads with its own overrides of `[spread]` (its fan effect), and its
-            // cost profile is that config's.
-            session.loaded.workload.spread = config.spread_config(&w.spread);
-            Some(RecallPlan::prepare(
-                &session.loaded,
+            Some(RecallPlan::for_session(
+                &mut session,
                 &args.workload,
                 config,
                 &[config.similarity],

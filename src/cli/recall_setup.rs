@@ -5,6 +5,7 @@
 //! and `recall` sections.
 
 use super::common::{human_duration, LoadedWorkload};
+use super::session::MeasuringSession;
 use super::{RecallModeArg, RecallParamArgs, SimilarityArg, WorkloadArgs};
 use crate::aligned::CacheAligned;
 use crate::bad_input;
@@ -212,6 +213,20 @@ impl RecallPlan {
                 .map_or(EmbeddingSpec::for_nodes(1, 0).cue_noise, |e| e.cue_noise),
             seed: w.seed,
         })
+    }
+
+    /// [`RecallPlan::prepare`] for a measuring session: first makes the session's spread
+    /// config recall's (`[spread]` with recall's own overrides, its fan effect), so that the
+    /// settings, cost profiles and snapshot all spread as recall does.
+    pub fn for_session(
+        session: &mut MeasuringSession,
+        args: &WorkloadArgs,
+        config: RecallConfig,
+        similarities: &[SimilarityMode],
+    ) -> Result<RecallPlan> {
+        let w = &mut session.loaded.workload;
+        w.spread = config.spread_config(&w.spread);
+        Self::prepare(&session.loaded, args, config, similarities)
     }
 
     /// The workload's cue stream from its start.

@@ -56,10 +56,7 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
             } else {
                 args.similarity.iter().map(|&s| s.into()).collect()
             };
-            // Recall spreads with its own overrides of `[spread]` (its fan effect).
-            let spread = config.spread_config(&session.loaded.workload.spread);
-            session.loaded.workload.spread = spread;
-            let plan = RecallPlan::prepare(&session.loaded, &args.workload, config, &sims)?;
+            let plan = RecallPlan::for_session(&mut session, &args.workload, config, &sims)?;
             Some((plan, sims))
         }
     };

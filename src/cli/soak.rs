@@ -60,11 +60,8 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
                 None,
                 &args.recall,
             )?;
-            // Recall spreads with its own overrides of `[spread]` (its fan effect).
-            let spread = config.spread_config(&session.loaded.workload.spread);
-            session.loaded.workload.spread = spread;
-            Some(RecallPlan::prepare(
-                &session.loaded,
+            Some(RecallPlan::for_session(
+                &mut session,
                 &args.workload,
                 config,
                 &[config.similarity],

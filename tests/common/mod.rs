@@ -102,3 +102,28 @@ decay = {{ kind = "exponential", rate = 0.5 }}
 {sections}"#
     )
 }
+
+/// [`small_workload`] with 32-dim vectors in 5 cells, recall keeping 20 candidates and 30
+/// results under the fan effect `sqrt-out-degree`; 200 spreads after 20 of warm-up.
+pub fn small_recall_workload(name: &str) -> String {
+    small_workload(
+        name,
+        7,
+        r#"[run]
+spreads = 200
+warmup = 20
+
+[embeddings]
+dim = 32
+clusters = 5
+noise = 0.1
+cue_noise = 0.05
+
+[recall]
+similarity = "exact"
+max_candidates = 20
+max_results = 30
+fan_effect = "sqrt-out-degree"
+"#,
+    )
+}
