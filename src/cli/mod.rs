@@ -541,7 +541,8 @@ pub struct PredictArgs {
     #[command(flatten)]
     pub recall: RecallParamArgs,
 
-    /// Training requests: the workload's request stream, as `run` draws it (at least 1).
+    /// Training requests: the workload's request stream, as `run` draws it (in recall mode
+    /// its cue stream; at least 1).
     #[arg(long, value_name = "N", default_value_t = 5000)]
     pub train: u64,
 
@@ -550,7 +551,7 @@ pub struct PredictArgs {
     #[arg(long, value_name = "N")]
     pub warmup: Option<u64>,
 
-    /// Test requests: a disjoint stream (the workload's seed XOR a fixed constant; at
+    /// Test requests (cues in recall mode): a disjoint stream (the workload's seed XOR a fixed constant; at
     /// least 1).
     #[arg(long, value_name = "M", default_value_t = 2000)]
     pub test: u64,

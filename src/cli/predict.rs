@@ -63,7 +63,8 @@ struct Plan {
     require: Option<f64>,
 }
 
-/// Every bad value is refused before anything is loaded, in one line naming the flag.
+/// Every bad value that can be judged alone is refused before anything is loaded, in one line
+/// naming the flag (the recall flags and the vectors are checked once the workload is).
 fn plan(args: &PredictArgs) -> Result<Plan> {
     let max = super::options::MAX_REQUESTS;
     if !(1..=max).contains(&args.train) {
@@ -199,7 +200,10 @@ pub fn execute(args: &PredictArgs) -> Result<Outcome> {
             )?;
             Measured::Recall(Box::new(m), stream)
         }
-        _ => {
+        (Some(_), None) => {
+            anyhow::bail!("internal error: the recall setting was not made")
+        }
+        (None, _) => {
             let n = loaded.graph.node_count();
             let train_list = RequestList::draw(&mut w.requests(n), plan.train as usize);
             let test_list = RequestList::draw(

@@ -84,6 +84,9 @@ pub trait RecallModel {
     fn hop_trained(&self) -> bool {
         true
     }
+    /// Told how long a hop the manager let run took: the real model's hop drift follows it
+    /// (nothing by default).
+    fn track_hop(&mut self, _features: &HopFeatures, _observed_ns: f64) {}
 }
 
 /// Names of the before-start models' one feature: the values a scan reads (rows × dim).
@@ -98,6 +101,10 @@ pub struct PhaseModels {
     seed: OnlineRidge,
     rest: OnlineRidge,
     rank: OnlineRidge,
+    /// The before-start prediction's drift factor (the spread's are in the spread
+    /// predictor): that prediction is one figure per workload, so the machine's speed is most
+    /// of its error. Kept with the models so that it carries over between `run`'s blocks.
+    before_drift: DriftTracker,
 }
 
 impl Default for PhaseModels {
@@ -106,6 +113,7 @@ impl Default for PhaseModels {
             seed: OnlineRidge::new(&SCAN_FEATURES, DEFAULT_RIDGE, true),
             rest: OnlineRidge::new(&SCAN_FEATURES, DEFAULT_RIDGE, true),
             rank: OnlineRidge::new(&RANK_FEATURES, DEFAULT_RIDGE, true),
+            before_drift: DriftTracker::default(),
         }
     }
 }
@@ -118,6 +126,11 @@ impl PhaseModels {
             ("rest", &self.rest),
             ("rank", &self.rank),
         ]
+    }
+
+    /// The before-start prediction's drift factor.
+    pub fn before_drift(&self) -> DriftTracker {
+        self.before_drift
     }
 
     /// Refits every model on everything observed.
@@ -186,9 +199,6 @@ pub struct RecallPredictor {
     scan: [f64; 1],
     pub spread: LatencyPredictor,
     pub phases: PhaseModels,
-    /// The before-start prediction's drift factor (the spread's are in `spread`): that
-    /// prediction is one figure per workload, so the machine's speed is most of its error.
-    before_drift: DriftTracker,
 }
 
 impl RecallPredictor {
@@ -207,7 +217,6 @@ impl RecallPredictor {
             scan: [scan_values as f64],
             spread,
             phases,
-            before_drift: DriftTracker::default(),
         }
     }
 
@@ -227,7 +236,7 @@ impl RecallPredictor {
     /// The prediction made before the request starts (ns): seeding plus the usual spread and
     /// rank, times its drift factor. 0 before anything was fitted.
     pub fn predict_before(&self) -> f64 {
-        self.model_before() * self.before_drift.factor()
+        self.model_before() * self.phases.before_drift.factor()
     }
 
     /// [`predict_before`](Self::predict_before) without the drift factor.
@@ -238,7 +247,8 @@ impl RecallPredictor {
     /// Lets the drift factors follow one whole recall without training a model: the
     /// before-start one from `observed_ns`, the spread's from its phase time (with `seeds`).
     pub fn track(&mut self, graph: &Graph, seeds: &[Seed], times: PhaseTimes, observed_ns: f64) {
-        self.before_drift.observe(self.model_before(), observed_ns);
+        let before = self.model_before();
+        self.phases.before_drift.observe(before, observed_ns);
         if let Some(ns) = times.spread {
             let f = self.features(graph, seeds);
             self.spread.track_request(&f, ns as f64);
@@ -267,7 +277,8 @@ impl RecallPredictor {
     /// Trains every model on one whole recall — its phases, and its observed latency (ns) —
     /// and lets the drift factors follow it.
     pub fn observe(&mut self, graph: &Graph, seeds: &[Seed], times: PhaseTimes, observed_ns: f64) {
-        self.before_drift.observe(self.model_before(), observed_ns);
+        let before = self.model_before();
+        self.phases.before_drift.observe(before, observed_ns);
         let seed = times.seed as f64;
         observe(&mut self.phases.seed, &self.scan, seed);
         observe(&mut self.phases.rest, &self.scan, observed_ns - seed);
@@ -305,6 +316,10 @@ impl RecallModel for RecallPredictor {
     fn hop_trained(&self) -> bool {
         self.spread.hop_model().n_fitted() > 0
     }
+
+    fn track_hop(&mut self, features: &HopFeatures, observed_ns: f64) {
+        self.spread.track_hop(features, observed_ns);
+    }
 }
 
 /// Enforces a latency budget on recalls. Per request: [`start`](Self::start) when the request
@@ -323,6 +338,9 @@ pub struct RecallBudgetManager<M, C = MonotonicClock> {
     hop_predicted_ns: f64,
     /// What a hop's prediction is stretched by, learned from the hops this manager timed.
     margin: HopMargin,
+    /// What was left of the budget when seeding ended: the budget the spread's hops are
+    /// large or small against (the scan takes most of a recall's).
+    spread_budget_ns: u64,
     after_seed_ns: Option<f64>,
     truncated_now: bool,
     fallback_now: bool,
@@ -346,6 +364,7 @@ impl<M: RecallModel, C: Clock> RecallBudgetManager<M, C> {
             hop_start_ns: 0,
             hop_predicted_ns: 0.0,
             margin: HopMargin::default(),
+            spread_budget_ns: budget_ns,
             after_seed_ns: None,
             truncated_now: false,
             fallback_now: false,
@@ -373,6 +392,7 @@ impl<M: RecallModel, C: Clock> RecallBudgetManager<M, C> {
     pub fn start(&mut self) {
         self.start_ns = self.clock.now_ns();
         self.rank_reserve_ns = 0.0;
+        self.spread_budget_ns = self.budget_ns;
         self.after_seed_ns = None;
         self.truncated_now = false;
         self.fallback_now = false;
@@ -443,13 +463,16 @@ impl<M: RecallModel, C: Clock> HopGate for RecallBudgetManager<M, C> {
         go
     }
 
-    fn after_hop(&mut self, _hop: u32, _features: &HopFeatures) {
+    /// Times the hop that ran: the model's hop drift follows it, and the margin learns from
+    /// it against what was left of the budget after seeding.
+    fn after_hop(&mut self, _hop: u32, features: &HopFeatures) {
         if !self.model.hop_trained() {
             return;
         }
         let ns = self.elapsed_ns().saturating_sub(self.hop_start_ns) as f64;
+        self.model.track_hop(features, ns);
         self.margin
-            .observe(self.hop_predicted_ns, ns, self.budget_ns);
+            .observe(self.hop_predicted_ns, ns, self.spread_budget_ns);
     }
 }
 
@@ -458,7 +481,9 @@ impl<M: RecallModel, C: Clock> RecallGate for RecallBudgetManager<M, C> {
     /// 1.5 × the budget, and never on an untrained model.
     fn after_seeding(&mut self, graph: &Graph, seeds: &[Seed]) -> bool {
         let rest = self.model.predict_rest(graph, seeds);
-        let predicted = self.elapsed_ns() as f64 + rest.spread_ns + rest.rank_ns;
+        let elapsed = self.elapsed_ns();
+        self.spread_budget_ns = self.budget_ns.saturating_sub(elapsed);
+        let predicted = elapsed as f64 + rest.spread_ns + rest.rank_ns;
         self.rank_reserve_ns = rest.rank_ns;
         self.after_seed_ns = Some(predicted);
         self.fallback_now =

@@ -551,7 +551,8 @@ pub struct BudgetRun {
 }
 
 /// Runs every request of `subject` `repeat` times with the budget manager (over the trained
-/// `predictor`, which the manager keeps learning from the hops it times, and `budget_ns`) and
+/// `predictor`, whose hop drift the manager keeps following from the hops it times — the spread's
+/// manager also keeps fitting — and `budget_ns`) and
 /// without it, in pairs whose order alternates (with first for even `i + round`, without
 /// first for odd), so neither side always finds the other's caches. With the manager, its
 /// admission is inside the timed region, as it is part of serving a request under a budget.

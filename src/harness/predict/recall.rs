@@ -139,7 +139,8 @@ impl PredictSubject for RecallSubject<'_> {
     }
 
     /// Before the request starts nothing of the cue is known: the prediction is the same for
-    /// every cue (the scan's cost and the usual spread and rank).
+    /// every cue (the scan's cost and the usual spread and rank) apart from its drift factor,
+    /// which follows the machine.
     fn predict(&self, model: &RecallPredictor, _i: usize) -> f64 {
         model.predict_before()
     }
