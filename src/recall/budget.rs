@@ -443,9 +443,9 @@ impl<M: RecallModel, C: Clock> RecallBudgetManager<M, C> {
 
 impl<M: RecallModel, C: Clock> HopGate for RecallBudgetManager<M, C> {
     /// Stops when `elapsed + predicted(hop) × margin + predicted(rank)` would pass the budget
-    /// (exactly at the budget still runs); the margin is the spread manager's
-    /// ([`HopMargin`]), learned from the hops this manager timed. An untrained hop model
-    /// never stops a spread.
+    /// (exactly at the budget still runs); the margin is learned by the spread manager's rule
+    /// ([`HopMargin`]) from the hops this manager timed, against what was left of the budget
+    /// after seeding. An untrained hop model never stops a spread.
     fn before_hop(&mut self, _hop: u32, features: &HopFeatures) -> bool {
         if !self.model.hop_trained() {
             return true;
