@@ -338,14 +338,7 @@ impl AdaptiveBatcher {
             t.edges += edges;
             t.ns += ns;
         }
-        self.spreads += 1;
-        self.in_window += 1;
-        if self.in_window >= UPDATE_EVERY {
-            self.update();
-            true
-        } else {
-            false
-        }
+        self.count_spread()
     }
 
     /// Records a spread that every arm of the current window would have run alike — all its
@@ -354,6 +347,11 @@ impl AdaptiveBatcher {
     /// throughput, since it measured none of them. A window of such spreads keeps the
     /// current setting (nothing beat it). Returns true when it made an update.
     pub fn observe_uninformative_spread(&mut self) -> bool {
+        self.count_spread()
+    }
+
+    /// Counts one spread toward the window, updating when the window is full.
+    fn count_spread(&mut self) -> bool {
         self.spreads += 1;
         self.in_window += 1;
         if self.in_window >= UPDATE_EVERY {

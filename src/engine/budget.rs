@@ -138,6 +138,15 @@ impl<'a> HopTimer<'a> {
     }
 }
 
+impl HopTimer<'_> {
+    /// Ends the hop that ran: trains the hop model on it and returns its time (ns).
+    pub fn end_hop(&mut self, features: &HopFeatures) -> f64 {
+        let ns = self.started.elapsed().as_nanos() as f64;
+        self.predictor.observe_hop(features, ns);
+        ns
+    }
+}
+
 impl HopGate for HopTimer<'_> {
     fn before_hop(&mut self, _hop: u32, _features: &HopFeatures) -> bool {
         self.started = Instant::now();
@@ -145,8 +154,7 @@ impl HopGate for HopTimer<'_> {
     }
 
     fn after_hop(&mut self, _hop: u32, features: &HopFeatures) {
-        let ns = self.started.elapsed().as_nanos() as f64;
-        self.predictor.observe_hop(features, ns);
+        self.end_hop(features);
     }
 }
 
@@ -162,9 +170,6 @@ pub struct LatencyBudgetManager<P, C = MonotonicClock> {
     truncated_now: bool,
     fallback_now: bool,
     stats: BudgetStats,
-    /// The hop that is running: when it started (ns since admit) and what it was predicted.
-    hop_start_ns: u64,
-    hop_predicted_ns: f64,
     /// When the last hop of this request ended (ns since admit), once one has.
     last_hop_end_ns: Option<u64>,
     /// What a hop's prediction is stretched by so that a hop predicted to fit does.
@@ -190,19 +195,36 @@ const COLLECT_ALPHA: f64 = 0.1;
 
 /// The [`MARGIN_QUANTILE`] of ln(observed hop / predicted hop), tracked online (a stochastic
 /// quantile estimate): the factor a budget manager stretches a hop's prediction by, so that a
-/// hop predicted to fit does at that quantile of the errors seen. Shared by the spread's and
-/// recall's managers.
+/// hop predicted to fit does at that quantile of the errors seen; and the hop being timed for
+/// it. Shared by the spread's and recall's managers.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct HopMargin {
     log: f64,
+    /// The hop that is running: when it started (the manager's ns) and what it was predicted.
+    hop_start_ns: u64,
+    hop_predicted_ns: f64,
 }
 
 impl HopMargin {
+    /// The manager admitted a hop predicted at `predicted_ns`, starting at `now_ns`.
+    pub fn start_hop(&mut self, now_ns: u64, predicted_ns: f64) {
+        self.hop_start_ns = now_ns;
+        self.hop_predicted_ns = predicted_ns;
+    }
+
+    /// The running hop ended at `now_ns`: learns from it under a budget of `budget_ns` and
+    /// returns how long it took (ns).
+    pub fn end_hop(&mut self, now_ns: u64, budget_ns: u64) -> f64 {
+        let ns = now_ns.saturating_sub(self.hop_start_ns) as f64;
+        self.observe(self.hop_predicted_ns, ns, budget_ns);
+        ns
+    }
+
     /// One timed hop against its prediction, under a budget of `budget_ns`. Only hops large
     /// enough to decide a budget move the margin: a hop of a few hundred ns has errors of its
     /// own kind (timer granularity, one cache miss) that say nothing about the hops that pass
     /// budgets.
-    pub fn observe(&mut self, predicted_ns: f64, observed_ns: f64, budget_ns: u64) {
+    fn observe(&mut self, predicted_ns: f64, observed_ns: f64, budget_ns: u64) {
         if predicted_ns * MARGIN_MIN_SHARE >= budget_ns as f64 && observed_ns > 0.0 {
             let x = (observed_ns / predicted_ns).ln();
             self.log += if x > self.log {
@@ -238,8 +260,6 @@ impl<P: LatencyModel, C: Clock> LatencyBudgetManager<P, C> {
                 budget_ns,
                 ..BudgetStats::default()
             },
-            hop_start_ns: 0,
-            hop_predicted_ns: 0.0,
             last_hop_end_ns: None,
             margin: HopMargin::default(),
             edges: 0,
@@ -363,8 +383,7 @@ impl<P: LatencyModel, C: Clock> HopGate for LatencyBudgetManager<P, C> {
             + self.collect_ns_per_edge() * edges as f64;
         let go = end <= self.budget_ns as f64;
         if go {
-            self.hop_start_ns = now;
-            self.hop_predicted_ns = predicted;
+            self.margin.start_hop(now, predicted);
             self.edges = edges;
         } else {
             self.truncated_now = true;
@@ -379,10 +398,8 @@ impl<P: LatencyModel, C: Clock> HopGate for LatencyBudgetManager<P, C> {
             return;
         }
         let now = self.elapsed_ns();
-        let ns = now.saturating_sub(self.hop_start_ns) as f64;
+        let ns = self.margin.end_hop(now, self.budget_ns);
         self.model.observe_hop(features, ns);
-        self.margin
-            .observe(self.hop_predicted_ns, ns, self.budget_ns);
         self.last_hop_end_ns = Some(now);
     }
 }

@@ -333,9 +333,6 @@ pub struct RecallBudgetManager<M, C = MonotonicClock> {
     start_ns: u64,
     /// The predicted rank phase: a hop may run only if ranking after it still fits.
     rank_reserve_ns: f64,
-    /// The hop that is running: when it started (ns since start) and what it was predicted.
-    hop_start_ns: u64,
-    hop_predicted_ns: f64,
     /// What a hop's prediction is stretched by, learned from the hops this manager timed.
     margin: HopMargin,
     /// What was left of the budget when seeding ended: the budget the spread's hops are
@@ -361,8 +358,6 @@ impl<M: RecallModel, C: Clock> RecallBudgetManager<M, C> {
             clock,
             start_ns: 0,
             rank_reserve_ns: 0.0,
-            hop_start_ns: 0,
-            hop_predicted_ns: 0.0,
             margin: HopMargin::default(),
             spread_budget_ns: budget_ns,
             after_seed_ns: None,
@@ -455,8 +450,7 @@ impl<M: RecallModel, C: Clock> HopGate for RecallBudgetManager<M, C> {
         let end = now as f64 + predicted * self.margin.factor() + self.rank_reserve_ns;
         let go = end <= self.budget_ns as f64;
         if go {
-            self.hop_start_ns = now;
-            self.hop_predicted_ns = predicted;
+            self.margin.start_hop(now, predicted);
         } else {
             self.truncated_now = true;
         }
@@ -469,10 +463,10 @@ impl<M: RecallModel, C: Clock> HopGate for RecallBudgetManager<M, C> {
         if !self.model.hop_trained() {
             return;
         }
-        let ns = self.elapsed_ns().saturating_sub(self.hop_start_ns) as f64;
+        let ns = self
+            .margin
+            .end_hop(self.elapsed_ns(), self.spread_budget_ns);
         self.model.track_hop(features, ns);
-        self.margin
-            .observe(self.hop_predicted_ns, ns, self.spread_budget_ns);
     }
 }
 

@@ -22,7 +22,7 @@ mod spread;
 pub use recall::RecallSubject;
 pub use spread::SpreadSubject;
 
-use crate::engine::budget::{HopGate, NoGate, Outcome};
+use crate::engine::budget::{HopGate, HopTimer, NoGate, Outcome};
 use crate::engine::predictor::{HopFeatures, HOP_FEATURES, REQUEST_FEATURES};
 use crate::engine::{
     noise_ceiling, BudgetStats, ErrorStats, ErrorTally, LatencyPredictor, NoiseCeiling,
@@ -187,25 +187,21 @@ pub struct Training<M> {
     pub wall: Duration,
 }
 
-/// Times each hop into the spread predictor's hop model, as
-/// [`crate::engine::budget::HopTimer`] does, and keeps the feature moments for
-/// `predictor.json`.
+/// A [`HopTimer`] (each hop timed into the spread predictor's hop model) that also keeps
+/// the feature moments for `predictor.json` and counts the hops.
 struct TrainingGate<'a> {
-    predictor: &'a mut LatencyPredictor,
+    timer: HopTimer<'a>,
     moments: &'a mut FeatureMoments,
     hops: u64,
-    started: Instant,
 }
 
 impl HopGate for TrainingGate<'_> {
-    fn before_hop(&mut self, _hop: u32, _features: &HopFeatures) -> bool {
-        self.started = Instant::now();
-        true
+    fn before_hop(&mut self, hop: u32, features: &HopFeatures) -> bool {
+        self.timer.before_hop(hop, features)
     }
 
     fn after_hop(&mut self, _hop: u32, features: &HopFeatures) {
-        let ns = self.started.elapsed().as_nanos() as f64;
-        self.predictor.observe_hop(features, ns);
+        let ns = self.timer.end_hop(features);
         self.moments.add(&features.vector(), ns);
         self.hops += 1;
     }
@@ -243,10 +239,9 @@ pub fn train<S: PredictSubject>(
             break;
         }
         let mut gate = TrainingGate {
-            predictor: S::spread_model(&mut predictor),
+            timer: HopTimer::new(S::spread_model(&mut predictor)),
             moments: &mut hop_moments,
             hops: 0,
-            started: Instant::now(),
         };
         let t0 = Instant::now();
         subject.run(i, &mut gate, None)?;
