@@ -9,13 +9,12 @@
 //! does (workload, graph, cost-profile cache, results directory), prints and writes.
 
 use super::common::{
-    measured_figures, pool_section, print_outcome, progress_bar, requests_config, snapshot_files,
-    spread_settings, write_latency_table,
+    measured_figures, progress_bar, requests_config, spread_settings, write_latency_table,
 };
 use super::exit::{Exit, Outcome};
 use super::options::{budget_ns, SettingSpec};
 use super::recall_setup::{recall_config, reject_recall_flags, RecallPlan};
-use super::session::{measuring_outcome, MeasuringSession};
+use super::session::{measuring_outcome, MeasuringSession, Presentation};
 use super::{PredictArgs, RequestMode};
 use crate::bad_input;
 use crate::engine::budget::format_duration;
@@ -262,7 +261,6 @@ pub fn execute(args: &PredictArgs) -> Result<Outcome> {
         outcome.measured_wall,
         outcome.throughput_per_s(),
     )?;
-    figures_out.pool = pool_section(&outcome);
     let (section, predictor, budget, predictor_file) = match &measured {
         Measured::Spread(m, _) => report(m, &plan, w.seed, stream)?,
         Measured::Recall(m, _) => report(m, &plan, w.seed, stream)?,
@@ -279,13 +277,22 @@ pub fn execute(args: &PredictArgs) -> Result<Outcome> {
         );
     }
 
-    let (json, mut files) = snapshot_files(&snapshot, &outcome.latency)?;
-    files.push(("predictor.json", predictor_file));
-    files.push(("residuals.csv", residuals_csv(&figures.residuals)?));
-    let dir = measuring.pending.finish(&snapshot, &files)?;
-    print_outcome(args.json.then_some(&json[..]), quiet, &dir, |out| {
-        print_summary(out, &snapshot, &stream.line)
-    })?;
+    let extra = vec![
+        ("predictor.json", predictor_file),
+        ("residuals.csv", residuals_csv(&figures.residuals)?),
+    ];
+    let show = Presentation {
+        json: args.json,
+        quiet,
+    };
+    let dir = session.finish(
+        measuring.pending,
+        &snapshot,
+        &outcome.latency,
+        extra,
+        show,
+        |out| print_summary(out, &snapshot, &stream.line),
+    )?;
     let failed = plan.require.and_then(|r| {
         let got = figures.request.within_20pct;
         (got < r).then(|| {

@@ -173,6 +173,7 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
         measuring.pending,
         &snapshot,
         &outcomes[0].latency,
+        vec![],
         show,
         |out| print_summary(out, &snapshot),
     )?;

@@ -10,7 +10,9 @@
 //! says.
 
 use super::common::LoadedWorkload;
-use super::common::{check_counters, load, print_outcome, snapshot_context, snapshot_files};
+use super::common::{
+    check_counters, load, print_outcome, snapshot_context, snapshot_files, ResultFile,
+};
 use super::exit::{Exit, Outcome};
 use super::interrupt::Interrupt;
 use super::options::SettingSpec;
@@ -168,17 +170,20 @@ impl MeasuringSession {
         ctx
     }
 
-    /// Writes the snapshot's files, finishes the results directory, and prints the outcome
-    /// (`summary` unless JSON was asked for); returns the directory.
+    /// Writes the snapshot's files and the command's `extra` ones, finishes the results
+    /// directory, and prints the outcome (`summary` unless JSON was asked for); returns the
+    /// directory.
     pub fn finish(
         &self,
         pending: PendingRun<'_>,
         snapshot: &Snapshot,
         latency: &LatencyHistogram,
+        extra: Vec<ResultFile>,
         show: Presentation,
         summary: impl FnOnce(&mut std::io::StdoutLock<'_>) -> Result<()>,
     ) -> Result<PathBuf> {
-        let (json, files) = snapshot_files(snapshot, latency)?;
+        let (json, mut files) = snapshot_files(snapshot, latency)?;
+        files.extend(extra);
         let dir = pending.finish(snapshot, &files)?;
         print_outcome(show.json.then_some(&json[..]), show.quiet, &dir, summary)?;
         Ok(dir)

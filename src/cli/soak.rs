@@ -197,9 +197,14 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
         json: args.json,
         quiet: args.quiet,
     };
-    let dir = session.finish(measuring.pending, &snapshot, &total.latency, show, |out| {
-        print_summary(out, &snapshot)
-    })?;
+    let dir = session.finish(
+        measuring.pending,
+        &snapshot,
+        &total.latency,
+        vec![],
+        show,
+        |out| print_summary(out, &snapshot),
+    )?;
     live.finish(measuring.interrupt.flag());
     Ok(measuring_outcome(&dir, interrupted, failed))
 }
