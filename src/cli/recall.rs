@@ -7,7 +7,7 @@ use super::exit::Outcome;
 use super::recall_setup::{load_embeddings, recall_config};
 use super::RecallArgs;
 use crate::bad_input;
-use crate::engine::budget::HopTimer;
+use crate::engine::budget::{HopTimer, NoGate};
 use crate::engine::{
     CostProfile, HopExecutor, LatencyPredictor, SpreadResult, SpreadScratch, Spreader,
 };
@@ -74,20 +74,17 @@ pub fn execute(args: &RecallArgs) -> Result<Outcome> {
     let mut spread = SpreadResult::default();
     let (outcome, budgeted) = match budget {
         None => {
-            let times = recaller
-                .recall_into(
+            let o = recaller
+                .recall_gated_into(
                     &loaded.graph,
                     index,
                     &cue,
                     &mut s,
                     &mut scratch,
                     &mut spread,
+                    &mut NoGate,
                 )
                 .map_err(|e| InputError::new(e.to_string()))?;
-            let o = RecallOutcome {
-                times,
-                ..RecallOutcome::default()
-            };
             (o, None)
         }
         Some(b) => {

@@ -118,6 +118,15 @@ impl BudgetStats {
             self.over_budget as f64 / self.requests as f64
         };
     }
+
+    /// Counts one request that ended with `o`.
+    pub fn count(&mut self, o: &Outcome) {
+        self.requests += 1;
+        self.truncated += o.truncated as u64;
+        self.fallbacks += o.fallback as u64;
+        self.over_budget += o.over_budget as u64;
+        self.over_budget_share = self.over_budget as f64 / self.requests as f64;
+    }
 }
 
 /// A gate that never stops a spread and times every hop into a predictor's hop model: how
@@ -206,10 +215,23 @@ pub struct HopMargin {
 }
 
 impl HopMargin {
-    /// The manager admitted a hop predicted at `predicted_ns`, starting at `now_ns`.
-    pub fn start_hop(&mut self, now_ns: u64, predicted_ns: f64) {
-        self.hop_start_ns = now_ns;
-        self.hop_predicted_ns = predicted_ns;
+    /// Whether a hop predicted at `predicted_ns`, asked for at `now_ns` with `reserve_ns` of
+    /// work to follow it, still ends within `budget_ns` once stretched by the margin (exactly
+    /// at the budget still runs); if so, it is the hop timed from now.
+    pub fn admit(
+        &mut self,
+        now_ns: u64,
+        predicted_ns: f64,
+        reserve_ns: f64,
+        budget_ns: u64,
+    ) -> bool {
+        let end = now_ns as f64 + predicted_ns * self.factor() + reserve_ns;
+        let go = end <= budget_ns as f64;
+        if go {
+            self.hop_start_ns = now_ns;
+            self.hop_predicted_ns = predicted_ns;
+        }
+        go
     }
 
     /// The running hop ended at `now_ns`: learns from it under a budget of `budget_ns` and
@@ -334,12 +356,7 @@ impl<P: LatencyModel, C: Clock> LatencyBudgetManager<P, C> {
             fallback: self.fallback_now,
             over_budget: observed_ns > self.budget_ns,
         };
-        let s = &mut self.stats;
-        s.requests += 1;
-        s.truncated += o.truncated as u64;
-        s.fallbacks += o.fallback as u64;
-        s.over_budget += o.over_budget as u64;
-        s.over_budget_share = s.over_budget as f64 / s.requests as f64;
+        self.stats.count(&o);
         self.truncated_now = false;
         self.fallback_now = false;
         o
@@ -378,12 +395,9 @@ impl<P: LatencyModel, C: Clock> HopGate for LatencyBudgetManager<P, C> {
         let now = self.elapsed_ns();
         let predicted = self.model.predict_hop(features);
         let edges = self.edges + features.frontier_edges;
-        let end = now as f64
-            + predicted * self.margin.factor()
-            + self.collect_ns_per_edge() * edges as f64;
-        let go = end <= self.budget_ns as f64;
+        let reserve = self.collect_ns_per_edge() * edges as f64;
+        let go = self.margin.admit(now, predicted, reserve, self.budget_ns);
         if go {
-            self.margin.start_hop(now, predicted);
             self.edges = edges;
         } else {
             self.truncated_now = true;

@@ -389,6 +389,8 @@ pub const DRIFT_ALPHA: f64 = 0.2;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DriftTracker {
     log_ratio: f64,
+    /// exp(log_ratio), kept: a prediction (read inside a budgeted request's clock) must not
+    /// pay an `exp`.
     factor: f64,
 }
 
@@ -477,8 +479,10 @@ impl LatencyPredictor {
 
     /// Trains the request model on one observed latency (ns), and tracks drift with it.
     pub fn observe_request(&mut self, features: &RequestFeatures, observed_ns: f64) {
-        self.track_request(features, observed_ns);
-        self.request.add(&features.vector(), observed_ns);
+        let x = features.vector();
+        self.request_drift
+            .observe(self.request.predict(&x), observed_ns);
+        self.request.add(&x, observed_ns);
         if self.refit_every > 0 && self.request.n().is_multiple_of(self.refit_every) {
             self.request.fit();
         }
@@ -486,8 +490,9 @@ impl LatencyPredictor {
 
     /// Trains the hop model on one observed hop latency (ns), and tracks drift with it.
     pub fn observe_hop(&mut self, features: &HopFeatures, observed_ns: f64) {
-        self.track_hop(features, observed_ns);
-        self.hop.add(&features.vector(), observed_ns);
+        let x = features.vector();
+        self.hop_drift.observe(self.hop.predict(&x), observed_ns);
+        self.hop.add(&x, observed_ns);
         if self.refit_every > 0 && self.hop.n().is_multiple_of(self.refit_every) {
             self.hop.fit();
         }

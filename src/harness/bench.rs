@@ -27,6 +27,7 @@
 use super::recall::{RecallClient, RecallSetting, RecallTally};
 use super::requests::{RequestBlock, RequestSource};
 use crate::engine::budget::{seeds_only_into, Admission, HopTimer};
+use crate::engine::NoGate;
 use crate::engine::{
     ActivationRecord, ActivationRecordPool, BudgetStats, CostProfile, ErrorTally,
     LatencyBudgetManager, LatencyPredictor, PoolStats, Spreader, WorkCounters,
@@ -36,7 +37,7 @@ use crate::measure::alloc::{self, AllocCount};
 use crate::measure::calibration::{Calibrator, REPS_BEFORE, REPS_BETWEEN};
 use crate::measure::counters::{CounterMode, CounterSample, ThreadCounters};
 use crate::measure::LatencyHistogram;
-use crate::recall::{RecallOutcome, RecallScratch};
+use crate::recall::RecallScratch;
 use anyhow::{anyhow, Context, Result};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -618,13 +619,15 @@ fn run_client(
                 let (cue, node) = cues.get(i);
                 let recalled = match recall_model.as_mut() {
                     Some(c) => c.recall(graph, cue, b, scratch, result, ctx.warmup, budget),
-                    None => r
-                        .recaller
-                        .recall_into(graph, &r.index, cue, b, scratch, result)
-                        .map(|times| RecallOutcome {
-                            times,
-                            ..RecallOutcome::default()
-                        }),
+                    None => r.recaller.recall_gated_into(
+                        graph,
+                        &r.index,
+                        cue,
+                        b,
+                        scratch,
+                        result,
+                        &mut NoGate,
+                    ),
                 };
                 match recalled {
                     Ok(o) => (Ok(()), Some((o, node))),

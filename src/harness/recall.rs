@@ -8,7 +8,7 @@
 //! and trains the models — the recall branch of the benchmark's client loop.
 
 use super::bench::{PredictionTally, RequestModel, SettingOutcome};
-use crate::engine::budget::HopTimer;
+use crate::engine::budget::{HopTimer, NoGate};
 use crate::engine::{ErrorTally, SpreadError, SpreadResult, SpreadScratch};
 use crate::graph::Graph;
 use crate::measure::LatencyHistogram;
@@ -214,11 +214,7 @@ impl<'m> RecallClient<'m> {
             );
         }
         r.recaller
-            .recall_into(graph, &r.index, cue, bufs, scratch, result)
-            .map(|times| RecallOutcome {
-                times,
-                ..RecallOutcome::default()
-            })
+            .recall_gated_into(graph, &r.index, cue, bufs, scratch, result, &mut NoGate)
     }
 
     /// After the request's clock: counts it under the budget, and — when it ran whole —

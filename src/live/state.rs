@@ -230,15 +230,4 @@ mod tests {
         assert_eq!((t.count(), t.count_at_most(0.2)), (4, 2));
         assert!((t.sum() - 0.8).abs() < 1e-12);
     }
-
-    /// `/metrics`' prediction-error buckets are exact only at bounds the tally counts exactly.
-    #[test]
-    fn every_prediction_error_bucket_bound_is_counted_exactly() {
-        for b in crate::report::openmetrics::PREDICTION_ERROR_BOUNDS {
-            assert!(
-                crate::engine::predictor::EXACT_ERROR_BOUNDS.contains(b),
-                "{b}"
-            );
-        }
-    }
 }

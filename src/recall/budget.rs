@@ -35,31 +35,21 @@ use std::sync::Arc;
 /// done, then (as a [`HopGate`]) before each hop of the spread.
 pub trait RecallGate: HopGate {
     /// Whether the spread runs for these seeds; `false` answers with the similarity-only
-    /// ranking of the seeds (the fallback).
-    fn after_seeding(&mut self, graph: &Graph, seeds: &[Seed]) -> bool;
-}
-
-impl RecallGate for NoGate {
+    /// ranking of the seeds (the fallback). Always runs it by default.
     #[inline(always)]
     fn after_seeding(&mut self, _graph: &Graph, _seeds: &[Seed]) -> bool {
         true
     }
 }
 
+impl RecallGate for NoGate {}
+
 /// Warm-up recalls time every hop into the spread predictor's hop model.
-impl RecallGate for HopTimer<'_> {
-    fn after_seeding(&mut self, _graph: &Graph, _seeds: &[Seed]) -> bool {
-        true
-    }
-}
+impl RecallGate for HopTimer<'_> {}
 
 /// Any hop gate, seen through `dyn`, is a recall gate that never refuses the spread: how a
 /// caller that only times or judges hops (`predict`'s gates) runs a recall.
-impl RecallGate for dyn HopGate + '_ {
-    fn after_seeding(&mut self, _graph: &Graph, _seeds: &[Seed]) -> bool {
-        true
-    }
-}
+impl RecallGate for dyn HopGate + '_ {}
 
 /// What a recall is predicted to take after seeding, phase by phase (ns).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -265,13 +255,9 @@ impl RecallPredictor {
         seeds: &[Seed],
         spreads: bool,
     ) -> f64 {
-        let f = self.features(graph, seeds);
-        let spread = if spreads {
-            self.spread.predict_latency(&f)
-        } else {
-            0.0
-        };
-        seed_ns + spread + self.phases.rank.predict(&Self::rank_x(&f)).max(0.0)
+        let rest = self.predict_rest(graph, seeds);
+        let spread = if spreads { rest.spread_ns } else { 0.0 };
+        seed_ns + spread + rest.rank_ns
     }
 
     /// Trains every model on one whole recall — its phases, and its observed latency (ns) —
@@ -370,10 +356,6 @@ impl<M: RecallModel, C: Clock> RecallBudgetManager<M, C> {
         }
     }
 
-    pub fn budget_ns(&self) -> u64 {
-        self.budget_ns
-    }
-
     pub fn model(&self) -> &M {
         &self.model
     }
@@ -411,16 +393,7 @@ impl<M: RecallModel, C: Clock> RecallBudgetManager<M, C> {
             fallback: self.fallback_now,
             over_budget: observed_ns > self.budget_ns,
         };
-        let mut one = BudgetStats {
-            budget_ns: self.budget_ns,
-            requests: 1,
-            truncated: o.truncated as u64,
-            fallbacks: o.fallback as u64,
-            over_budget: o.over_budget as u64,
-            over_budget_share: 0.0,
-        };
-        one.add(&self.stats);
-        self.stats = one;
+        self.stats.count(&o);
         self.truncated_now = false;
         self.fallback_now = false;
         o
@@ -447,11 +420,10 @@ impl<M: RecallModel, C: Clock> HopGate for RecallBudgetManager<M, C> {
         }
         let now = self.elapsed_ns();
         let predicted = self.model.predict_hop(features);
-        let end = now as f64 + predicted * self.margin.factor() + self.rank_reserve_ns;
-        let go = end <= self.budget_ns as f64;
-        if go {
-            self.margin.start_hop(now, predicted);
-        } else {
+        let go = self
+            .margin
+            .admit(now, predicted, self.rank_reserve_ns, self.budget_ns);
+        if !go {
             self.truncated_now = true;
         }
         go

@@ -34,8 +34,8 @@ pub const LATENCY_BOUNDS_S: &[f64] = &[
 ];
 
 /// Upper bounds of the prediction-error histogram's buckets (relative error
-/// `|predicted − observed| / observed`; `+Inf` follows).
-pub const PREDICTION_ERROR_BOUNDS: &[f64] = &[0.05, 0.1, 0.2, 0.5, 1.0, 2.0];
+/// `|predicted − observed| / observed`; `+Inf` follows): the bounds the tally counts exactly.
+pub const PREDICTION_ERROR_BOUNDS: &[f64] = &crate::engine::predictor::EXACT_ERROR_BOUNDS;
 
 /// The content type `/metrics` is served with.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

@@ -7,7 +7,7 @@ use super::{top_ids, PredictSubject, RunInfo};
 use crate::engine::budget::{seeds_only_into, Admission, HopGate, Outcome};
 use crate::engine::{
     ActivationRecord, ActivationRecordPool, BudgetStats, CostProfile, LatencyBudgetManager,
-    LatencyPredictor, PoolHandle, RequestFeatures, Seed, Spreader,
+    LatencyPredictor, PoolHandle, RequestFeatures, Spreader,
 };
 use crate::graph::Graph;
 use crate::workload::RequestList;
@@ -39,13 +39,8 @@ impl<'a> SpreadSubject<'a> {
         }
     }
 
-    /// Request `i`'s seeds.
-    pub fn seeds(&self, i: usize) -> &[Seed] {
-        self.requests.get(i)
-    }
-
     /// Request `i`'s features, known before it starts.
-    pub fn features(&self, i: usize) -> RequestFeatures {
+    fn features(&self, i: usize) -> RequestFeatures {
         self.profile.request_features(
             self.graph,
             self.requests.get(i),
