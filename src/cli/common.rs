@@ -467,3 +467,8 @@ pub fn human_duration(d: Duration) -> String {
         format!("{:.1} µs", s * 1e6)
     }
 }
+
+/// A share as a percentage with one decimal (`0.953` → `95.3%`).
+pub fn pct(v: f64) -> String {
+    format!("{:.1}%", 100.0 * v)
+}

@@ -9,7 +9,7 @@
 //! does (workload, graph, cost-profile cache, results directory), prints and writes.
 
 use super::common::{
-    measured_figures, progress_bar, requests_config, spread_settings, write_latency_table,
+    measured_figures, pct, progress_bar, requests_config, spread_settings, write_latency_table,
 };
 use super::exit::{Exit, Outcome};
 use super::options::{budget_ns, SettingSpec};
@@ -32,6 +32,7 @@ use crate::recall::budget::PhaseModels;
 use crate::recall::{CueList, CueStream, RecallPredictor};
 use crate::report::snapshot::predict::{
     BudgetComparison, BudgetSide, ModelCoefficients, NoiseCeilings, Overlap, PredictSection,
+    RESIDUALS_HEADER,
 };
 use crate::report::snapshot::{LoopMode, PredictorSection, RunConfig};
 use crate::report::{ResultsWriter, Snapshot};
@@ -45,11 +46,11 @@ use std::sync::Arc;
 
 /// XORed into the workload's seed for the test stream: a fixed constant (the 64-bit golden
 /// ratio), so the test stream is the same on every run and machine, and not the training one.
-pub const TEST_SEED_XOR: u64 = 0x9E37_79B9_7F4A_7C15;
+const TEST_SEED_XOR: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// At most this many observations (test requests × repeats): the residuals are kept until
 /// they are written, a few dozen bytes per request and hop.
-pub const MAX_OBSERVATIONS: u64 = 10_000_000;
+const MAX_OBSERVATIONS: u64 = 10_000_000;
 
 /// The flags' values, checked.
 struct Plan {
@@ -403,7 +404,6 @@ impl StreamInfo {
 /// coefficients, and `predictor.json`.
 trait ReportedModel {
     fn predictor_section(&self, f: &TestFigures) -> PredictorSection;
-    fn coefficients(&self) -> ModelCoefficients;
     /// The spread predictor (whose request and hop models `predictor.json` writes).
     fn spread(&self) -> &LatencyPredictor;
     /// Recall's phase models, for `predictor.json`.
@@ -421,14 +421,6 @@ impl ReportedModel for LatencyPredictor {
         PredictorSection {
             request,
             hop,
-            after_seed: None,
-        }
-    }
-
-    fn coefficients(&self) -> ModelCoefficients {
-        ModelCoefficients {
-            request: self.request_model().coefficient_list(),
-            hop: self.hop_model().coefficient_list(),
             after_seed: None,
         }
     }
@@ -454,18 +446,6 @@ impl ReportedModel for RecallPredictor {
         }
     }
 
-    fn coefficients(&self) -> ModelCoefficients {
-        let section = self.phases.before_stats(ErrorStats::default());
-        let after = self
-            .phases
-            .after_seed_stats(&self.spread, ErrorStats::default());
-        ModelCoefficients {
-            request: section.coefficients,
-            hop: self.spread.hop_model().coefficient_list(),
-            after_seed: Some(after.coefficients),
-        }
-    }
-
     fn spread(&self) -> &LatencyPredictor {
         &self.spread
     }
@@ -487,11 +467,10 @@ fn report<M: ReportedModel>(
     Option<crate::engine::BudgetStats>,
     Vec<u8>,
 )> {
-    let mut section = predict_section(m, plan, train_seed, stream);
-    section.n_warmup = m.warmed;
+    let predictor = m.training.predictor.predictor_section(&m.figures);
     Ok((
-        section,
-        m.training.predictor.predictor_section(&m.figures),
+        predict_section(m, plan, train_seed, stream, &predictor),
+        predictor,
         m.budget.as_ref().map(|b| b.stats),
         predictor_json(&m.training, train_seed, m.mode)?,
     ))
@@ -541,11 +520,12 @@ fn predict_section<M: ReportedModel>(
     plan: &Plan,
     train_seed: u64,
     stream: &StreamInfo,
+    predictor: &PredictorSection,
 ) -> PredictSection {
     let (t, f) = (&m.training, &m.figures);
     PredictSection {
         mode: m.mode.into(),
-        n_warmup: 0,
+        n_warmup: m.warmed,
         n_train: t.requests,
         n_train_hops: t.hops,
         n_test: plan.test,
@@ -563,7 +543,14 @@ fn predict_section<M: ReportedModel>(
             hop: f.noise_hop,
             hop_all: f.noise_hop_all,
         },
-        coefficients: t.predictor.coefficients(),
+        coefficients: ModelCoefficients {
+            request: predictor.request.coefficients.clone(),
+            hop: predictor.hop.coefficients.clone(),
+            after_seed: predictor
+                .after_seed
+                .as_ref()
+                .map(|a| a.coefficients.clone()),
+        },
         budget: m.budget.as_ref().map(budget_comparison),
     }
 }
@@ -699,7 +686,7 @@ fn predictor_json<M: ReportedModel>(
 /// whole request.
 fn residuals_csv(rows: &[Residual]) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 32 + 64));
-    w.write_record(["request", "hop", "predicted_ns", "observed_ns", "rel_err"])?;
+    w.write_record(RESIDUALS_HEADER)?;
     for r in rows {
         w.write_record([
             r.request.to_string(),
@@ -712,10 +699,6 @@ fn residuals_csv(rows: &[Residual]) -> Result<Vec<u8>> {
     w.into_inner()
         .map_err(|e| anyhow::anyhow!("{}", e.error()))
         .context("residuals.csv")
-}
-
-fn pct(v: f64) -> String {
-    format!("{:.1}%", 100.0 * v)
 }
 
 fn accuracy_row(

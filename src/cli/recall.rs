@@ -24,7 +24,8 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// What the budget did to the recall.
+/// What the budget did to the recall: the JSON's `budget{…}`.
+#[derive(serde::Serialize)]
 struct BudgetOutcome {
     budget_ns: u64,
     predicted_before_ns: f64,
@@ -117,15 +118,7 @@ pub fn execute(args: &RecallArgs) -> Result<Outcome> {
                 obj.insert("partial_reason".into(), json!("budget"));
             }
             obj.insert("fallback".into(), json!(outcome.fallback));
-            obj.insert(
-                "budget".into(),
-                json!({
-                    "budget_ns": b.budget_ns,
-                    "predicted_before_ns": b.predicted_before_ns,
-                    "predicted_after_seed_ns": b.predicted_after_seed_ns,
-                    "trained_on": b.trained_on,
-                }),
-            );
+            obj.insert("budget".into(), json!(b));
         }
         // Serialised first, then written: an I/O error (a closed pipe) then surfaces as an
         // io::Error that `main` recognises.
@@ -200,7 +193,7 @@ impl Trainer<'_> {
         let mut p = RecallPredictor::new(
             profile,
             spreader.config().max_depth,
-            (e.len() * e.dim()) as u64,
+            index.scan_values(),
             LatencyPredictor::new(),
             PhaseModels::default(),
         );

@@ -5,6 +5,7 @@
 //! Every input is read and checked before anything is drawn or written, so a missing or
 //! corrupt file fails with exit 2 naming it and leaves no output behind.
 
+use super::common::pct;
 use super::diff::load_snapshot;
 use super::exit::Outcome;
 use super::{ReportArgs, ReportFormat};
@@ -14,6 +15,7 @@ use crate::measure::LatencyHistogram;
 use crate::report::diff::{self, DiffOptions, Metric};
 use crate::report::html::{self, Section};
 use crate::report::plot::{self, Plot, RatioRow, SpectrumSeries, Threshold};
+use crate::report::snapshot::predict::RESIDUALS_HEADER;
 use crate::report::snapshot::{PhasesSection, PredictSection, RecallSection, SoakSection};
 use crate::report::verdict::Status;
 use crate::report::Snapshot;
@@ -45,9 +47,6 @@ struct Residuals {
     requests: Vec<(f64, f64)>,
     hops: Vec<(f64, f64)>,
 }
-
-/// The header `spreadbench predict` writes.
-const RESIDUALS_HEADER: &str = "request,hop,predicted_ns,observed_ns,rel_err";
 
 /// The fields of a `metrics.jsonl` record the timeline draws.
 #[derive(Debug, Deserialize)]
@@ -162,16 +161,17 @@ fn read_residuals(path: &Path) -> Result<Residuals> {
     let text = read_text_bounded(path, MAX_TEXT_INPUT_BYTES)
         .map_err(|e| InputError::new(format!("{e} (a predict results directory holds it)")))?;
     let name = path.display();
+    let header = RESIDUALS_HEADER.join(",");
     let mut lines = text.lines().enumerate();
     match lines.next() {
-        Some((_, h)) if h.trim_end_matches('\r') == RESIDUALS_HEADER => {}
+        Some((_, h)) if h.trim_end_matches('\r') == header => {}
         Some((_, h)) => {
             return Err(bad_input!(
-                "{name}:1: expected the header {RESIDUALS_HEADER}, got {:?}",
+                "{name}:1: expected the header {header}, got {:?}",
                 truncate(h)
             ))
         }
-        None => return Err(bad_input!("{name}: empty (expected {RESIDUALS_HEADER})")),
+        None => return Err(bad_input!("{name}: empty (expected {header})")),
     }
     let mut out = Residuals::default();
     for (i, line) in lines {
@@ -183,7 +183,7 @@ fn read_residuals(path: &Path) -> Result<Residuals> {
         let fields: Vec<&str> = line.split(',').collect();
         let [request, hop, predicted, observed, rel_err] = fields[..] else {
             return Err(at(format!(
-                "expected 5 fields ({RESIDUALS_HEADER}), got {}",
+                "expected 5 fields ({header}), got {}",
                 fields.len()
             )));
         };
@@ -468,10 +468,6 @@ fn recall_section(
         html: html::table(&["phase", "p50 µs", "p95 µs", "p99 µs", "max µs"], &rows) + &facts,
         plots: vec![plot],
     })
-}
-
-fn pct(v: f64) -> String {
-    format!("{:.1}%", 100.0 * v)
 }
 
 /// A `predict` run: each whole request's and hop's prediction against what it took, the

@@ -159,11 +159,10 @@ impl<'m> RecallClient<'m> {
     /// The models as the block starts. `model`'s cost profile must be that of the recall's
     /// spread config (a recall setting's spreader has it).
     pub fn new(setting: &'m RecallSetting, model: &'m RequestModel) -> Self {
-        let e = setting.index.embeddings();
         let predictor = RecallPredictor::new(
             Some(Arc::clone(&model.profile)),
             model.depth,
-            (e.len() * e.dim()) as u64,
+            setting.index.scan_values(),
             model.predictor(),
             setting.phases(),
         );

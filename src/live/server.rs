@@ -65,7 +65,7 @@ impl MetricsServer {
         let thread = std::thread::Builder::new()
             .name("metrics-server".into())
             .spawn(move || {
-                lower_to_idle_priority();
+                lower_to_nice_19();
                 match tiny_http::Server::from_listener(listener, None) {
                     Ok(server) => {
                         let server = Arc::new(server);
@@ -107,7 +107,7 @@ impl Drop for MetricsServer {
 /// a normal-priority server thread moved a run's p99 by 7%. Not `SCHED_IDLE`: that starves
 /// the server outright whenever both cores are busy, and a scrape then never gets an answer.
 /// Elsewhere than Linux, or if refused, nothing changes.
-fn lower_to_idle_priority() {
+fn lower_to_nice_19() {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: gettid has no preconditions; setpriority on a thread id sets that

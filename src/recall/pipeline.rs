@@ -219,6 +219,11 @@ impl SeedIndex {
         &self.embeddings
     }
 
+    /// The values one exact scan reads (rows × dim): the recall predictor's scan feature.
+    pub fn scan_values(&self) -> u64 {
+        (self.embeddings.len() * self.embeddings.dim()) as u64
+    }
+
     pub fn kernel(&self) -> Kernel {
         self.kernel
     }

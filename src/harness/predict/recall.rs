@@ -124,11 +124,10 @@ impl PredictSubject for RecallSubject<'_> {
     }
 
     fn new_model(&self) -> RecallPredictor {
-        let e = self.index.embeddings();
         RecallPredictor::new(
             Some(Arc::clone(&self.profile)),
             self.recaller.spreader().config().max_depth,
-            (e.len() * e.dim()) as u64,
+            self.index.scan_values(),
             LatencyPredictor::new(),
             PhaseModels::default(),
         )

@@ -4,9 +4,9 @@
 //! Field names are a contract with later tools (`diff`, CI baselines): fields may be added,
 //! never renamed. `schema_version` follows semver: a major bump means incomparable. Every
 //! section is a type here, and a snapshot is put together in one place ([`Snapshot::for_run`],
-//! [`Snapshot::for_soak`]); commands hand over their figures, printing reads the types.
+//! [`Snapshot::for_soak`], [`Snapshot::for_predict`]); commands hand over their figures, printing reads the types.
 //!
-//! # Sections (schema 1.1.0)
+//! # Sections (schema 1.2.0)
 //!
 //! - `schema_version`, `tool{name, version, git_rev}`, `command` (`run` | `soak` |
 //!   `predict`),
@@ -67,10 +67,11 @@
 //!   ([`BudgetStats`]); `fallback` at the top level is `budget.fallbacks`.
 //! - `predict` only: `predict{mode, n_warmup, n_train, n_train_hops, n_test, repeat, train_seed,
 //!   test_seed, test_requests_in_training, request{count, within_10pct, within_20pct,
-//!   within_50pct, p50_rel_err, p95_rel_err}, hop{…} (hops of ≥ `hop_min_ns`), hop_all{…},
-//!   hop_min_ns, noise_ceiling{requests, observations, within_10pct, within_20pct,
-//!   within_50pct, hop{…}, hop_all{…}}, coefficients{request, hop}, budget{…}}`
-//!   ([`PredictSection`]); `latency_ns` is then the test requests' observations.
+//!   within_50pct, p50_rel_err, p95_rel_err}, after_seed{…} (recall mode), hop{…} (hops of
+//!   ≥ `hop_min_ns`), hop_all{…}, hop_min_ns, noise_ceiling{requests, observations,
+//!   within_10pct, within_20pct, within_50pct, hop{…}, hop_all{…}}, coefficients{request,
+//!   hop, after_seed (recall mode)}, budget{…}}` ([`PredictSection`]); `latency_ns` is then
+//!   the test requests' observations, and `predict` fills `predictor{…}` too.
 //! - with `--batch-size auto` and more than one hop thread (`run`, `soak`): `batcher{
 //!   fingerprint, batch_size, parallel_min_edges, converged, updates_to_converge,
 //!   from_memory, history[{spread, batch_size, parallel_min_edges, edges_per_us}],

@@ -11,6 +11,10 @@ use crate::engine::predictor::Coefficient;
 use crate::engine::{ErrorStats, NoiseCeiling};
 use serde::{Deserialize, Serialize};
 
+/// The header of `residuals.csv`, which `predict` writes and `report` reads.
+pub const RESIDUALS_HEADER: [&str; 5] =
+    ["request", "hop", "predicted_ns", "observed_ns", "rel_err"];
+
 /// `predict{…}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PredictSection {
