@@ -39,9 +39,11 @@ pub fn to_fixed(x: f64) -> i64 {
 }
 
 /// Converts fixed point back to a float (exact: every i64 below 2⁵³ is representable).
+/// A product with 2⁻³², which is exact like the division by 2³² and the same bits, without
+/// the division's latency.
 #[inline]
 pub fn to_f64(x: i64) -> f64 {
-    x as f64 / SCALE
+    x as f64 * (1.0 / SCALE)
 }
 
 #[cfg(test)]

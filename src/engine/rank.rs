@@ -10,17 +10,30 @@ const RADIX_MIN: usize = 64;
 /// From this many keys on, 11-bit digits (fewer passes over more buckets) win over 8-bit ones.
 const WIDE_DIGITS_MIN: usize = 8192;
 
-/// Sorts `keys` ascending, using `buf` as scratch (its contents are overwritten). Only the
-/// low `bits` bits of each key may be non-zero.
+/// Sorts `keys` ascending by their low `bits` bits, using `buf` as scratch (its contents are
+/// overwritten). Bits above those are a payload carried along, which takes no part in the
+/// order: keys must differ in their low `bits` bits (the spreader's rank keys carry a node's
+/// tier and first hop there).
 pub fn sort_keys(keys: &mut Vec<u64>, buf: &mut Vec<u64>, bits: u32) {
     if keys.len() < RADIX_MIN {
-        keys.sort_unstable();
+        let order = order_mask(bits);
+        keys.sort_unstable_by_key(|&k| k & order);
         return;
     }
     if keys.len() >= WIDE_DIGITS_MIN {
         radix_passes::<11, 2048>(keys, buf, bits);
     } else {
         radix_passes::<8, 256>(keys, buf, bits);
+    }
+}
+
+/// The mask of a key's low `bits` bits, which decide its order.
+#[inline(always)]
+pub fn order_mask(bits: u32) -> u64 {
+    if bits >= u64::BITS {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
     }
 }
 
@@ -37,14 +50,14 @@ fn radix_passes<const DIGIT: u32, const BUCKETS: usize>(
 ) {
     debug_assert_eq!(BUCKETS, 1 << DIGIT);
     match (bits.div_ceil(DIGIT) as usize).min(MAX_DIGITS) {
-        0 | 1 => radix_digits::<DIGIT, BUCKETS, 1>(keys, buf),
-        2 => radix_digits::<DIGIT, BUCKETS, 2>(keys, buf),
-        3 => radix_digits::<DIGIT, BUCKETS, 3>(keys, buf),
-        4 => radix_digits::<DIGIT, BUCKETS, 4>(keys, buf),
-        5 => radix_digits::<DIGIT, BUCKETS, 5>(keys, buf),
-        6 => radix_digits::<DIGIT, BUCKETS, 6>(keys, buf),
-        7 => radix_digits::<DIGIT, BUCKETS, 7>(keys, buf),
-        _ => radix_digits::<DIGIT, BUCKETS, 8>(keys, buf),
+        0 | 1 => radix_digits::<DIGIT, BUCKETS, 1>(keys, buf, bits),
+        2 => radix_digits::<DIGIT, BUCKETS, 2>(keys, buf, bits),
+        3 => radix_digits::<DIGIT, BUCKETS, 3>(keys, buf, bits),
+        4 => radix_digits::<DIGIT, BUCKETS, 4>(keys, buf, bits),
+        5 => radix_digits::<DIGIT, BUCKETS, 5>(keys, buf, bits),
+        6 => radix_digits::<DIGIT, BUCKETS, 6>(keys, buf, bits),
+        7 => radix_digits::<DIGIT, BUCKETS, 7>(keys, buf, bits),
+        _ => radix_digits::<DIGIT, BUCKETS, 8>(keys, buf, bits),
     }
 }
 
@@ -55,19 +68,24 @@ fn radix_passes<const DIGIT: u32, const BUCKETS: usize>(
 fn radix_digits<const DIGIT: u32, const BUCKETS: usize, const D: usize>(
     keys: &mut Vec<u64>,
     buf: &mut Vec<u64>,
+    bits: u32,
 ) {
-    let mask = (1u64 << DIGIT) - 1;
+    // Each digit's mask: the last one is cut at `bits`, so that a payload above takes no
+    // part; the others are constants once the digit loops are unrolled.
+    let top = ((1u64 << DIGIT) - 1) & (order_mask(bits) >> ((D as u32 - 1) * DIGIT));
+    let masks: [u64; D] =
+        std::array::from_fn(|d| if d + 1 == D { top } else { (1u64 << DIGIT) - 1 });
     let n = keys.len();
     buf.clear();
     buf.reserve(n);
     let mut counts = [[0u32; BUCKETS]; D];
     for &k in keys.iter() {
         for (d, c) in counts.iter_mut().enumerate() {
-            c[((k >> (d as u32 * DIGIT)) & mask) as usize] += 1;
+            c[((k >> (d as u32 * DIGIT)) & masks[d]) as usize] += 1;
         }
     }
     for (d, c) in counts.iter_mut().enumerate() {
-        let shift = d as u32 * DIGIT;
+        let (shift, mask) = (d as u32 * DIGIT, masks[d]);
         // Every key has the same digit here: this pass would not move anything.
         if c[((keys[0] >> shift) & mask) as usize] == n as u32 {
             continue;
@@ -96,7 +114,12 @@ fn radix_digits<const DIGIT: u32, const BUCKETS: usize, const D: usize>(
 /// Merges the sorted runs `runs` (of distinct keys) and hands `emit` the position and key
 /// of each of the smallest `count` keys, ascending. With [`merge_back`] for the rest, two
 /// threads merge one result from both ends at once.
-pub fn merge_front(runs: &[&[u64]], count: usize, mut emit: impl FnMut(usize, u64)) {
+pub fn merge_front(runs: &[&[u64]], count: usize, emit: impl FnMut(usize, u64)) {
+    merge_front_by(runs, u64::MAX, count, emit)
+}
+
+/// [`merge_front`] of keys ordered by their bits in `order` (the rest is a payload).
+pub fn merge_front_by(runs: &[&[u64]], order: u64, count: usize, mut emit: impl FnMut(usize, u64)) {
     let mut heads = [0usize; 64];
     debug_assert!(runs.len() <= heads.len());
     for pos in 0..count {
@@ -104,7 +127,7 @@ pub fn merge_front(runs: &[&[u64]], count: usize, mut emit: impl FnMut(usize, u6
         let mut key = u64::MAX;
         for (r, run) in runs.iter().enumerate() {
             if let Some(&k) = run.get(heads[r]) {
-                if best == usize::MAX || k < key {
+                if best == usize::MAX || k & order < key & order {
                     best = r;
                     key = k;
                 }
@@ -121,7 +144,12 @@ pub fn merge_front(runs: &[&[u64]], count: usize, mut emit: impl FnMut(usize, u6
 /// Merges the sorted runs `runs` (of distinct keys) from the back and hands `emit` the
 /// position and key of each of the largest `count` keys, descending (positions counted in the
 /// whole merged order).
-pub fn merge_back(runs: &[&[u64]], count: usize, mut emit: impl FnMut(usize, u64)) {
+pub fn merge_back(runs: &[&[u64]], count: usize, emit: impl FnMut(usize, u64)) {
+    merge_back_by(runs, u64::MAX, count, emit)
+}
+
+/// [`merge_back`] of keys ordered by their bits in `order` (the rest is a payload).
+pub fn merge_back_by(runs: &[&[u64]], order: u64, count: usize, mut emit: impl FnMut(usize, u64)) {
     let total: usize = runs.iter().map(|r| r.len()).sum();
     let mut tails = [0usize; 64];
     debug_assert!(runs.len() <= tails.len());
@@ -134,7 +162,7 @@ pub fn merge_back(runs: &[&[u64]], count: usize, mut emit: impl FnMut(usize, u64
         for (r, run) in runs.iter().enumerate() {
             if tails[r] > 0 {
                 let k = run[tails[r] - 1];
-                if best == usize::MAX || k > key {
+                if best == usize::MAX || k & order > key & order {
                     best = r;
                     key = k;
                 }
@@ -170,6 +198,32 @@ mod tests {
                 let mut buf = Vec::new();
                 sort_keys(&mut keys, &mut buf, bits);
                 assert_eq!(keys, want, "len {len} bits {bits}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_payload_above_the_order_bits_takes_no_part_and_rides_along() {
+        let mut rng = SeededRng::new(11);
+        for len in [5usize, 63, 64, 500, 9000] {
+            for bits in [20u32, 46, 52] {
+                let order = order_mask(bits);
+                // Distinct order bits (the index is part of them), random payload above.
+                let keys: Vec<u64> = (0..len as u64)
+                    .map(|i| (rng.next_u64() << 14 | i) & order | rng.next_u64() << bits.max(54))
+                    .collect();
+                let mut want = keys.clone();
+                want.sort_unstable_by_key(|&k| k & order);
+                let mut got = keys.clone();
+                sort_keys(&mut got, &mut Vec::new(), bits);
+                assert_eq!(got, want, "len {len} bits {bits}");
+                // Merging two sorted halves by the order bits, from both ends.
+                let (a, b): (Vec<u64>, Vec<u64>) = want.iter().partition(|&&k| k % 3 == 0);
+                let runs = [a.as_slice(), b.as_slice()];
+                let mut merged = vec![0u64; len];
+                merge_front_by(&runs, order, len / 2, |i, k| merged[i] = k);
+                merge_back_by(&runs, order, len - len / 2, |i, k| merged[i] = k);
+                assert_eq!(merged, want, "merge len {len} bits {bits}");
             }
         }
     }

@@ -5,7 +5,10 @@
 //! only if its `spread_epoch` matches. Likewise a pending sum belongs to the current hop only if
 //! its `hop_epoch` matches: the first contribution of a hop overwrites it, so nothing resets
 //! pending sums after they are applied. Starting a spread or a hop is one increment; a full
-//! reset happens only when a 32-bit epoch wraps.
+//! reset happens only when a 32-bit epoch wraps. The one field kept clean instead is the
+//! activation: each spread's collect zeroes the activations it set (it reads every one of
+//! them anyway), so the first-contact test of a hop, the engine's most frequent, reads
+//! "activation is 0" without the spread stamp.
 //!
 //! Layout of [`NodeState`] (32 bytes, two nodes per 64-byte cache line, the array starting on
 //! a line): everything a hop reads or writes for one target sits in one line.
@@ -36,7 +39,7 @@ use std::sync::Mutex;
 #[derive(Debug, Default)]
 #[repr(C, align(32))]
 pub struct NodeState {
-    /// Fixed-point activation; valid when `spread_epoch` is current.
+    /// Fixed-point activation; 0 for every node not activated in the current spread.
     pub(crate) activation: AtomicI64,
     /// This hop's summed contributions; valid when `hop_epoch` is current.
     pub(crate) pending: AtomicI64,
@@ -174,6 +177,43 @@ impl ParticipantBuf {
     }
 }
 
+/// The contributions one participant of a parallel hop computed, one bin per owner of their
+/// targets: (target, contribution). Kept between hops and spreads, so that once they have
+/// grown to a workload's largest hop a parallel hop allocates nothing.
+#[derive(Debug, Default)]
+pub(crate) struct ContributionBins {
+    pub(crate) to: Vec<Vec<(u32, i64)>>,
+}
+
+/// Which participant owns each target of a parallel hop: target ids in blocks of
+/// `1 << shift`, each block owned by one participant, blocks in order, so each participant
+/// owns one contiguous range of ids. Made for one graph and participant count, and kept.
+#[derive(Debug, Default)]
+pub(crate) struct OwnerMap {
+    /// [`Graph::instance`] and participant count it was made for (0: none yet).
+    pub(crate) made_for: (u64, usize),
+    pub(crate) shift: u32,
+    pub(crate) owner: Vec<u8>,
+    /// Per participant, the edges of the graph whose target it owns: the most entries its
+    /// bins can receive in one hop (each frontier node, and so each edge, appears once), to
+    /// which they are reserved, so that no hop grows them.
+    pub(crate) in_edges: Vec<usize>,
+}
+
+impl OwnerMap {
+    /// The participant that owns `target`.
+    ///
+    /// # Safety
+    /// The map was made for the graph of `target` (`target < node_count`).
+    #[inline(always)]
+    pub(crate) unsafe fn owner_unchecked(&self, target: u32) -> usize {
+        debug_assert!(((target >> self.shift) as usize) < self.owner.len());
+        // SAFETY: `target < node_count`, and the map has `node_count >> shift` blocks
+        // rounded up.
+        usize::from(unsafe { *self.owner.get_unchecked((target >> self.shift) as usize) })
+    }
+}
+
 /// Reusable state for one spread at a time. Not shared between spreads running at once: keep
 /// one per client (or take one from a pool).
 #[derive(Debug)]
@@ -206,6 +246,15 @@ pub struct SpreadScratch {
     pub(crate) rank_buf: Vec<u64>,
     /// One buffer per participant of a parallel hop (created on first parallel use).
     pub(crate) participants: Vec<Mutex<ParticipantBuf>>,
+    /// One set of contribution bins per participant of a parallel hop: what it computed for
+    /// the targets each participant owns (see the parallel kernel).
+    pub(crate) bins: Vec<Mutex<ContributionBins>>,
+    /// The owner of each block of target ids in a parallel hop, for `owners_of`.
+    pub(crate) owners: OwnerMap,
+    /// Set from the start of a spread until its collect has zeroed the activations it set:
+    /// found set at the next start (the spread before panicked), every activation is zeroed
+    /// then, so that "not activated in this spread" still means activation 0.
+    pub(crate) unfinished: bool,
 }
 
 impl SpreadScratch {
@@ -229,6 +278,9 @@ impl SpreadScratch {
             rank_keys: Vec::with_capacity(node_count + 1),
             rank_buf: Vec::with_capacity(node_count),
             participants: Vec::new(),
+            bins: Vec::new(),
+            owners: OwnerMap::default(),
+            unfinished: false,
         }
     }
 
@@ -271,10 +323,19 @@ impl SpreadScratch {
             self.participants
                 .push(Mutex::new(ParticipantBuf::for_nodes(nodes)));
         }
+        while self.bins.len() < n {
+            self.bins.push(Mutex::new(ContributionBins::default()));
+        }
     }
 
     /// Starts a new spread: one increment, unless the epoch wraps.
     pub(crate) fn begin_spread(&mut self) {
+        if self.unfinished {
+            for s in self.states.iter() {
+                s.activation.store(0, Relaxed);
+            }
+        }
+        self.unfinished = true;
         if self.spread_epoch == u32::MAX {
             for s in self.states.iter() {
                 s.spread_epoch.store(0, Relaxed);
@@ -289,6 +350,12 @@ impl SpreadScratch {
         self.accepted.clear();
         self.activated.clear();
         self.penalized.clear();
+    }
+
+    /// Ends a spread whose collect has zeroed every activation it set.
+    #[inline]
+    pub(crate) fn end_spread(&mut self) {
+        self.unfinished = false;
     }
 
     /// Starts a new hop: one increment, unless the epoch wraps.

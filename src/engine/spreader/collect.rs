@@ -1,7 +1,11 @@
 //! The end of a spread: gathering the nodes with activation > 0, ranking them (activation
 //! descending, then id ascending), cutting to top-k and filling the result records.
 //!
-//! Ranking sorts one u64 key per node ([`rank_key`]) rather than the 32-byte result records.
+//! Ranking sorts one u64 key per node ([`RankKeys`]) rather than the 32-byte result records;
+//! the key carries what a record needs (activation, id, tier, first hop), so filling the
+//! records reads no node state again. Gathering the keys also zeroes each activated node's
+//! activation: a node not activated in a spread then has activation 0 without a look at its
+//! spread stamp, which is what the next spread's first-contact test reads.
 //! On a large result ([`ExecutionPolicy::parallel_collect`]) each participant gathers and
 //! sorts the keys of a share of the activated nodes, then two participants merge the sorted
 //! runs from both ends at once, each filling its half of the result records: no sequential
@@ -10,11 +14,11 @@
 
 use super::lock;
 use super::policy::ExecutionPolicy;
-use super::tables::{id_bits, id_mask, key_node, key_node_masked, rank_key, ModelTables};
+use super::tables::{ModelTables, RankKeys};
 use crate::engine::executor::HopExecutor;
 use crate::engine::rank;
 use crate::engine::result::{ActivatedNode, SpreadResult};
-use crate::engine::scratch::{NodeState, SpreadScratch};
+use crate::engine::scratch::{plain, NodeState, SpreadScratch};
 use crate::graph::Tier;
 
 /// Gathers, ranks and cuts the result of the spread held in `s` into `out`, and counts the
@@ -26,9 +30,9 @@ pub(super) fn collect(
     s: &mut SpreadScratch,
     out: &mut SpreadResult,
 ) {
-    let id_bits = id_bits(s.states.len());
+    let keys = RankKeys::for_nodes(s.states.len());
     if let Some(ex) = policy.parallel_collect(s.activated.len()) {
-        gather_sort_parallel(s, id_bits, ex);
+        gather_sort_parallel(s, keys, ex);
         let total: usize = s.participants.iter().map(|p| lock(p).keys.len()).sum();
         out.work.nodes_activated = total as u32;
         match t.config().top_k {
@@ -37,48 +41,56 @@ pub(super) fn collect(
                 for part in &s.participants {
                     s.rank_keys.extend_from_slice(&lock(part).keys);
                 }
-                cut_to_top_k(&mut s.rank_keys, k);
-                fill_records(t, &s.states, &s.rank_keys, id_bits, out);
+                cut_to_top_k(&mut s.rank_keys, k, keys);
+                fill_records(t, &s.states, &s.rank_keys, keys, out);
             }
-            _ => merge_records_parallel(t, s, out, total, id_bits, ex),
+            _ => merge_records_parallel(t, s, out, total, keys, ex),
         }
         return;
     }
-    gather_keys(&s.states, s.activated.as_slice(), id_bits, &mut s.rank_keys);
+    gather_keys(&s.states, s.activated.as_slice(), keys, &mut s.rank_keys);
     out.work.nodes_activated = s.rank_keys.len() as u32;
     match t.config().top_k {
-        Some(k) if k < s.rank_keys.len() => cut_to_top_k(&mut s.rank_keys, k),
-        _ => rank::sort_keys(&mut s.rank_keys, &mut s.rank_buf, 32 + id_bits),
+        Some(k) if k < s.rank_keys.len() => cut_to_top_k(&mut s.rank_keys, k, keys),
+        _ => rank::sort_keys(&mut s.rank_keys, &mut s.rank_buf, keys.order_bits()),
     }
-    fill_records(t, &s.states, &s.rank_keys, id_bits, out);
+    fill_records(t, &s.states, &s.rank_keys, keys, out);
 }
 
 /// Replaces `keys` with the `k` smallest, ascending: a partial selection, then a sort of
 /// only those.
-fn cut_to_top_k(keys: &mut Vec<u64>, k: usize) {
+fn cut_to_top_k(keys: &mut Vec<u64>, k: usize, layout: RankKeys) {
     if k == 0 {
         keys.clear();
         return;
     }
-    keys.select_nth_unstable(k - 1);
+    let order = rank::order_mask(layout.order_bits());
+    keys.select_nth_unstable_by_key(k - 1, |&key| key & order);
     keys.truncate(k);
-    keys.sort_unstable();
+    keys.sort_unstable_by_key(|&key| key & order);
 }
 
 /// The rank keys of the nodes of `activated` with activation > 0, into `keys` (cleared
-/// first). Whether a node was inhibited back to 0 is data, so the append has no branch.
+/// first), zeroing each one's activation (see the module comment). Whether a node was
+/// inhibited back to 0 is data, so the append has no branch.
+///
+/// The caller is the only thread that touches the states of `activated` during the call.
 #[inline(always)]
-fn gather_keys(states: &[NodeState], activated: &[u32], id_bits: u32, keys: &mut Vec<u64>) {
+fn gather_keys(states: &[NodeState], activated: &[u32], layout: RankKeys, keys: &mut Vec<u64>) {
     keys.clear();
     // The branch-free append writes one slot past the last key it keeps.
     keys.reserve(activated.len() + 1);
     let base = keys.as_mut_ptr();
     let mut len = 0usize;
     for &v in activated {
-        let a = states[v as usize].activation();
+        assert!((v as usize) < states.len());
+        // SAFETY: in bounds (checked above), and only this thread touches `states[v]`.
+        let st = unsafe { &mut *plain(states, v) };
+        let a = st.activation;
+        st.activation = 0;
         // SAFETY: `len` counts the keys kept, at most the nodes seen so far, so
         // `len <= activated.len() < capacity`.
-        unsafe { base.add(len).write(rank_key(a, v, id_bits)) };
+        unsafe { base.add(len).write(layout.key(a, v, st)) };
         len += (a > 0) as usize;
     }
     // SAFETY: the first `len` slots were written above.
@@ -91,14 +103,21 @@ fn fill_records(
     t: &ModelTables,
     states: &[NodeState],
     keys: &[u64],
-    id_bits: u32,
+    layout: RankKeys,
     out: &mut SpreadResult,
 ) {
-    let mask = id_mask(id_bits);
+    if layout.carries() {
+        // The common case, as a loop of its own: everything comes from the key.
+        out.nodes.extend(keys.iter().map(|&key| {
+            let (tier, first_hop) = RankKeys::carried_of(key);
+            t.record(layout.node(key), layout.activation(key), tier, first_hop)
+        }));
+        return;
+    }
     out.nodes.extend(keys.iter().map(|&key| {
-        // SAFETY: each key was made from a node of `states` (`gather_keys`), and the
-        // spread's hops are over.
-        unsafe { t.ranked_node(states, key_node_masked(key, mask)) }
+        // SAFETY: each key was made by `layout` from a node of `states` (`gather_keys`),
+        // and the spread's hops are over.
+        unsafe { t.ranked_node(states, layout, key) }
     }));
 }
 
@@ -107,7 +126,7 @@ const MAX_RUNS: usize = 64;
 
 /// Participant `p` gathers the keys of the `p`-th contiguous share of the activated nodes
 /// into its buffer and sorts them.
-fn gather_sort_parallel(s: &mut SpreadScratch, id_bits: u32, ex: &HopExecutor) {
+fn gather_sort_parallel(s: &mut SpreadScratch, layout: RankKeys, ex: &HopExecutor) {
     let activated = s.activated.as_slice();
     let states: &[NodeState] = &s.states;
     let participants = &s.participants;
@@ -119,8 +138,9 @@ fn gather_sort_parallel(s: &mut SpreadScratch, id_bits: u32, ex: &HopExecutor) {
         if p < MAX_RUNS {
             let part = &activated
                 [(p * share).min(activated.len())..((p + 1) * share).min(activated.len())];
-            gather_keys(states, part, id_bits, &mut buf.keys);
-            rank::sort_keys(&mut buf.keys, &mut buf.key_buf, 32 + id_bits);
+            // Shares of `activated` are disjoint: each node's state is this participant's.
+            gather_keys(states, part, layout, &mut buf.keys);
+            rank::sort_keys(&mut buf.keys, &mut buf.key_buf, layout.order_bits());
         }
     });
 }
@@ -132,7 +152,7 @@ fn merge_records_parallel(
     s: &mut SpreadScratch,
     out: &mut SpreadResult,
     total: usize,
-    id_bits: u32,
+    layout: RankKeys,
     ex: &HopExecutor,
 ) {
     // Borrowed, not locked: the scratch is borrowed mutably, so no participant runs. A
@@ -154,17 +174,18 @@ fn merge_records_parallel(
     out.nodes.resize(total, placeholder);
     let slots = SharedSlots(out.nodes.as_mut_ptr());
     let front = total.div_ceil(2);
+    let order = rank::order_mask(layout.order_bits());
     ex.broadcast(&|p| {
         let emit = |i: usize, key: u64| {
             // SAFETY: `i < total == out.nodes.len()`; the front merge writes the indices
             // below `front` and the back merge those from `front` on, each exactly once.
-            // `ranked_node`'s contract: the key was made from a node of `states`, and the
-            // participants only read the states.
-            unsafe { slots.write(i, t.ranked_node(states, key_node(key, id_bits))) }
+            // `ranked_node`'s contract: the key was made by `layout` from a node of
+            // `states`, and the participants only read the states.
+            unsafe { slots.write(i, t.ranked_node(states, layout, key)) }
         };
         match p {
-            0 => rank::merge_front(runs, front, emit),
-            1 => rank::merge_back(runs, total - front, emit),
+            0 => rank::merge_front_by(runs, order, front, emit),
+            1 => rank::merge_back_by(runs, order, total - front, emit),
             _ => {}
         }
     });

@@ -34,7 +34,7 @@ use super::model::SpreadConfig;
 use super::predictor::HopFeatures;
 use super::prefetch::prefetch;
 use super::result::SpreadResult;
-use super::scratch::{NodeState, ParticipantBuf, SpreadScratch};
+use super::scratch::{NodeState, SpreadScratch};
 use crate::graph::{Edge, Graph};
 use policy::ExecutionSettings;
 use std::sync::{Arc, MutexGuard};
@@ -277,6 +277,7 @@ impl Spreader {
             gate.after_hop(d, &features);
         }
         collect::collect(t, policy, scratch, out);
+        scratch.end_spread();
         Ok(truncated)
     }
 
@@ -349,7 +350,7 @@ unsafe fn prefetch_target(all_edges: &[Edge], states: &[NodeState], ahead: usize
 
 /// Locks a participant's buffer. A poisoned lock (a panic in another participant, which the
 /// executor re-raises) still holds usable buffers, so it is taken over rather than unwrapped.
-fn lock(m: &std::sync::Mutex<ParticipantBuf>) -> MutexGuard<'_, ParticipantBuf> {
+fn lock<T>(m: &std::sync::Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -385,5 +386,34 @@ mod tests {
         for (r, want) in requests.iter().zip(&fresh) {
             assert_eq!(&sp.spread(&g, r, &mut scratch).unwrap(), want);
         }
+    }
+
+    /// A spread that did not reach its collect (it panicked) leaves activations set; the
+    /// next spread must not read them as "already active".
+    #[test]
+    fn a_spread_after_an_unfinished_one_starts_from_zero_activations() {
+        let g = generate(&GraphParams {
+            topology: Topology::BarabasiAlbert { m: 3 },
+            nodes: 200,
+            directed: false,
+            weight_min: 0.1,
+            weight_max: 1.0,
+            inhibitory_share: 0.1,
+            modulatory_share: 0.1,
+            tier_shares: [0.3, 0.4, 0.3],
+            seed: 8,
+        })
+        .unwrap();
+        let sp = Spreader::new(SpreadConfig::default()).unwrap();
+        let seeds = [Seed::new(3, 1.0)];
+        let want = sp.spread(&g, &seeds, &mut SpreadScratch::new(200)).unwrap();
+        let mut scratch = SpreadScratch::new(200);
+        sp.spread(&g, &[Seed::new(150, 1.0)], &mut scratch).unwrap();
+        // What a spread stopped half-way leaves: stale activations everywhere.
+        scratch.begin_spread();
+        for st in scratch.states.iter() {
+            st.set_activation(ONE / 3);
+        }
+        assert_eq!(sp.spread(&g, &seeds, &mut scratch).unwrap(), want);
     }
 }

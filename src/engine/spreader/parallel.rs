@@ -1,38 +1,44 @@
 //! The parallel kernel: one hop's push and apply on the threads of a [`HopExecutor`], for
 //! hops whose frontier has enough out-edges ([`ExecutionPolicy::parallel_hop`]).
 //!
-//! Each participant owns a contiguous range of target ids and is the only one to read or
-//! write those targets' state in the hop: it walks the whole frontier, but of each frontier
-//! node's out-edges (sorted by target) only the run that lands in its range, found by binary
-//! search. So contributions are summed with plain adds rather than one atomic add per edge
-//! (a locked add also stops the core from overlapping the cache misses around it, which is
-//! what a large spread is made of), and a participant can apply its targets' sums as soon as
-//! its own push is done: one broadcast per hop, no barrier between push and apply.
+//! Propagation blocking, in two broadcasts. Each participant owns a contiguous range of
+//! target ids ([`OwnerMap`]) and is the only one to read or write those targets' state in
+//! the hop. First, the participants share the frontier in batches of the batch size (taken
+//! from a [`BatchCursor`], which balances hubs against leaves) and compute every edge's
+//! contribution, appending (target, contribution) to a bin per owner: sequential writes, no
+//! node state touched. Then each participant adds up the bins for its targets with plain adds
+//! (no atomic add per edge: a locked add also stops the core from overlapping the cache
+//! misses around it, which is what a large spread is made of) and applies its targets' sums.
+//! Every frontier node and its edges are read once in all, by one participant.
 //!
 //! The ranges split the edge array into equal parts by out-degree prefix, which on an
 //! undirected graph is the in-degree prefix, so each participant gets about the same share
 //! of the contributions. The rules are [`ModelTables`]'s and the serial kernels' (the same
-//! `push_edges`, `apply_inner` and `apply_last`); only the order of the integer additions and
-//! of the lists differs, which cannot change a sum or the ranked result, so every thread
-//! count and batch size gives the same bits.
+//! contribution, `add_contribution`, `apply_inner` and `apply_last`); only the order of the
+//! integer additions and of the lists differs, which cannot change a sum or the ranked result,
+//! so every thread count and batch size gives the same bits.
 
 use super::lock;
 use super::policy::ExecutionPolicy;
-use super::serial::{apply_touched, push_edges, Tally};
-use super::tables::ModelTables;
-use crate::engine::executor::HopExecutor;
+use super::serial::{add_contribution, apply_touched, Tally};
+use super::tables::{contribution, ModelTables};
+use crate::engine::executor::{BatchCursor, HopExecutor};
 use crate::engine::prefetch::prefetch;
 use crate::engine::result::SpreadResult;
-use crate::engine::scratch::{NodeState, SpreadScratch};
+use crate::engine::scratch::{NodeState, OwnerMap, SpreadScratch};
 use crate::graph::Graph;
 
-/// The most participants a hop splits its targets between (the split points live on the
-/// stack); an executor with more threads leaves the rest idle in the hop.
+/// The most participants a hop splits its targets between (the bins' views live on the
+/// stack, and an owner is a byte); an executor with more threads leaves the rest idle.
 const MAX_PARTS: usize = 64;
 
-/// Runs hop `d` on `ex`: every participant pushes the contributions to the targets it owns
-/// and applies them; the caller merges the next frontier, the activated nodes and the counts.
-/// Returns the number of edges relaxed.
+/// At most 2^12 blocks of target ids in an [`OwnerMap`]: fine enough to split the edges
+/// evenly, small enough to stay in cache beside the hop's data.
+const MAX_BLOCKS_LOG2: u32 = 12;
+
+/// Runs hop `d` on `ex`: the participants bin the contributions by owner, then each adds up
+/// and applies those of the targets it owns; the caller merges the next frontier, the
+/// activated nodes and the counts. Returns the number of edges relaxed.
 #[inline(never)]
 pub(super) fn hop(
     t: &ModelTables,
@@ -44,58 +50,91 @@ pub(super) fn hop(
     ex: &HopExecutor,
 ) -> u64 {
     let parts = ex.threads().min(MAX_PARTS);
-    let splits = owner_splits(graph, parts);
+    ensure_owner_map(graph, parts, &mut s.owners);
     let pd = policy.prefetch_distance();
+    let batch = policy.batch_size();
     let hop_epoch = s.hop_epoch;
     let last = d == t.config().max_depth;
     let frontier = &s.frontier;
     let states: &[NodeState] = &s.states;
-    let c = t.hop_ctx(graph, states, d, s.spread_epoch);
-    let participants = &s.participants;
+    let owners = &s.owners;
     let all_edges = graph.edges();
+
+    // 1. Contributions, binned by the owner of their target.
+    let bins = &s.bins;
+    let cursor = BatchCursor::new(frontier.len().div_ceil(batch));
     ex.broadcast(&|p| {
         if p >= parts {
             return;
         }
-        let (lo, hi) = (splits[p], splits[p + 1]);
+        let mut mine = lock(&bins[p]);
+        let to = &mut mine.to;
+        to.resize_with(parts, Vec::new);
+        for (bin, &most) in to.iter_mut().zip(&owners.in_edges) {
+            bin.clear();
+            // Reserved, not touched: pages a hop never reaches are never committed.
+            bin.reserve_exact(most);
+        }
+        while let Some(k) = cursor.take() {
+            let nodes = &frontier[k * batch..((k + 1) * batch).min(frontier.len())];
+            for (i, &(u, delta)) in nodes.iter().enumerate() {
+                if pd > 0 {
+                    if let Some(&(ahead, _)) = nodes.get(i + pd) {
+                        prefetch(
+                            all_edges
+                                .as_ptr()
+                                .wrapping_add(graph.node(ahead).first_edge()),
+                        );
+                    }
+                }
+                let rec = graph.node(u);
+                let (first, degree) = (rec.first_edge(), rec.degree());
+                let scaled = t.scaled_push(delta, d, degree);
+                // A no-op (each bin has room for all the edges into its owner's range), kept so
+                // that the unchecked writes below hold on their own.
+                for bin in to.iter_mut() {
+                    bin.reserve(degree);
+                }
+                for e in &all_edges[first..first + degree] {
+                    // SAFETY: targets are < node_count, so their block is in the map.
+                    let o = unsafe { owners.owner_unchecked(e.target) };
+                    // SAFETY: `o < parts == to.len()` (the map's owners are < parts), and
+                    // every bin has room for `degree` more entries (reserved above).
+                    unsafe {
+                        let bin = to.get_unchecked_mut(o);
+                        let len = bin.len();
+                        bin.as_mut_ptr()
+                            .add(len)
+                            .write((e.target, contribution(scaled, e.weight)));
+                        bin.set_len(len + 1);
+                    }
+                }
+            }
+        }
+    });
+
+    // 2. Each owner adds up its bins and applies its targets. The bins are only read now,
+    // so they are borrowed, not locked (the scratch is borrowed mutably: no one runs).
+    let mut views: [&[Vec<(u32, i64)>]; MAX_PARTS] = [&[]; MAX_PARTS];
+    for (view, m) in views.iter_mut().zip(s.bins.iter_mut()).take(parts) {
+        *view = &m.get_mut().unwrap_or_else(|p| p.into_inner()).to;
+    }
+    let views = &views[..parts];
+    let c = t.hop_ctx(graph, states, d, s.spread_epoch);
+    let participants = &s.participants;
+    ex.broadcast(&|p| {
+        if p >= parts {
+            return;
+        }
         let mut buf = lock(&participants[p]);
         let buf = &mut *buf;
         buf.clear();
         let mut touched = buf.touched.appender();
-        for (i, &(u, delta)) in frontier.iter().enumerate() {
-            if pd > 0 {
-                if let Some(&(ahead, _)) = frontier.get(i + pd) {
-                    prefetch(
-                        all_edges
-                            .as_ptr()
-                            .wrapping_add(graph.node(ahead).first_edge()),
-                    );
-                }
-            }
-            let rec = graph.node(u);
-            let (first, degree) = (rec.first_edge(), rec.degree());
-            let edges = &all_edges[first..first + degree];
-            let from = first + edges.partition_point(|e| e.target < lo);
-            let to = first + edges.partition_point(|e| e.target < hi);
-            if from == to {
-                continue;
-            }
-            let scaled = t.scaled_push(delta, d, degree);
-            // SAFETY: `first <= from <= to <= first + degree <= all_edges.len()`; targets
-            // are < node_count == states.len(); `touched` is sized for the graph; and only
-            // this participant touches targets in `lo..hi` during the hop.
-            unsafe {
-                push_edges(
-                    all_edges,
-                    from,
-                    to,
-                    scaled,
-                    states,
-                    hop_epoch,
-                    &mut touched,
-                    pd,
-                )
-            };
+        for from in views {
+            // SAFETY: binned targets are < node_count == states.len() and owned by `p`,
+            // the only participant touching them in this stage; `touched` is sized for the
+            // graph.
+            unsafe { add_bin(&from[p], states, hop_epoch, &mut touched, pd) };
         }
         drop(touched);
         let tally = apply_touched(
@@ -126,18 +165,57 @@ pub(super) fn hop(
     relaxed
 }
 
-/// The first target id of each participant's range, and `node_count` last: participant `p`
-/// owns `splits[p]..splits[p + 1]`, the nodes whose out-edges start in the `p`-th of `parts`
-/// equal slices of the edge array.
-fn owner_splits(graph: &Graph, parts: usize) -> [u32; MAX_PARTS + 1] {
-    let mut splits = [graph.node_count() as u32; MAX_PARTS + 1];
-    let nodes = graph.nodes();
-    let edges = graph.edges().len();
-    for (p, split) in splits.iter_mut().enumerate().take(parts) {
-        let share = edges * p / parts;
-        *split = nodes.partition_point(|r| r.first_edge() < share) as u32;
+/// Adds the binned contributions `bin` to their targets, prefetching the state of the target
+/// `pd` entries ahead.
+///
+/// # Safety
+/// As for [`add_contribution`], for every target of `bin`.
+#[inline(always)]
+unsafe fn add_bin(
+    bin: &[(u32, i64)],
+    states: &[NodeState],
+    hop_epoch: u32,
+    touched: &mut crate::engine::scratch::Appender<'_>,
+    pd: usize,
+) {
+    for (i, &(target, c)) in bin.iter().enumerate() {
+        if pd > 0 {
+            if let Some(&(ahead, _)) = bin.get(i + pd) {
+                prefetch(states.as_ptr().wrapping_add(ahead as usize));
+            }
+        }
+        // SAFETY: the caller's contract.
+        unsafe { add_contribution(states, target, c, hop_epoch, touched) };
     }
-    splits
+}
+
+/// Makes `map` the owner map of `graph` for `parts` participants, unless it is already: the
+/// target ids in blocks of a power of two (at most 2^12 blocks), block `b` owned by the
+/// participant in whose `p`-th of `parts` equal slices of the edge array the out-edges of
+/// the block's first node start.
+fn ensure_owner_map(graph: &Graph, parts: usize, map: &mut OwnerMap) {
+    let key = (graph.instance(), parts);
+    if map.made_for == key {
+        return;
+    }
+    let n = graph.node_count();
+    let id_bits = u64::BITS - (n.max(2) as u64 - 1).leading_zeros();
+    let shift = id_bits.saturating_sub(MAX_BLOCKS_LOG2);
+    let edges = graph.edges().len().max(1) as u128;
+    map.owner.clear();
+    map.owner.extend((0..n.div_ceil(1 << shift)).map(|b| {
+        let first = graph.node((b << shift) as u32).first_edge() as u128;
+        ((first * parts as u128 / edges) as usize).min(parts - 1) as u8
+    }));
+    map.shift = shift;
+    map.in_edges.clear();
+    map.in_edges.resize(parts, 0);
+    for e in graph.edges() {
+        // SAFETY: the map was just made for this graph, and targets are < node_count.
+        let o = unsafe { map.owner_unchecked(e.target) };
+        map.in_edges[o] += 1;
+    }
+    map.made_for = key;
 }
 
 #[cfg(test)]
@@ -146,10 +224,10 @@ mod tests {
     use crate::graph::generate::{generate, GraphParams, Topology};
 
     #[test]
-    fn owner_ranges_cover_every_node_once_in_order() {
+    fn owner_blocks_cover_every_node_in_order_and_split_the_edges_evenly() {
         let g = generate(&GraphParams {
             topology: Topology::BarabasiAlbert { m: 3 },
-            nodes: 500,
+            nodes: 50_000,
             directed: false,
             weight_min: 0.1,
             weight_max: 1.0,
@@ -159,19 +237,28 @@ mod tests {
             seed: 5,
         })
         .unwrap();
+        let mut map = OwnerMap::default();
         for parts in [1usize, 2, 3, 4, 64] {
-            let s = owner_splits(&g, parts);
-            assert_eq!(s[0], 0);
-            assert_eq!(s[parts], 500);
+            ensure_owner_map(&g, parts, &mut map);
+            assert_eq!(map.shift, 16 - MAX_BLOCKS_LOG2);
+            assert_eq!(map.owner.len(), 50_000usize.div_ceil(16));
+            assert_eq!(map.owner[0], 0);
             assert!(
-                s[..=parts].windows(2).all(|w| w[0] <= w[1]),
-                "{parts}: {s:?}"
+                map.owner.windows(2).all(|w| w[0] <= w[1]),
+                "{parts}: in order"
             );
+            assert!(map.owner.iter().all(|&o| (o as usize) < parts));
+            // Every target of every edge has an owner below `parts`.
+            for e in g.edges() {
+                // SAFETY: targets are < node_count.
+                assert!(unsafe { map.owner_unchecked(e.target) } < parts);
+            }
         }
         // Two parts: each owns close to half of the edges' targets (in-degree = out-degree
         // on an undirected graph).
-        let s = owner_splits(&g, 2);
-        let first_half = g.nodes()[s[1] as usize].first_edge();
+        ensure_owner_map(&g, 2, &mut map);
+        let split = map.owner.iter().position(|&o| o == 1).unwrap() << map.shift;
+        let first_half = g.nodes()[split].first_edge();
         let m = g.edges().len();
         assert!(first_half.abs_diff(m / 2) < m / 20, "{first_half} of {m}");
     }

@@ -10,7 +10,7 @@
 use crate::engine::fixed::{self, ONE};
 use crate::engine::model::{FanEffect, SpreadConfig, TierPolicy};
 use crate::engine::result::ActivatedNode;
-use crate::engine::scratch::{NodeState, PlainState};
+use crate::engine::scratch::{plain, NodeState, PlainState};
 use crate::graph::{Graph, Tier};
 use std::hint::select_unpredictable;
 
@@ -117,20 +117,21 @@ impl ModelTables {
     /// [`Self::storage_tiers`].
     #[inline(always)]
     pub(super) fn reject_one<const STORAGE: bool>(&self, st: &PlainState, c: &HopCtx<'_>) -> bool {
-        // Selects, not branches: whether a target is already active is unpredictable.
-        let active = st.spread_epoch == c.spread_epoch;
-        let old = select_unpredictable(active, st.activation, 0);
+        // A node not activated in this spread has activation 0 (the collect of the spread
+        // before zeroed it), so `activation == 0` is the model's "activation is 0" without
+        // a look at the spread stamp. Selects, not branches: whether a target is already
+        // active is unpredictable.
         let threshold = if STORAGE {
             // The tier a node gets is its storage tier, at every hop.
             c.fresh_threshold[(st.storage_tier & 3) as usize]
         } else {
             select_unpredictable(
-                active,
+                st.spread_epoch == c.spread_epoch,
                 self.threshold[(st.tier & 3) as usize],
                 c.fresh_threshold[(st.storage_tier & 3) as usize],
             )
         };
-        (old == 0) & (st.pending < threshold)
+        (st.activation == 0) & (st.pending < threshold)
     }
 
     /// Applies one accepted target's sum (DESIGN §2): activation on first contact, clamp,
@@ -191,25 +192,44 @@ impl ModelTables {
         newly
     }
 
-    /// The result record of node `id`.
-    ///
-    /// # Safety
-    /// `id < states.len()`, and no thread writes `states[id]` during the call (the spread's
-    /// hops are over; a parallel collect only reads). The state is read through its plain
-    /// view: relaxed atomic loads may not be merged, and the tier was loaded twice.
+    /// The result record of node `id` with activation `a`, tier `tier` and first hop
+    /// `first_hop` (a rank key's, or its state's).
     #[inline(always)]
-    pub(super) unsafe fn ranked_node(&self, states: &[NodeState], id: u32) -> ActivatedNode {
-        // SAFETY: in bounds, and read while nothing writes it (the caller's contract).
-        let st = unsafe { &*(states.as_ptr().add(id as usize) as *const PlainState) };
-        let a = st.activation;
-        let tier = (st.tier & 3) as usize;
+    pub(super) fn record(&self, id: u32, a: i64, tier: u8, first_hop: u8) -> ActivatedNode {
+        let tier = (tier & 3) as usize;
         ActivatedNode {
             id,
             activation: a,
             confidence: fixed::to_f64(a) * self.confidence[tier],
-            first_hop: u32::from(st.first_hop),
+            first_hop: u32::from(first_hop),
             tier: TIERS[tier],
         }
+    }
+
+    /// The result record of the node a rank key made by `keys` names.
+    ///
+    /// # Safety
+    /// The key was made by `keys` from a node of `states`, and no thread writes that node's
+    /// state during the call (the spread's hops are over; a parallel collect only reads).
+    /// When the key does not carry the node's tier and first hop, they are read through its
+    /// state's plain view: relaxed atomic loads may not be merged, and the tier was loaded
+    /// twice.
+    #[inline(always)]
+    pub(super) unsafe fn ranked_node(
+        &self,
+        states: &[NodeState],
+        keys: RankKeys,
+        key: u64,
+    ) -> ActivatedNode {
+        let id = keys.node(key);
+        let (tier, first_hop) = if keys.carries() {
+            RankKeys::carried_of(key)
+        } else {
+            // SAFETY: in bounds, and read while nothing writes it (the caller's contract).
+            let st = unsafe { &*plain(states, id) };
+            (st.tier, st.first_hop)
+        };
+        self.record(id, keys.activation(key), tier, first_hop)
     }
 }
 
@@ -238,19 +258,77 @@ pub(super) fn rank_key(a: i64, v: u32, id_bits: u32) -> u64 {
 /// The node id in a rank key made with `id_bits`.
 #[inline(always)]
 pub(super) fn key_node(key: u64, id_bits: u32) -> u32 {
-    key_node_masked(key, id_mask(id_bits))
+    (key & ((1u64 << id_bits) - 1)) as u32
 }
 
-/// The mask of the node id in a rank key made with `id_bits`, for [`key_node_masked`].
-#[inline(always)]
-pub(super) fn id_mask(id_bits: u32) -> u64 {
-    (1u64 << id_bits) - 1
+/// Where the node's tier (2 bits) and first hop (8 bits) ride in a rank key, above the bits
+/// that order it: filling the result records then reads no node state again, which on a
+/// large spread is a cache miss per result.
+const CARRIED_SHIFT: u32 = 54;
+
+/// How the rank keys of one graph's spreads are laid out: the [`rank_key`] in the low
+/// `32 + id_bits` bits, which alone decide the order, and — when they leave room, on graphs
+/// up to 2²² nodes — `tier << 8 | first_hop` from bit 54 on, carried along by the sort.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RankKeys {
+    id_bits: u32,
+    /// The low `32 + id_bits` bits, which decide the order.
+    order: u64,
+    /// All ones when the key carries the tier and first hop, else 0.
+    carried: u64,
 }
 
-/// [`key_node`] with the mask computed once for a whole list of keys.
-#[inline(always)]
-pub(super) fn key_node_masked(key: u64, mask: u64) -> u32 {
-    (key & mask) as u32
+impl RankKeys {
+    pub(super) fn for_nodes(node_count: usize) -> Self {
+        let id_bits = id_bits(node_count);
+        RankKeys {
+            id_bits,
+            order: (1u64 << (32 + id_bits)) - 1,
+            carried: if 32 + id_bits <= CARRIED_SHIFT {
+                u64::MAX
+            } else {
+                0
+            },
+        }
+    }
+
+    /// The key of node `v` with activation `a` in (0, ONE] and the state `st` (its tier and
+    /// first hop, carried when there is room).
+    #[inline(always)]
+    pub(super) fn key(self, a: i64, v: u32, st: &PlainState) -> u64 {
+        let carried = (u64::from(st.tier & 3) << 8 | u64::from(st.first_hop)) << CARRIED_SHIFT;
+        rank_key(a, v, self.id_bits) | carried & self.carried
+    }
+
+    /// The low bits of a key that decide its rank; the bits above them are carried along.
+    pub(super) fn order_bits(self) -> u32 {
+        32 + self.id_bits
+    }
+
+    #[inline(always)]
+    pub(super) fn node(self, key: u64) -> u32 {
+        key_node(key, self.id_bits)
+    }
+
+    #[inline(always)]
+    pub(super) fn activation(self, key: u64) -> i64 {
+        ONE - ((key & self.order) >> self.id_bits) as i64
+    }
+
+    /// Whether keys carry the tier and first hop ([`Self::carried_of`]).
+    #[inline(always)]
+    pub(super) fn carries(self) -> bool {
+        self.carried != 0
+    }
+
+    /// The (tier, first hop) a key carries, when [`Self::carries`].
+    #[inline(always)]
+    pub(super) fn carried_of(key: u64) -> (u8, u8) {
+        (
+            (key >> (CARRIED_SHIFT + 8)) as u8 & 3,
+            (key >> CARRIED_SHIFT) as u8,
+        )
+    }
 }
 
 #[cfg(test)]
@@ -273,5 +351,65 @@ mod tests {
         assert_eq!(id_bits(1), 1);
         assert_eq!(id_bits(2), 1);
         assert_eq!(id_bits(3), 2);
+    }
+
+    fn state(tier: u8, first_hop: u8) -> PlainState {
+        PlainState {
+            activation: 0,
+            pending: 0,
+            spread_epoch: 0,
+            hop_epoch: 0,
+            visits: 0,
+            first_hop,
+            tier,
+            storage_tier: 0,
+        }
+    }
+
+    #[test]
+    fn rank_keys_carry_tier_and_first_hop_above_the_bits_that_order_them() {
+        let keys = RankKeys::for_nodes(10_000);
+        assert!(keys.carries());
+        assert_eq!(keys.order_bits(), 46);
+        let k = keys.key(ONE / 2, 9_999, &state(2, 250));
+        assert_eq!(keys.node(k), 9_999);
+        assert_eq!(keys.activation(k), ONE / 2);
+        assert_eq!(RankKeys::carried_of(k), (2, 250));
+        // The payload is outside the order bits: the order is the bare rank key's.
+        let order = (1u64 << keys.order_bits()) - 1;
+        assert_eq!(k & order, rank_key(ONE / 2, 9_999, 14));
+        let hot_later = keys.key(ONE / 4, 3, &state(0, 0));
+        assert!(k & order < hot_later & order && k > hot_later);
+        // Activation 1 and the smallest, one unit.
+        assert_eq!(keys.activation(keys.key(ONE, 0, &state(1, 1))), ONE);
+        assert_eq!(keys.activation(keys.key(1, 7, &state(1, 1))), 1);
+        // 2^22 nodes still leave room; above it, the key is the bare rank key.
+        assert!(RankKeys::for_nodes(1 << 22).carries());
+        let big = RankKeys::for_nodes((1 << 22) + 1);
+        assert!(!big.carries());
+        let k = big.key(ONE / 3, 1 << 22, &state(2, 9));
+        assert_eq!(k, rank_key(ONE / 3, 1 << 22, 23));
+        assert_eq!(big.activation(k), ONE / 3);
+        assert_eq!(big.node(k), 1 << 22);
+    }
+
+    #[test]
+    fn a_record_reads_its_tier_from_the_state_when_the_key_cannot_carry_it() {
+        let t = ModelTables::new(SpreadConfig::default());
+        let states: Vec<NodeState> = (0..4).map(|_| NodeState::default()).collect();
+        states[3].activate(1, 5, 2);
+        let big = RankKeys::for_nodes(1 << 23);
+        // SAFETY: node 3 is in `states`, and nothing else touches them.
+        let node = unsafe { t.ranked_node(&states, big, big.key(ONE / 2, 3, &state(0, 0))) };
+        assert_eq!((node.id, node.activation, node.first_hop), (3, ONE / 2, 5));
+        assert_eq!(node.tier, Tier::Cold);
+        let small = RankKeys::for_nodes(4);
+        // SAFETY: as above.
+        let node = unsafe { t.ranked_node(&states, small, small.key(ONE, 3, &state(1, 2))) };
+        assert_eq!((node.first_hop, node.tier), (2, Tier::Warm), "from the key");
+        assert_eq!(
+            node.confidence,
+            SpreadConfig::default().tier(Tier::Warm).confidence
+        );
     }
 }
