@@ -3,7 +3,10 @@
 //! and after every hop. Complements `scripts/profile-engine.sh` (instruction counts on one
 //! thread) for parallel hops, whose cost is waiting and memory, not instructions.
 //!
-//! `cargo run --release --example phase_times -- [WORKLOAD] [SPREADS] [THREADS,...]`
+//! `cargo run --release --example phase_times -- [WORKLOAD] [SPREADS] [THREADS,...] [MIN_EDGES]`
+//!
+//! MIN_EDGES is the parallel threshold (out-edges a hop needs to go parallel; default the
+//! engine's).
 //!
 //! Settings are interleaved spread by spread (every request runs once under each thread
 //! count, in turn), so a shared machine's drift falls on all of them alike; medians per phase
@@ -21,10 +24,13 @@ use std::time::Instant;
 struct PhaseClock {
     origin: Instant,
     marks: Vec<(u64, u64)>,
+    /// Per hop: (out-edges, ran parallel).
+    hops: Vec<(u64, bool)>,
 }
 
 impl HopGate for PhaseClock {
-    fn before_hop(&mut self, _hop: u32, _features: &HopFeatures) -> bool {
+    fn before_hop(&mut self, _hop: u32, features: &HopFeatures) -> bool {
+        self.hops.push((features.frontier_edges, features.parallel));
         self.marks
             .push((self.origin.elapsed().as_nanos() as u64, 0));
         true
@@ -46,6 +52,10 @@ fn main() -> anyhow::Result<()> {
         .split(',')
         .map(str::parse)
         .collect::<Result<_, _>>()?;
+    let min_edges: u64 = args.get(3).map_or(
+        Ok(spreadbench::engine::spreader::DEFAULT_PARALLEL_MIN_EDGES),
+        |s| s.parse(),
+    )?;
     let w = Workload::load(name)?;
     let g = generate(&w.graph)?;
     let warmup = (spreads / 10).max(1);
@@ -54,7 +64,9 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .map(|&t| {
             let ex = (t > 1).then(|| Arc::new(HopExecutor::new(t)));
-            Ok(Spreader::new(w.spread.clone())?.with_executor(ex))
+            Ok(Spreader::new(w.spread.clone())?
+                .with_executor(ex)
+                .with_parallel_min_edges(min_edges))
         })
         .collect::<anyhow::Result<_>>()?;
     let mut scratch = SpreadScratch::new(g.node_count());
@@ -63,12 +75,14 @@ fn main() -> anyhow::Result<()> {
     // Per setting: (seed, per-hop, collect, total) samples in ns.
     let mut samples: Vec<[Vec<u64>; 3]> = vec![Default::default(); threads.len()];
     let mut hop_samples: Vec<Vec<Vec<u64>>> = vec![vec![Vec::new(); depth]; threads.len()];
-    let mut frontier = vec![0u64; depth];
+    // Per setting and hop: frontier nodes, out-edges and parallel hops, summed.
+    let mut frontier = vec![vec![(0u64, 0u64, 0u64); depth]; threads.len()];
     for i in 0..spreads + warmup {
         for (k, sp) in spreaders.iter().enumerate() {
             let mut clock = PhaseClock {
                 origin: Instant::now(),
                 marks: Vec::with_capacity(depth),
+                hops: Vec::with_capacity(depth),
             };
             sp.spread_gated_into(&g, requests.get(i), &mut scratch, &mut out, &mut clock)?;
             let total = clock.origin.elapsed().as_nanos() as u64;
@@ -83,10 +97,12 @@ fn main() -> anyhow::Result<()> {
             for (h, m) in clock.marks.iter().enumerate() {
                 hop_samples[k][h].push(m.1 - m.0);
             }
-            if k == 0 {
-                for (h, &f) in out.work.frontier_sizes.iter().enumerate() {
-                    frontier[h] += u64::from(f);
-                }
+            for (h, &f) in out.work.frontier_sizes.iter().enumerate() {
+                frontier[k][h].0 += u64::from(f);
+            }
+            for (h, &(edges, parallel)) in clock.hops.iter().enumerate() {
+                frontier[k][h].1 += edges;
+                frontier[k][h].2 += u64::from(parallel);
             }
         }
     }
@@ -107,11 +123,19 @@ fn main() -> anyhow::Result<()> {
             median(&mut samples[k][2])
         );
     }
-    print!("mean frontier nodes per hop:");
-    for f in &frontier {
-        print!(" {:.1}", *f as f64 / (spreads + warmup) as f64);
+    let n = (spreads + warmup) as f64;
+    for (k, t) in threads.iter().enumerate() {
+        print!("threads {t}, per hop: mean frontier nodes / out-edges / share parallel:");
+        for &(nodes, edges, parallel) in &frontier[k] {
+            print!(
+                "  {:.0} / {:.0} / {:.2}",
+                nodes as f64 / n,
+                edges as f64 / n,
+                parallel as f64 / n
+            );
+        }
+        println!();
     }
-    println!();
     Ok(())
 }
 

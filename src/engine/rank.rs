@@ -5,6 +5,8 @@
 //! on 8-bit digits does a fixed amount of branch-free work per key and digit, and skips the
 //! digits every key shares (the high bits of small activations' complements, say).
 
+use std::hint::select_unpredictable;
+
 /// Below this many keys a comparison sort is cheaper than the radix passes' fixed costs.
 const RADIX_MIN: usize = 64;
 /// From this many keys on, 11-bit digits (fewer passes over more buckets) win over 8-bit ones.
@@ -120,6 +122,9 @@ pub fn merge_front(runs: &[&[u64]], count: usize, emit: impl FnMut(usize, u64)) 
 
 /// [`merge_front`] of keys ordered by their bits in `order` (the rest is a payload).
 pub fn merge_front_by(runs: &[&[u64]], order: u64, count: usize, mut emit: impl FnMut(usize, u64)) {
+    if let [a, b] = runs {
+        return merge_two_front(a, b, order, count, emit);
+    }
     let mut heads = [0usize; 64];
     debug_assert!(runs.len() <= heads.len());
     for pos in 0..count {
@@ -141,6 +146,30 @@ pub fn merge_front_by(runs: &[&[u64]], order: u64, count: usize, mut emit: impl 
     }
 }
 
+/// [`merge_front_by`] of two runs (a two-thread collect's), without a branch on the keys:
+/// which run holds the next key is a coin flip, and a mispredicted branch per key cost more
+/// than the rest of the merge. (The branches on a run running out go one way until the end.)
+fn merge_two_front(
+    a: &[u64],
+    b: &[u64],
+    order: u64,
+    count: usize,
+    mut emit: impl FnMut(usize, u64),
+) {
+    let (mut i, mut j) = (0usize, 0usize);
+    for pos in 0..count.min(a.len() + b.len()) {
+        let (x, y) = (a.get(i).copied(), b.get(j).copied());
+        let take_a = match (x, y) {
+            (Some(x), Some(y)) => x & order < y & order,
+            (x, _) => x.is_some(),
+        };
+        let key = select_unpredictable(take_a, x, y).unwrap_or_default();
+        i += take_a as usize;
+        j += !take_a as usize;
+        emit(pos, key);
+    }
+}
+
 /// Merges the sorted runs `runs` (of distinct keys) from the back and hands `emit` the
 /// position and key of each of the largest `count` keys, descending (positions counted in the
 /// whole merged order).
@@ -150,6 +179,9 @@ pub fn merge_back(runs: &[&[u64]], count: usize, emit: impl FnMut(usize, u64)) {
 
 /// [`merge_back`] of keys ordered by their bits in `order` (the rest is a payload).
 pub fn merge_back_by(runs: &[&[u64]], order: u64, count: usize, mut emit: impl FnMut(usize, u64)) {
+    if let [a, b] = runs {
+        return merge_two_back(a, b, order, count, emit);
+    }
     let total: usize = runs.iter().map(|r| r.len()).sum();
     let mut tails = [0usize; 64];
     debug_assert!(runs.len() <= tails.len());
@@ -170,6 +202,32 @@ pub fn merge_back_by(runs: &[&[u64]], order: u64, count: usize, mut emit: impl F
         }
         tails[best] -= 1;
         emit(total - 1 - i, key);
+    }
+}
+
+/// [`merge_back_by`] of two runs, without a branch on the keys (see [`merge_two_front`]).
+fn merge_two_back(
+    a: &[u64],
+    b: &[u64],
+    order: u64,
+    count: usize,
+    mut emit: impl FnMut(usize, u64),
+) {
+    let total = a.len() + b.len();
+    let (mut i, mut j) = (a.len(), b.len());
+    for n in 0..count.min(total) {
+        let (x, y) = (
+            i.checked_sub(1).map(|i| a[i]),
+            j.checked_sub(1).map(|j| b[j]),
+        );
+        let take_a = match (x, y) {
+            (Some(x), Some(y)) => x & order > y & order,
+            (x, _) => x.is_some(),
+        };
+        let key = select_unpredictable(take_a, x, y).unwrap_or_default();
+        i -= take_a as usize;
+        j -= !take_a as usize;
+        emit(total - 1 - n, key);
     }
 }
 

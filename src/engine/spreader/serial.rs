@@ -237,7 +237,14 @@ pub(super) fn apply_inner(
         rejected: filter(t, c, touched, accepted),
         ..Tally::default()
     };
-    for &v in accepted.as_slice() {
+    let accepted = accepted.as_slice();
+    let records = c.graph.nodes().as_ptr();
+    for (i, &v) in accepted.iter().enumerate() {
+        // A node joining the next frontier adds its out-degree to the next hop's work: on a
+        // large graph its record is a cache miss, so it is asked for a few nodes ahead.
+        if let Some(&ahead) = accepted.get(i + TARGETS_AHEAD) {
+            prefetch(records.wrapping_add(ahead as usize));
+        }
         // SAFETY: as in `filter`.
         let (delta, newly, penalty) = t.apply_one(unsafe { &mut *plain(c.states, v) }, c);
         if newly {
