@@ -299,6 +299,15 @@ impl SpreadScratch {
                 + self.penalized.capacity())
                 * 4
             + (self.rank_keys.capacity() + self.rank_buf.capacity()) * 8
+            + self
+                .bins
+                .iter()
+                .map(|b| {
+                    let b = b.lock().unwrap_or_else(|p| p.into_inner());
+                    b.to.iter().map(|v| v.capacity()).sum::<usize>()
+                })
+                .sum::<usize>()
+                * size_of::<(u32, i64)>()
     }
 
     /// Makes the scratch fit `graph`: resized if the node count differs, storage tiers copied

@@ -348,6 +348,22 @@ unsafe fn prefetch_target(all_edges: &[Edge], states: &[NodeState], ahead: usize
     prefetch(states.as_ptr().wrapping_add(t as usize));
 }
 
+/// Hints the out-edges of the frontier node `pd` places after `i` into cache (nothing when
+/// `pd` is 0 or there is none): shared by the serial push and a parallel hop's binning.
+#[inline(always)]
+fn prefetch_edges_ahead(graph: &Graph, frontier: &[(u32, i64)], i: usize, pd: usize) {
+    if pd > 0 {
+        if let Some(&(ahead, _)) = frontier.get(i + pd) {
+            prefetch(
+                graph
+                    .edges()
+                    .as_ptr()
+                    .wrapping_add(graph.node(ahead).first_edge()),
+            );
+        }
+    }
+}
+
 /// Locks a participant's buffer. A poisoned lock (a panic in another participant, which the
 /// executor re-raises) still holds usable buffers, so it is taken over rather than unwrapped.
 fn lock<T>(m: &std::sync::Mutex<T>) -> MutexGuard<'_, T> {
@@ -359,20 +375,25 @@ mod tests {
     use super::*;
     use crate::graph::generate::{generate, GraphParams, Topology};
 
-    #[test]
-    fn epoch_wraparound_does_not_leak_state_between_spreads() {
-        let g = generate(&GraphParams {
+    /// An undirected Barabási–Albert graph (m = 3) with every edge type and tier.
+    pub(super) fn mixed_ba_graph(nodes: usize, seed: u64) -> Graph {
+        generate(&GraphParams {
             topology: Topology::BarabasiAlbert { m: 3 },
-            nodes: 300,
+            nodes,
             directed: false,
             weight_min: 0.1,
             weight_max: 1.0,
             inhibitory_share: 0.1,
             modulatory_share: 0.1,
             tier_shares: [0.3, 0.4, 0.3],
-            seed: 5,
+            seed,
         })
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn epoch_wraparound_does_not_leak_state_between_spreads() {
+        let g = mixed_ba_graph(300, 5);
         let sp = Spreader::new(SpreadConfig::default()).unwrap();
         let requests: Vec<Vec<Seed>> = (0..20u32)
             .map(|i| vec![Seed::new(i * 7 % 300, 1.0), Seed::new(i * 13 % 300, 0.5)])
@@ -392,18 +413,7 @@ mod tests {
     /// next spread must not read them as "already active".
     #[test]
     fn a_spread_after_an_unfinished_one_starts_from_zero_activations() {
-        let g = generate(&GraphParams {
-            topology: Topology::BarabasiAlbert { m: 3 },
-            nodes: 200,
-            directed: false,
-            weight_min: 0.1,
-            weight_max: 1.0,
-            inhibitory_share: 0.1,
-            modulatory_share: 0.1,
-            tier_shares: [0.3, 0.4, 0.3],
-            seed: 8,
-        })
-        .unwrap();
+        let g = mixed_ba_graph(200, 8);
         let sp = Spreader::new(SpreadConfig::default()).unwrap();
         let seeds = [Seed::new(3, 1.0)];
         let want = sp.spread(&g, &seeds, &mut SpreadScratch::new(200)).unwrap();

@@ -18,10 +18,10 @@
 //! integer additions and of the lists differs, which cannot change a sum or the ranked result,
 //! so every thread count and batch size gives the same bits.
 
-use super::lock;
 use super::policy::ExecutionPolicy;
 use super::serial::{add_contribution, apply_touched, Tally};
 use super::tables::{contribution, ModelTables};
+use super::{lock, prefetch_edges_ahead};
 use crate::engine::executor::{BatchCursor, HopExecutor};
 use crate::engine::prefetch::prefetch;
 use crate::engine::result::SpreadResult;
@@ -93,15 +93,7 @@ pub(super) fn hop(
         while let Some(k) = cursor.take() {
             let nodes = &frontier[k * batch..((k + 1) * batch).min(frontier.len())];
             for (i, &(u, delta)) in nodes.iter().enumerate() {
-                if pd > 0 {
-                    if let Some(&(ahead, _)) = nodes.get(i + pd) {
-                        prefetch(
-                            all_edges
-                                .as_ptr()
-                                .wrapping_add(graph.node(ahead).first_edge()),
-                        );
-                    }
-                }
+                prefetch_edges_ahead(graph, nodes, i, pd);
                 let rec = graph.node(u);
                 let (first, degree) = (rec.first_edge(), rec.degree());
                 let scaled = t.scaled_push(delta, d, degree);
@@ -235,23 +227,12 @@ fn ensure_owner_map(graph: &Graph, parts: usize, map: &mut OwnerMap) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::mixed_ba_graph;
     use super::*;
-    use crate::graph::generate::{generate, GraphParams, Topology};
 
     #[test]
     fn owner_blocks_cover_every_node_in_order_and_split_the_edges_evenly() {
-        let g = generate(&GraphParams {
-            topology: Topology::BarabasiAlbert { m: 3 },
-            nodes: 50_000,
-            directed: false,
-            weight_min: 0.1,
-            weight_max: 1.0,
-            inhibitory_share: 0.1,
-            modulatory_share: 0.1,
-            tier_shares: [0.3, 0.4, 0.3],
-            seed: 5,
-        })
-        .unwrap();
+        let g = mixed_ba_graph(50_000, 5);
         let mut map = OwnerMap::default();
         for parts in [1usize, 2, 3, 4, 64] {
             ensure_owner_map(&g, parts, &mut map);

@@ -7,8 +7,8 @@
 //! apply are [`ModelTables`]'s, shared with the parallel kernels.
 
 use super::policy::ExecutionPolicy;
-use super::prefetch_target;
 use super::tables::{contribution, HopCtx, ModelTables};
+use super::{prefetch_edges_ahead, prefetch_target};
 use crate::engine::prefetch::prefetch;
 use crate::engine::result::SpreadResult;
 use crate::engine::scratch::{plain, Appender, NodeList, NodeState, SpreadScratch};
@@ -40,15 +40,7 @@ pub(super) fn push_hop(
     // One appender for the whole hop: its length stays in a register from node to node.
     let mut touched = touched.appender();
     for (i, &(u, delta)) in frontier.iter().enumerate() {
-        if pd > 0 {
-            if let Some(&(ahead, _)) = frontier.get(i + pd) {
-                prefetch(
-                    all_edges
-                        .as_ptr()
-                        .wrapping_add(graph.node(ahead).first_edge()),
-                );
-            }
-        }
+        prefetch_edges_ahead(graph, frontier, i, pd);
         let rec = graph.node(u);
         let (first, degree) = (rec.first_edge(), rec.degree());
         relaxed += degree as u64;
