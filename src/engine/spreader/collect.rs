@@ -113,14 +113,6 @@ fn fill_records(
     layout: RankKeys,
     out: &mut SpreadResult,
 ) {
-    if layout.carries() {
-        // The common case, as a loop of its own: everything comes from the key.
-        out.nodes.extend(keys.iter().map(|&key| {
-            let (tier, first_hop) = RankKeys::carried_of(key);
-            t.record(layout.node(key), layout.activation(key), tier, first_hop)
-        }));
-        return;
-    }
     out.nodes.extend(keys.iter().map(|&key| {
         // SAFETY: each key was made by `layout` from a node of `states` (`gather_keys`),
         // and the spread's hops are over.
