@@ -17,15 +17,51 @@ const WIDE_DIGITS_MIN: usize = 8192;
 /// order: keys must differ in their low `bits` bits (the spreader's rank keys carry a node's
 /// tier and first hop there).
 pub fn sort_keys(keys: &mut Vec<u64>, buf: &mut Vec<u64>, bits: u32) {
+    sort_keys_rarely_tied_below(keys, buf, 0, bits)
+}
+
+/// [`sort_keys`] for keys that rarely share their bits `low..bits` (a rank key's
+/// activation, above the node id that only breaks ties): the radix passes sort by those bits
+/// alone — on warm-10k four 8-bit passes instead of six — and then each run of keys that do
+/// share them, left in input order by the stable passes, is sorted by the bits below.
+/// Same result as `sort_keys` for any keys; only the cost moves: many ties (a spread that
+/// saturates hundreds of nodes at activation 1) cost a comparison sort of each run.
+pub fn sort_keys_rarely_tied_below(keys: &mut Vec<u64>, buf: &mut Vec<u64>, low: u32, bits: u32) {
+    let order = order_mask(bits);
     if keys.len() < RADIX_MIN {
-        let order = order_mask(bits);
         keys.sort_unstable_by_key(|&k| k & order);
         return;
     }
+    let low = low.min(bits);
     if keys.len() >= WIDE_DIGITS_MIN {
-        radix_passes::<11, 2048>(keys, buf, bits);
+        radix_passes::<11, 2048>(keys, buf, low, bits);
     } else {
-        radix_passes::<8, 256>(keys, buf, bits);
+        radix_passes::<8, 256>(keys, buf, low, bits);
+    }
+    if low > 0 {
+        sort_tied_runs(keys, order, low);
+    }
+}
+
+/// Sorts by `k & order` each run of consecutive keys that agree in their order bits from
+/// `low` on. Runs are rare, so the scan is one xor and test per key, and a branch that is
+/// hardly ever taken.
+fn sort_tied_runs(keys: &mut [u64], order: u64, low: u32) {
+    let high = order & !order_mask(low);
+    let n = keys.len();
+    let mut i = 1;
+    while i < n {
+        if (keys[i] ^ keys[i - 1]) & high != 0 {
+            i += 1;
+            continue;
+        }
+        let start = i - 1;
+        let mut end = i + 1;
+        while end < n && (keys[end] ^ keys[start]) & high == 0 {
+            end += 1;
+        }
+        keys[start..end].sort_unstable_by_key(|&k| k & order);
+        i = end + 1;
     }
 }
 
@@ -42,39 +78,41 @@ pub fn order_mask(bits: u32) -> u64 {
 /// Most digits a key has (8-bit digits of a 64-bit key).
 const MAX_DIGITS: usize = 8;
 
-/// LSD passes of `DIGIT` bits (`BUCKETS` = 2^DIGIT) over the low `bits` bits: dispatches to
+/// LSD passes of `DIGIT` bits (`BUCKETS` = 2^DIGIT) over bits `low..bits`: dispatches to
 /// [`radix_digits`] with the digit count as a constant, so that its counting loop is
 /// unrolled and only the counts it uses are zeroed.
 fn radix_passes<const DIGIT: u32, const BUCKETS: usize>(
     keys: &mut Vec<u64>,
     buf: &mut Vec<u64>,
+    low: u32,
     bits: u32,
 ) {
     debug_assert_eq!(BUCKETS, 1 << DIGIT);
-    match (bits.div_ceil(DIGIT) as usize).min(MAX_DIGITS) {
-        0 | 1 => radix_digits::<DIGIT, BUCKETS, 1>(keys, buf, bits),
-        2 => radix_digits::<DIGIT, BUCKETS, 2>(keys, buf, bits),
-        3 => radix_digits::<DIGIT, BUCKETS, 3>(keys, buf, bits),
-        4 => radix_digits::<DIGIT, BUCKETS, 4>(keys, buf, bits),
-        5 => radix_digits::<DIGIT, BUCKETS, 5>(keys, buf, bits),
-        6 => radix_digits::<DIGIT, BUCKETS, 6>(keys, buf, bits),
-        7 => radix_digits::<DIGIT, BUCKETS, 7>(keys, buf, bits),
-        _ => radix_digits::<DIGIT, BUCKETS, 8>(keys, buf, bits),
+    match ((bits - low).div_ceil(DIGIT) as usize).min(MAX_DIGITS) {
+        0 | 1 => radix_digits::<DIGIT, BUCKETS, 1>(keys, buf, low, bits),
+        2 => radix_digits::<DIGIT, BUCKETS, 2>(keys, buf, low, bits),
+        3 => radix_digits::<DIGIT, BUCKETS, 3>(keys, buf, low, bits),
+        4 => radix_digits::<DIGIT, BUCKETS, 4>(keys, buf, low, bits),
+        5 => radix_digits::<DIGIT, BUCKETS, 5>(keys, buf, low, bits),
+        6 => radix_digits::<DIGIT, BUCKETS, 6>(keys, buf, low, bits),
+        7 => radix_digits::<DIGIT, BUCKETS, 7>(keys, buf, low, bits),
+        _ => radix_digits::<DIGIT, BUCKETS, 8>(keys, buf, low, bits),
     }
 }
 
-/// `D` LSD passes of `DIGIT` bits; counts live on the stack, so sorting allocates nothing
+/// `D` LSD passes of `DIGIT` bits from bit `low` on; counts live on the stack, so sorting allocates nothing
 /// once `buf` has grown to size. The counts of every digit are taken in one pass over the
 /// keys (reading the keys once instead of once per digit), and a digit every key shares is
 /// skipped without a pass. `buf` is never zero-filled: each pass writes every slot.
 fn radix_digits<const DIGIT: u32, const BUCKETS: usize, const D: usize>(
     keys: &mut Vec<u64>,
     buf: &mut Vec<u64>,
+    low: u32,
     bits: u32,
 ) {
     // Each digit's mask: the last one is cut at `bits`, so that a payload above takes no
     // part; the others are constants once the digit loops are unrolled.
-    let top = ((1u64 << DIGIT) - 1) & (order_mask(bits) >> ((D as u32 - 1) * DIGIT));
+    let top = ((1u64 << DIGIT) - 1) & (order_mask(bits) >> (low + (D as u32 - 1) * DIGIT));
     let masks: [u64; D] =
         std::array::from_fn(|d| if d + 1 == D { top } else { (1u64 << DIGIT) - 1 });
     let n = keys.len();
@@ -82,12 +120,14 @@ fn radix_digits<const DIGIT: u32, const BUCKETS: usize, const D: usize>(
     buf.reserve(n);
     let mut counts = [[0u32; BUCKETS]; D];
     for &k in keys.iter() {
+        // Shifted once, so that each digit's shift is a constant.
+        let k = k >> low;
         for (d, c) in counts.iter_mut().enumerate() {
             c[((k >> (d as u32 * DIGIT)) & masks[d]) as usize] += 1;
         }
     }
     for (d, c) in counts.iter_mut().enumerate() {
-        let (shift, mask) = (d as u32 * DIGIT, masks[d]);
+        let (shift, mask) = (low + d as u32 * DIGIT, masks[d]);
         // Every key has the same digit here: this pass would not move anything.
         if c[((keys[0] >> shift) & mask) as usize] == n as u32 {
             continue;
@@ -282,6 +322,49 @@ mod tests {
                 merge_front_by(&runs, order, len / 2, |i, k| merged[i] = k);
                 merge_back_by(&runs, order, len - len / 2, |i, k| merged[i] = k);
                 assert_eq!(merged, want, "merge len {len} bits {bits}");
+            }
+        }
+    }
+
+    /// Keys whose bits above `low` are often shared (few distinct activations), with a
+    /// payload above the order bits: the radix passes over the upper bits and the sorting of
+    /// tied runs by the lower ones give the order a full comparison sort gives.
+    #[test]
+    fn sorting_above_the_tie_bits_then_each_tied_run_gives_the_full_order() {
+        let mut rng = SeededRng::new(17);
+        for len in [0usize, 1, 2, 63, 64, 500, 767, 768, 769, 5000, 8192, 9000] {
+            for (low, bits) in [(0u32, 46u32), (14, 46), (20, 52), (46, 46)] {
+                let order = order_mask(bits);
+                for distinct in [1u64, 3, 50, u64::MAX] {
+                    // Distinct order bits: a shuffled index fills the bits below `low` (with
+                    // `low` 0, bits 32 on), so that tied keys do not arrive in order.
+                    let mut index: Vec<u64> = (0..len as u64).collect();
+                    for i in (1..len).rev() {
+                        index.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+                    }
+                    let keys: Vec<u64> = index
+                        .iter()
+                        .map(|&i| {
+                            let upper = (rng.next_u64() % distinct) << low;
+                            let lower = if low >= 14 { i } else { i << 32 };
+                            (upper | lower) & order | rng.next_u64() << 54.max(bits)
+                        })
+                        .collect();
+                    let mut want = keys.clone();
+                    want.sort_unstable_by_key(|&k| k & order);
+                    let mut got = keys.clone();
+                    sort_keys_rarely_tied_below(&mut got, &mut Vec::new(), low, bits);
+                    assert_eq!(
+                        got.iter().map(|k| k & order).collect::<Vec<_>>(),
+                        want.iter().map(|k| k & order).collect::<Vec<_>>(),
+                        "len {len} low {low} bits {bits} distinct {distinct}"
+                    );
+                    // The payload travels with its key.
+                    assert_eq!(
+                        got, want,
+                        "payload: len {len} low {low} distinct {distinct}"
+                    );
+                }
             }
         }
     }

@@ -52,9 +52,15 @@ pub(super) fn collect(
     out.work.nodes_activated = s.rank_keys.len() as u32;
     match t.config().top_k {
         Some(k) if k < s.rank_keys.len() => cut_to_top_k(&mut s.rank_keys, k, keys),
-        _ => rank::sort_keys(&mut s.rank_keys, &mut s.rank_buf, keys.order_bits()),
+        _ => sort_ranked(&mut s.rank_keys, &mut s.rank_buf, keys),
     }
     fill_records(t, &s.states, &s.rank_keys, keys, out);
+}
+
+/// Sorts rank keys into rank order, `buf` the sort's scratch. Equal activations are rare
+/// (seeds and nodes clamped at 1), so the radix passes skip the id bits below them.
+fn sort_ranked(keys: &mut Vec<u64>, buf: &mut Vec<u64>, layout: RankKeys) {
+    rank::sort_keys_rarely_tied_below(keys, buf, layout.id_bits(), layout.order_bits());
 }
 
 /// Replaces `keys` with the `k` smallest, ascending: a partial selection, then a sort of
@@ -139,7 +145,7 @@ fn gather_sort_parallel(s: &mut SpreadScratch, layout: RankKeys, ex: &HopExecuto
                 [(p * share).min(activated.len())..((p + 1) * share).min(activated.len())];
             // Shares of `activated` are disjoint: each node's state is this participant's.
             gather_keys(states, part, layout, &mut buf.keys);
-            rank::sort_keys(&mut buf.keys, &mut buf.key_buf, layout.order_bits());
+            sort_ranked(&mut buf.keys, &mut buf.key_buf, layout);
         }
     });
 }

@@ -305,6 +305,12 @@ impl RankKeys {
         32 + self.id_bits
     }
 
+    /// The low bits of a key that hold the node id, which decides only between equal
+    /// activations.
+    pub(super) fn id_bits(self) -> u32 {
+        self.id_bits
+    }
+
     #[inline(always)]
     pub(super) fn node(self, key: u64) -> u32 {
         key_node(key, self.id_bits)
