@@ -119,7 +119,9 @@ fn fill_records(
     layout: RankKeys,
     out: &mut SpreadResult,
 ) {
-    out.nodes.extend(keys.iter().map(|&key| {
+    // A moved copy of the layout: borrowed, its fields were reloaded at every record (the
+    // compiler cannot tell them apart from the records being written).
+    out.nodes.extend(keys.iter().map(move |&key| {
         // SAFETY: each key was made by `layout` from a node of `states` (`gather_keys`),
         // and the spread's hops are over.
         unsafe { t.ranked_node(states, layout, key) }
