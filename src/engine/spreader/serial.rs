@@ -280,9 +280,10 @@ pub(super) fn apply_last(
     let rejected = filter(t, c, touched, accepted);
     for &v in accepted.as_slice() {
         // SAFETY: as in `filter`.
-        if t.apply_last(unsafe { &mut *plain(c.states, v) }, c) {
-            activated.push(v);
-        }
+        let newly = t.apply_last(unsafe { &mut *plain(c.states, v) }, c);
+        // SAFETY: `activated` holds distinct nodes (each is stamped once per spread), fewer
+        // than its capacity of one more than the graph's nodes.
+        unsafe { activated.push_if_unchecked(v, newly) };
     }
     Tally {
         rejected,

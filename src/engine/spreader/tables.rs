@@ -179,16 +179,18 @@ impl ModelTables {
     /// node's stamp, first hop and tier). The visit count is not kept: nothing reads it after
     /// the last hop, and the next spread resets it on first contact. Returns whether the node
     /// was newly activated.
+    ///
+    /// Selects, not a branch: whether an accepted target of the last hop is new or already
+    /// active is close to a coin flip.
     #[inline(always)]
     pub(super) fn apply_last(&self, st: &mut PlainState, c: HopCtx<'_>) -> bool {
         let newly = st.spread_epoch != c.spread_epoch;
-        if newly {
-            st.spread_epoch = c.spread_epoch;
-            st.activation = 0;
-            st.first_hop = c.d as u8;
-            st.tier = c.fresh_tier[(st.storage_tier & 3) as usize];
-        }
-        st.activation = (st.activation + st.pending).clamp(0, ONE);
+        st.spread_epoch = c.spread_epoch;
+        st.first_hop = select_unpredictable(newly, c.d as u8, st.first_hop);
+        st.tier =
+            select_unpredictable(newly, c.fresh_tier[(st.storage_tier & 3) as usize], st.tier);
+        let old = select_unpredictable(newly, 0, st.activation);
+        st.activation = (old + st.pending).clamp(0, ONE);
         newly
     }
 
