@@ -100,10 +100,11 @@ fn radix_passes<const DIGIT: u32, const BUCKETS: usize>(
     }
 }
 
-/// `D` LSD passes of `DIGIT` bits from bit `low` on; counts live on the stack, so sorting allocates nothing
-/// once `buf` has grown to size. The counts of every digit are taken in one pass over the
-/// keys (reading the keys once instead of once per digit), and a digit every key shares is
-/// skipped without a pass. `buf` is never zero-filled: each pass writes every slot.
+/// `D` LSD passes of `DIGIT` bits from bit `low` on; counts live on the stack, so sorting
+/// allocates nothing once `buf` has grown to size. The counts of every digit are taken in
+/// one pass over the keys (reading the keys once instead of once per digit), and a digit
+/// every key shares is skipped without a pass. `buf` is never zero-filled: each pass writes
+/// every slot.
 fn radix_digits<const DIGIT: u32, const BUCKETS: usize, const D: usize>(
     keys: &mut Vec<u64>,
     buf: &mut Vec<u64>,
