@@ -15,7 +15,7 @@ use crate::report::openmetrics::{self, CountedBuckets, MetricsView, PoolGauges, 
 use crate::{bad_input, InputError};
 use serde::Serialize;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
 /// Resolves `HOST:PORT` (or `:PORT`, loopback) to one address, as bad input naming the flag.
@@ -41,7 +41,10 @@ pub fn parse_addr(text: &str) -> Result<SocketAddr, InputError> {
 
 /// The running server; dropping it stops the server thread.
 pub struct MetricsServer {
-    server: Arc<tiny_http::Server>,
+    /// Weak: the server thread holds the server, so that it is dropped there the moment
+    /// the last queued scrape is answered (a request still queued when a tiny_http server
+    /// is dropped gets an empty 500), not once this thread has woken from the join.
+    server: Weak<tiny_http::Server>,
     thread: Option<JoinHandle<()>>,
     pub addr: SocketAddr,
 }
@@ -69,7 +72,7 @@ impl MetricsServer {
                 match tiny_http::Server::from_listener(listener, None) {
                     Ok(server) => {
                         let server = Arc::new(server);
-                        let _ = tx.send(Ok(Arc::clone(&server)));
+                        let _ = tx.send(Ok(Arc::downgrade(&server)));
                         serve(&server, &state);
                     }
                     Err(e) => {
@@ -95,7 +98,9 @@ impl MetricsServer {
 
 impl Drop for MetricsServer {
     fn drop(&mut self) {
-        self.server.unblock();
+        if let Some(server) = self.server.upgrade() {
+            server.unblock();
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
