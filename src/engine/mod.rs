@@ -15,6 +15,7 @@ pub mod budget;
 pub mod cost_profile;
 pub mod executor;
 pub mod fixed;
+pub mod marks;
 pub mod model;
 pub mod pool;
 pub mod predictor;

@@ -30,6 +30,7 @@
 //! in when the scratch is bound to a graph, so the first-contact test reads one line per target.
 
 use crate::aligned::CacheAligned;
+use crate::engine::marks::{self, MarkScan};
 use crate::graph::Graph;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicI64, AtomicU16, AtomicU32, AtomicU8};
@@ -251,6 +252,8 @@ pub struct SpreadScratch {
     pub(crate) bins: Vec<Mutex<ContributionBins>>,
     /// The owner of each block of target ids in a parallel hop, for `owners_of`.
     pub(crate) owners: OwnerMap,
+    /// The sums and marks of a last hop run on dense sums (`spreader::dense`).
+    pub(crate) dense: DenseSums,
     /// Set from the start of a spread until its collect has zeroed the activations it set:
     /// found set at the next start (the spread before panicked), every activation is zeroed
     /// then, so that "not activated in this spread" still means activation 0.
@@ -280,6 +283,7 @@ impl SpreadScratch {
             participants: Vec::new(),
             bins: Vec::new(),
             owners: OwnerMap::default(),
+            dense: DenseSums::for_nodes(node_count),
             unfinished: false,
         }
     }
@@ -299,6 +303,7 @@ impl SpreadScratch {
                 + self.penalized.capacity())
                 * 4
             + (self.rank_keys.capacity() + self.rank_buf.capacity()) * 8
+            + self.dense.heap_bytes()
             + self
                 .bins
                 .iter()
@@ -343,6 +348,7 @@ impl SpreadScratch {
             for s in self.states.iter() {
                 s.activation.store(0, Relaxed);
             }
+            self.dense.zero();
         }
         self.unfinished = true;
         if self.spread_epoch == u32::MAX {
@@ -385,6 +391,47 @@ impl SpreadScratch {
     pub(crate) fn force_epochs(&mut self, spread: u32, hop: u32) {
         self.spread_epoch = spread;
         self.hop_epoch = hop;
+    }
+}
+
+/// What a last hop on dense sums works in: a hop sum and a mark per node, both zero between
+/// uses (the apply zeroes what it reads; [`SpreadScratch::begin_spread`] zeroes both after a
+/// spread that did not finish), and the sums of the targets it keeps. Zeroed on allocation,
+/// so the pages of a graph whose spreads never take that path are never committed.
+#[derive(Debug, Clone)]
+pub(crate) struct DenseSums {
+    pub(crate) sums: Vec<i64>,
+    /// One byte per node, 0 or 1, rounded up to whole blocks of the scan.
+    pub(crate) marks: Vec<u8>,
+    /// The marked nodes, listed by the scan ([`marks::list_capacity`] slots).
+    pub(crate) marked: Vec<u32>,
+    pub(crate) kept_sums: Vec<i64>,
+    pub(crate) scan: MarkScan,
+}
+
+impl DenseSums {
+    fn for_nodes(node_count: usize) -> Self {
+        let marks = node_count.next_multiple_of(marks::MARK_BLOCK);
+        DenseSums {
+            sums: vec![0; node_count],
+            marks: vec![0; marks],
+            marked: vec![0; marks::list_capacity(marks)],
+            kept_sums: Vec::with_capacity(node_count),
+            scan: MarkScan::best(),
+        }
+    }
+
+    fn zero(&mut self) {
+        self.sums.fill(0);
+        self.marks.fill(0);
+        self.kept_sums.clear();
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.sums.capacity() * 8
+            + self.marks.capacity()
+            + self.marked.capacity() * 4
+            + self.kept_sums.capacity() * 8
     }
 }
 

@@ -19,6 +19,7 @@
 //! holds the public API, seeding and the hop loop.
 
 mod collect;
+mod dense;
 mod parallel;
 mod policy;
 mod serial;
@@ -266,6 +267,12 @@ impl Spreader {
             match parallel {
                 Some(ex) => {
                     out.work.edges_relaxed += parallel::hop(t, policy, graph, d, scratch, out, ex);
+                }
+                None if d == t.config().max_depth
+                    && dense::worth_it(scratch.frontier_edges, graph.node_count()) =>
+                {
+                    out.work.edges_relaxed += dense::push_last(t, policy, graph, d, scratch);
+                    dense::apply_last(t, graph, d, scratch, out);
                 }
                 None => {
                     out.work.edges_relaxed += serial::push_hop(t, policy, graph, d, scratch);

@@ -117,6 +117,17 @@ impl ModelTables {
     /// [`Self::storage_tiers`].
     #[inline(always)]
     pub(super) fn reject_one<const STORAGE: bool>(&self, st: &PlainState, c: &HopCtx<'_>) -> bool {
+        self.reject_sum::<STORAGE>(st, st.pending, c)
+    }
+
+    /// [`Self::reject_one`] of a target whose hop sum is `sum` (held apart from its state).
+    #[inline(always)]
+    pub(super) fn reject_sum<const STORAGE: bool>(
+        &self,
+        st: &PlainState,
+        sum: i64,
+        c: &HopCtx<'_>,
+    ) -> bool {
         // A node not activated in this spread has activation 0 (the collect of the spread
         // before zeroed it), so `activation == 0` is the model's "activation is 0" without
         // a look at the spread stamp. Selects, not branches: whether a target is already
@@ -131,7 +142,7 @@ impl ModelTables {
                 c.fresh_threshold[(st.storage_tier & 3) as usize],
             )
         };
-        (st.activation == 0) & (st.pending < threshold)
+        (st.activation == 0) & (sum < threshold)
     }
 
     /// Applies one accepted target's sum (DESIGN §2): activation on first contact, clamp,
@@ -184,13 +195,19 @@ impl ModelTables {
     /// active is close to a coin flip.
     #[inline(always)]
     pub(super) fn apply_last(&self, st: &mut PlainState, c: HopCtx<'_>) -> bool {
+        self.apply_last_sum(st, st.pending, c)
+    }
+
+    /// [`Self::apply_last`] of a target whose hop sum is `sum` (held apart from its state).
+    #[inline(always)]
+    pub(super) fn apply_last_sum(&self, st: &mut PlainState, sum: i64, c: HopCtx<'_>) -> bool {
         let newly = st.spread_epoch != c.spread_epoch;
         st.spread_epoch = c.spread_epoch;
         st.first_hop = select_unpredictable(newly, c.d as u8, st.first_hop);
         st.tier =
             select_unpredictable(newly, c.fresh_tier[(st.storage_tier & 3) as usize], st.tier);
         let old = select_unpredictable(newly, 0, st.activation);
-        st.activation = (old + st.pending).clamp(0, ONE);
+        st.activation = (old + sum).clamp(0, ONE);
         newly
     }
 

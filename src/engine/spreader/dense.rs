@@ -1,0 +1,255 @@
+//! The last hop of a spread that reaches a large share of the graph, on dense sums.
+//!
+//! The stamped push ([`serial::push_edges`]) pays at every edge a stamp load, compare and
+//! store and a branch-free append to `touched`, so that a hop costs what it reaches and not
+//! what the graph holds. When the last hop's out-edges are many against the graph's nodes
+//! (warm-10k's third hop: ≈ 4,700 edges into 10,000 nodes, a third of which it reaches), a
+//! plain add into a zeroed array of sums and a one-byte mark per target cost less, and the
+//! apply then finds the targets by scanning the marks eight at a time, in id order — which
+//! also walks the node states in address order, where the stamped apply jumped between them.
+//! The scan zeroes what it reads, so both arrays are zero again for the next use
+//! ([`DenseSums`]).
+//!
+//! Only the last hop: it builds no frontier, so the order in which its targets are applied
+//! (ids ascending instead of first contact) is not seen; the collect sorts. The sums are the
+//! same integers either way, so the result is bit-identical to the stamped hop's.
+//!
+//! [`serial::push_edges`]: super::serial::push_edges
+
+use super::policy::ExecutionPolicy;
+use super::prefetch_edges_ahead;
+use super::tables::{contribution, HopCtx, ModelTables};
+use crate::engine::marks;
+use crate::engine::prefetch::prefetch;
+use crate::engine::result::SpreadResult;
+use crate::engine::scratch::{plain, DenseSums, NodeList, SpreadScratch};
+use crate::graph::{Edge, Graph};
+
+/// Whether the last hop, with `frontier_edges` out-edges into a graph of `node_count`
+/// nodes, runs on dense sums: when the scan of one mark per node costs less than what the
+/// stamp saves at each edge (the scan takes 16 marks a step with AVX-512, 8 without; an edge
+/// saves ≈ 4 instructions).
+#[inline]
+pub(super) fn worth_it(frontier_edges: u64, node_count: usize) -> bool {
+    #[cfg(test)]
+    if let Some(forced) = tests::FORCED.with(|f| f.get()) {
+        return forced;
+    }
+    frontier_edges.saturating_mul(DENSE_EDGES_PER_NODE_INV) >= node_count as u64
+}
+
+/// `worth_it`'s ratio: dense from one out-edge per this many nodes on.
+const DENSE_EDGES_PER_NODE_INV: u64 = 8;
+
+/// The last hop's push on dense sums: every contribution added to `sums` and its target
+/// marked. Returns the number of edges relaxed.
+#[inline(never)]
+pub(super) fn push_last(
+    t: &ModelTables,
+    policy: &ExecutionPolicy,
+    graph: &Graph,
+    d: u32,
+    s: &mut SpreadScratch,
+) -> u64 {
+    let pd = policy.prefetch_distance();
+    let all_edges = graph.edges();
+    let SpreadScratch {
+        frontier, dense, ..
+    } = s;
+    debug_assert_eq!(dense.sums.len(), graph.node_count());
+    let (sums, marks) = (dense.sums.as_mut_ptr(), dense.marks.as_mut_ptr());
+    let mut relaxed = 0u64;
+    for (i, &(u, delta)) in frontier.iter().enumerate() {
+        prefetch_edges_ahead(graph, frontier, i, pd);
+        let rec = graph.node(u);
+        let (first, degree) = (rec.first_edge(), rec.degree());
+        relaxed += degree as u64;
+        let scaled = t.scaled_push(delta, d, degree);
+        // SAFETY: a node record's edges are a range of `all_edges`; every target is below
+        // `node_count`, the length of `sums` and (at least) of `marks`.
+        unsafe { add_edges(all_edges, first, first + degree, scaled, sums, marks, pd) };
+    }
+    relaxed
+}
+
+/// Adds the contributions of `all_edges[from..to]`, pushed with `scaled`, to `sums` and
+/// marks their targets. No branch on data, no load but the sum's.
+///
+/// # Safety
+/// `from <= to <= all_edges.len()`; every target of `all_edges` is an index of the arrays
+/// `sums` and `marks` point to; no other thread touches them during the call.
+#[inline(always)]
+unsafe fn add_edges(
+    all_edges: &[Edge],
+    from: usize,
+    to: usize,
+    scaled: f64,
+    sums: *mut i64,
+    marks: *mut u8,
+    pd: usize,
+) {
+    debug_assert!(from <= to && to <= all_edges.len());
+    let add = |Edge { target, weight }: Edge| {
+        // SAFETY: the caller's contract.
+        unsafe {
+            *sums.add(target as usize) += contribution(scaled, weight);
+            marks.add(target as usize).write(1);
+        }
+    };
+    let base = all_edges.as_ptr();
+    // SAFETY: `from <= to <= all_edges.len()`.
+    let (mut e, end) = unsafe { (base.add(from), base.add(to)) };
+    if pd > 0 && to + pd <= all_edges.len() {
+        while e < end {
+            // SAFETY: `e + pd < to + pd <= all_edges.len()`, and `e` is an edge of the array.
+            let (ahead, edge) = unsafe { ((*e.add(pd)).target, *e) };
+            prefetch(sums.wrapping_add(ahead as usize));
+            add(edge);
+            e = unsafe { e.add(1) };
+        }
+    } else {
+        while e < end {
+            // SAFETY: `from <= e < to`: an edge of the array.
+            add(unsafe { *e });
+            e = unsafe { e.add(1) };
+        }
+    }
+}
+
+/// The last hop's apply on dense sums: the marked targets in id order through the same
+/// first-contact test and last-hop application as the stamped hop's, both arrays zeroed on
+/// the way.
+#[inline(never)]
+pub(super) fn apply_last(
+    t: &ModelTables,
+    graph: &Graph,
+    d: u32,
+    s: &mut SpreadScratch,
+    out: &mut SpreadResult,
+) {
+    let c = t.hop_ctx(graph, &s.states, d, s.spread_epoch);
+    let touched = if t.storage_tiers() {
+        filter_marked::<true>(t, &c, &mut s.dense, &mut s.accepted)
+    } else {
+        filter_marked::<false>(t, &c, &mut s.dense, &mut s.accepted)
+    };
+    let kept = s.accepted.as_slice();
+    out.work.rejected += (touched - kept.len()) as u64;
+    for (&v, &sum) in kept.iter().zip(&s.dense.kept_sums) {
+        // SAFETY: `v` is a node of this graph (v < node_count == states.len()), and only
+        // this thread touches the states in this hop.
+        let newly = t.apply_last_sum(unsafe { &mut *plain(c.states, v) }, sum, c);
+        // SAFETY: `activated` holds distinct nodes (each is stamped once per spread), fewer
+        // than its capacity of one more than the graph's nodes.
+        unsafe { s.activated.push_if_unchecked(v, newly) };
+    }
+    s.frontier_edges = 0;
+}
+
+/// Lists the marked targets ([`marks::list_marked`], which zeroes the marks) and keeps in
+/// `accepted` (their sums in `dense.kept_sums`) those not rejected at first contact; zeroes
+/// every sum it reads. Returns the number of targets marked.
+#[inline(never)]
+fn filter_marked<const STORAGE: bool>(
+    t: &ModelTables,
+    c: &HopCtx<'_>,
+    dense: &mut DenseSums,
+    accepted: &mut NodeList,
+) -> usize {
+    let touched = marks::list_marked(dense.scan, &mut dense.marks, &mut dense.marked);
+    accepted.clear();
+    dense.kept_sums.clear();
+    let keep = accepted.spare_ptr();
+    let keep_sums = dense.kept_sums.as_mut_ptr();
+    let sums = dense.sums.as_mut_ptr();
+    let states = c.states;
+    let mut kept = 0usize;
+    for &v in &dense.marked[..touched] {
+        // SAFETY: a marked byte is a target of this graph's edges (v < node_count ==
+        // states.len() == sums.len()); only this thread touches them in this hop.
+        let sum = unsafe { std::mem::take(&mut *sums.add(v as usize)) };
+        let reject = t.reject_sum::<STORAGE>(unsafe { &*plain(states, v) }, sum, c);
+        // SAFETY: each node is listed once, so fewer than the capacity of `accepted` (one
+        // more than the graph's nodes) and of `kept_sums` (the node count) are kept.
+        unsafe {
+            keep.add(kept).write(v);
+            keep_sums.add(kept).write(sum);
+        }
+        kept += !reject as usize;
+    }
+    // SAFETY: the first `kept` slots of both were written above.
+    unsafe {
+        accepted.set_len(kept);
+        dense.kept_sums.set_len(kept);
+    }
+    touched
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::super::tests::mixed_ba_graph;
+    use super::super::{Seed, Spreader};
+    use crate::engine::model::{SpreadConfig, TierPolicy};
+    use crate::engine::scratch::SpreadScratch;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Overrides [`super::worth_it`] on this thread: `Some(true)` every last hop dense,
+        /// `Some(false)` none.
+        pub(crate) static FORCED: Cell<Option<bool>> = const { Cell::new(None) };
+    }
+
+    /// Runs `f` with every last hop forced dense (or stamped).
+    fn forced<T>(dense: bool, f: impl FnOnce() -> T) -> T {
+        FORCED.with(|c| c.set(Some(dense)));
+        let out = f();
+        FORCED.with(|c| c.set(None));
+        out
+    }
+
+    #[test]
+    fn a_dense_last_hop_gives_the_stamped_hops_result() {
+        let g = mixed_ba_graph(2000, 11);
+        for policy in [TierPolicy::Storage, TierPolicy::HopDepth] {
+            for depth in 1..=4 {
+                let sp = Spreader::new(SpreadConfig {
+                    max_depth: depth,
+                    tier_policy: policy,
+                    ..SpreadConfig::default()
+                })
+                .unwrap();
+                // One scratch per path, reused across requests, as a benchmark uses it.
+                let (mut a, mut b) = (SpreadScratch::new(2000), SpreadScratch::new(2000));
+                for i in 0..30u32 {
+                    let seeds = [Seed::new(i * 61 % 2000, 1.0), Seed::new(i * 7 % 2000, 0.4)];
+                    let stamped = forced(false, || sp.spread(&g, &seeds, &mut a).unwrap());
+                    let dense = forced(true, || sp.spread(&g, &seeds, &mut b).unwrap());
+                    assert_eq!(stamped.nodes, dense.nodes, "{policy:?}, depth {depth}, {i}");
+                    assert_eq!(stamped.work, dense.work, "{policy:?}, depth {depth}, {i}");
+                    assert!(!stamped.nodes.is_empty());
+                }
+                assert!(b.dense.marks.iter().all(|&m| m == 0), "marks left set");
+                assert!(b.dense.sums.iter().all(|&s| s == 0), "sums left set");
+            }
+        }
+    }
+
+    #[test]
+    fn a_spread_after_an_unfinished_dense_hop_starts_from_zero_sums() {
+        let g = mixed_ba_graph(500, 3);
+        let sp = Spreader::new(SpreadConfig::default()).unwrap();
+        let seeds = [Seed::new(9, 1.0)];
+        let want = forced(true, || {
+            sp.spread(&g, &seeds, &mut SpreadScratch::new(500)).unwrap()
+        });
+        let mut scratch = SpreadScratch::new(500);
+        // What a spread stopped inside its dense hop leaves: marks and sums set.
+        scratch.begin_spread();
+        scratch.dense.marks[40] = 1;
+        scratch.dense.sums[40] = 1 << 31;
+        scratch.dense.sums[41] = -5;
+        let got = forced(true, || sp.spread(&g, &seeds, &mut scratch).unwrap());
+        assert_eq!(got.nodes, want.nodes);
+        assert_eq!(got.work, want.work);
+    }
+}
