@@ -5,12 +5,14 @@
 #
 # Runs examples/profile_engine (N measured spreads of the workload's seeded request stream on
 # one thread, after W warm-up spreads) under callgrind with collection switched on only inside
-# the measured spreads, then prints, per spread, per relaxed edge and per touched target, the
+# the measured spreads, then prints, per spread and per relaxed edge, the
 # inclusive instructions (Ir), data reads, D1 read misses and mispredicted conditional
 # branches (callgrind's simple predictor: a guide to branches on data, not a measurement) of
 # the phases, which are
 # `#[inline(never)]` functions of their own: push (serial::push_hop), apply (serial::apply_hop:
-# first-contact filter and application), collect (collect::collect: gather, rank, records).
+# first-contact filter and application), the same two of a last hop on dense sums
+# (dense::push_last, dense::apply_last, with the scan of the marks), the hops run in parallel
+# (parallel::hop), collect (collect::collect: gather, rank, records).
 # The example also prints a hash of every result, to check that a change keeps results
 # bit-identical while it is profiled.
 #
@@ -57,6 +59,8 @@ printf '  %-9s %12s %10s %10s %12s %10s\n' phase instructions "data reads" "D1 m
 {
   echo "push $(phase 'serial::push_hop')"
   echo "apply $(phase 'serial::apply_hop')"
+  echo "push-last $(phase 'dense::push_last')"
+  echo "apply-last $(phase 'dense::apply_last')"
   echo "parallel $(phase 'parallel::hop')"
   echo "collect $(phase 'collect::collect')"
   echo "total $total"

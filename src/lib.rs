@@ -22,6 +22,7 @@ pub mod measure;
 pub mod recall;
 pub mod report;
 pub mod rng;
+pub mod simd;
 pub mod workload;
 
 pub use error::InputError;

@@ -671,7 +671,7 @@ pub struct RecallArgs {
     )]
     pub cue_node: Option<u64>,
 
-    /// Read the cue from a float32 `.npy` of shape [dim] or [1, dim].
+    /// Read the cue from a float32 `.npy` of shape `[dim]` or `[1, dim]`.
     #[arg(long, value_name = "FILE.npy")]
     pub cue_file: Option<PathBuf>,
 

@@ -31,7 +31,7 @@ impl MarkScan {
         match self {
             MarkScan::Portable => true,
             #[cfg(target_arch = "x86_64")]
-            MarkScan::Avx512 => x86::AVX512_BUILT && std::arch::is_x86_feature_detected!("avx512f"),
+            MarkScan::Avx512 => crate::simd::avx512f(),
             #[cfg(target_arch = "x86_64")]
             MarkScan::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
             #[cfg(not(target_arch = "x86_64"))]
@@ -102,14 +102,6 @@ fn list_portable(marks: &mut [u8], list: &mut [u32]) -> usize {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
-
-    /// AVX-512 intrinsics and `#[target_feature(enable = "avx512f")]` are stable from Rust
-    /// 1.89, one release past the crate's MSRV (1.88): older compilers build without the
-    /// kernel, and [`super::MarkScan::Avx512`] is then never available.
-    #[rustversion::since(1.89)]
-    pub const AVX512_BUILT: bool = true;
-    #[rustversion::before(1.89)]
-    pub const AVX512_BUILT: bool = false;
 
     /// Stands in for the kernel on compilers that cannot build it; never called, since
     /// `available()` is false there.

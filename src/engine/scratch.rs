@@ -292,29 +292,6 @@ impl SpreadScratch {
         self.states.len()
     }
 
-    /// Heap bytes this scratch holds (its buffers' capacities), for memory accounting.
-    pub fn heap_bytes(&self) -> usize {
-        use std::mem::size_of;
-        self.states.len() * size_of::<NodeState>()
-            + (self.frontier.capacity() + self.next.capacity()) * size_of::<(u32, i64)>()
-            + (self.touched.capacity()
-                + self.accepted.capacity()
-                + self.activated.capacity()
-                + self.penalized.capacity())
-                * 4
-            + (self.rank_keys.capacity() + self.rank_buf.capacity()) * 8
-            + self.dense.heap_bytes()
-            + self
-                .bins
-                .iter()
-                .map(|b| {
-                    let b = b.lock().unwrap_or_else(|p| p.into_inner());
-                    b.to.iter().map(|v| v.capacity()).sum::<usize>()
-                })
-                .sum::<usize>()
-                * size_of::<(u32, i64)>()
-    }
-
     /// Makes the scratch fit `graph`: resized if the node count differs, storage tiers copied
     /// if it was last used with another graph. O(n) then, O(1) on every later spread.
     pub(crate) fn bind(&mut self, graph: &Graph) {
@@ -322,8 +299,14 @@ impl SpreadScratch {
             *self = SpreadScratch::new(graph.node_count());
         }
         if self.bound_graph != graph.instance() {
-            for (st, rec) in self.states.iter().zip(graph.nodes()) {
+            for ((st, tier), rec) in self
+                .states
+                .iter()
+                .zip(&mut self.dense.tiers)
+                .zip(graph.nodes())
+            {
                 st.storage_tier.store(rec.tier() as u8, Relaxed);
+                *tier = rec.tier() as u8;
             }
             self.bound_graph = graph.instance();
         }
@@ -400,12 +383,19 @@ impl SpreadScratch {
 /// so the pages of a graph whose spreads never take that path are never committed.
 #[derive(Debug, Clone)]
 pub(crate) struct DenseSums {
+    /// One per node, rounded up to whole blocks of the scan as the marks are.
     pub(crate) sums: Vec<i64>,
     /// One byte per node, 0 or 1, rounded up to whole blocks of the scan.
     pub(crate) marks: Vec<u8>,
     /// The marked nodes, listed by the scan ([`marks::list_capacity`] slots).
     pub(crate) marked: Vec<u32>,
     pub(crate) kept_sums: Vec<i64>,
+    /// One byte per node (as many as marks): 1 where the activation is nonzero, written for
+    /// the AVX-512 filter just before it runs (which zeroes it).
+    pub(crate) active: Vec<u8>,
+    /// The bound graph's storage tier per node (as many as marks; the padding 0), for the
+    /// AVX-512 filter.
+    pub(crate) tiers: Vec<u8>,
     pub(crate) scan: MarkScan,
 }
 
@@ -413,10 +403,12 @@ impl DenseSums {
     fn for_nodes(node_count: usize) -> Self {
         let marks = node_count.next_multiple_of(marks::MARK_BLOCK);
         DenseSums {
-            sums: vec![0; node_count],
+            sums: vec![0; marks],
             marks: vec![0; marks],
             marked: vec![0; marks::list_capacity(marks)],
             kept_sums: Vec::with_capacity(node_count),
+            active: vec![0; marks],
+            tiers: vec![0; marks],
             scan: MarkScan::best(),
         }
     }
@@ -424,14 +416,8 @@ impl DenseSums {
     fn zero(&mut self) {
         self.sums.fill(0);
         self.marks.fill(0);
+        self.active.fill(0);
         self.kept_sums.clear();
-    }
-
-    fn heap_bytes(&self) -> usize {
-        self.sums.capacity() * 8
-            + self.marks.capacity()
-            + self.marked.capacity() * 4
-            + self.kept_sums.capacity() * 8
     }
 }
 

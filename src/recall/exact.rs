@@ -21,7 +21,7 @@ pub fn canonical_dot(row: &[f32], cue: &[f32]) -> f32 {
     assert_eq!(row.len(), cue.len());
     #[cfg(target_arch = "x86_64")]
     {
-        if x86::AVX512_BUILT && std::arch::is_x86_feature_detected!("avx512f") {
+        if crate::simd::avx512f() {
             // SAFETY: the CPU has AVX-512F and the lengths are equal.
             return unsafe { x86::canonical_dot_avx512(row, cue) };
         }
@@ -77,12 +77,6 @@ mod x86 {
 
     use super::{finish, LANES};
     use std::arch::x86_64::*;
-
-    /// AVX-512 is stable from Rust 1.89, past the MSRV (see `similarity::x86`).
-    #[rustversion::since(1.89)]
-    pub const AVX512_BUILT: bool = true;
-    #[rustversion::before(1.89)]
-    pub const AVX512_BUILT: bool = false;
 
     #[rustversion::before(1.89)]
     pub unsafe fn canonical_dot_avx512(_: &[f32], _: &[f32]) -> f32 {

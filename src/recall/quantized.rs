@@ -63,7 +63,7 @@ impl QuantKernel {
             QuantKernel::Portable => true,
             #[cfg(target_arch = "x86_64")]
             QuantKernel::Avx512Vnni => {
-                x86::VNNI_BUILT
+                crate::simd::AVX512_BUILT
                     && std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512bw")
                     && std::arch::is_x86_feature_detected!("avx512vnni")
@@ -258,13 +258,6 @@ mod x86 {
     //! load is a whole vector and the padding adds nothing.
 
     use std::arch::x86_64::*;
-
-    /// AVX-512 intrinsics are stable from Rust 1.89, one release past the crate's MSRV;
-    /// older compilers build without the VNNI kernel (see `similarity::x86`).
-    #[rustversion::since(1.89)]
-    pub const VNNI_BUILT: bool = true;
-    #[rustversion::before(1.89)]
-    pub const VNNI_BUILT: bool = false;
 
     #[rustversion::before(1.89)]
     pub unsafe fn dots_vnni(_: &[i8], _: usize, _: &[u8], _: &[i32], _: &mut [i32]) {

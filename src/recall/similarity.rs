@@ -38,7 +38,7 @@ impl Kernel {
         match self {
             Kernel::Portable => true,
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => x86::AVX512_BUILT && std::arch::is_x86_feature_detected!("avx512f"),
+            Kernel::Avx512 => crate::simd::avx512f(),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2Fma => {
                 std::arch::is_x86_feature_detected!("avx2")
@@ -260,14 +260,6 @@ mod x86 {
     //! order, so a row's score never depends on its position.
 
     use std::arch::x86_64::*;
-
-    /// AVX-512 intrinsics and `#[target_feature(enable = "avx512f")]` are stable from Rust
-    /// 1.89, one release past the crate's MSRV (1.88): older compilers build without the
-    /// kernel and [`super::Kernel::Avx512`] is then never available.
-    #[rustversion::since(1.89)]
-    pub const AVX512_BUILT: bool = true;
-    #[rustversion::before(1.89)]
-    pub const AVX512_BUILT: bool = false;
 
     /// Stands in for the kernel on compilers that cannot build it; never called, since
     /// `available()` is false there.

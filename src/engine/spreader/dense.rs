@@ -16,10 +16,11 @@
 //!
 //! [`serial::push_edges`]: super::serial::push_edges
 
+use super::dense_avx512;
 use super::policy::ExecutionPolicy;
 use super::prefetch_edges_ahead;
 use super::tables::{contribution, HopCtx, ModelTables};
-use crate::engine::marks;
+use crate::engine::marks::{self, MarkScan};
 use crate::engine::prefetch::prefetch;
 use crate::engine::result::SpreadResult;
 use crate::engine::scratch::{plain, DenseSums, NodeList, SpreadScratch};
@@ -56,7 +57,7 @@ pub(super) fn push_last(
     let SpreadScratch {
         frontier, dense, ..
     } = s;
-    debug_assert_eq!(dense.sums.len(), graph.node_count());
+    debug_assert!(dense.sums.len() >= graph.node_count());
     let (sums, marks) = (dense.sums.as_mut_ptr(), dense.marks.as_mut_ptr());
     let mut relaxed = 0u64;
     for (i, &(u, delta)) in frontier.iter().enumerate() {
@@ -128,7 +129,9 @@ pub(super) fn apply_last(
     out: &mut SpreadResult,
 ) {
     let c = t.hop_ctx(graph, &s.states, d, s.spread_epoch);
-    let touched = if t.storage_tiers() {
+    let touched = if t.storage_tiers() && s.dense.scan == MarkScan::Avx512 {
+        filter_marked_avx512(&c, &mut s.dense, &s.activated, &mut s.accepted)
+    } else if t.storage_tiers() {
         filter_marked::<true>(t, &c, &mut s.dense, &mut s.accepted)
     } else {
         filter_marked::<false>(t, &c, &mut s.dense, &mut s.accepted)
@@ -144,6 +147,36 @@ pub(super) fn apply_last(
         unsafe { s.activated.push_if_unchecked(v, newly) };
     }
     s.frontier_edges = 0;
+}
+
+/// [`filter_marked`] of storage tiers in one AVX-512 pass ([`dense_avx512::filter`]), after
+/// writing down which of the spread's activated nodes have a nonzero activation: every other
+/// node's is 0 (the collect before zeroed it), so no other state is read.
+fn filter_marked_avx512(
+    c: &HopCtx<'_>,
+    dense: &mut DenseSums,
+    activated: &NodeList,
+    accepted: &mut NodeList,
+) -> usize {
+    for &v in activated.as_slice() {
+        // SAFETY: an activated node is a node of this graph (v < node_count ==
+        // states.len() <= active.len()); only this thread touches it in this hop.
+        let a = unsafe { (*plain(c.states, v)).activation };
+        dense.active[v as usize] = u8::from(a != 0);
+    }
+    let keep_ids = accepted.spare_ptr();
+    let keep_sums = dense.kept_sums.as_mut_ptr();
+    // SAFETY: chosen only when `dense.scan` is AVX-512, which `MarkScan::available` checked;
+    // the byte arrays and the sums are `DenseSums::for_nodes`'s (one length, a multiple of
+    // 16; a graph's node count fits a u32, and the filter asserts the lengths); `accepted`
+    // has room for every node and `kept_sums` the capacity of the node count.
+    let f = unsafe { dense_avx512::filter(dense, c.fresh_threshold, keep_ids, keep_sums) };
+    // SAFETY: the filter wrote the first `kept` slots of both.
+    unsafe {
+        accepted.set_len(f.kept);
+        dense.kept_sums.set_len(f.kept);
+    }
+    f.touched
 }
 
 /// Lists the marked targets ([`marks::list_marked`], which zeroes the marks) and keeps in
@@ -189,6 +222,7 @@ fn filter_marked<const STORAGE: bool>(
 pub(super) mod tests {
     use super::super::tests::mixed_ba_graph;
     use super::super::{Seed, Spreader};
+    use crate::engine::marks::MarkScan;
     use crate::engine::model::{SpreadConfig, TierPolicy};
     use crate::engine::scratch::SpreadScratch;
     use std::cell::Cell;
@@ -232,6 +266,59 @@ pub(super) mod tests {
                 assert!(b.dense.sums.iter().all(|&s| s == 0), "sums left set");
             }
         }
+    }
+
+    /// The dense hop's filters (the AVX-512 one of storage tiers, and the one after each
+    /// scan of the marks) against the stamped hop, node by node and counter by counter.
+    #[test]
+    fn every_dense_filter_gives_the_stamped_hops_result() {
+        let g = mixed_ba_graph(1000, 5);
+        for scan in MarkScan::ALL.into_iter().filter(|k| k.available()) {
+            for policy in [TierPolicy::Storage, TierPolicy::HopDepth] {
+                for depth in [1, 3] {
+                    let sp = Spreader::new(SpreadConfig {
+                        max_depth: depth,
+                        tier_policy: policy,
+                        ..SpreadConfig::default()
+                    })
+                    .unwrap();
+                    let (mut a, mut b) = (SpreadScratch::new(1000), SpreadScratch::new(1000));
+                    b.dense.scan = scan;
+                    for i in 0..20u32 {
+                        let seeds = [Seed::new(i * 37 % 1000, 1.0), Seed::new(i * 11 % 1000, 0.7)];
+                        let stamped = forced(false, || sp.spread(&g, &seeds, &mut a).unwrap());
+                        let dense = forced(true, || sp.spread(&g, &seeds, &mut b).unwrap());
+                        let at = format!("{scan:?}, {policy:?}, depth {depth}, request {i}");
+                        assert_eq!(stamped.nodes, dense.nodes, "{at}");
+                        assert_eq!(stamped.work, dense.work, "{at}");
+                    }
+                    let zeroed = b.dense.marks.iter().chain(&b.dense.active).all(|&m| m == 0);
+                    assert!(
+                        zeroed && b.dense.sums.iter().all(|&s| s == 0),
+                        "{scan:?} left state"
+                    );
+                }
+            }
+        }
+    }
+
+    /// What a spread stopped inside the AVX-512 filter leaves (activity bytes set) does not
+    /// keep a rejected target.
+    #[test]
+    fn a_spread_after_an_unfinished_dense_filter_starts_from_zero_activity() {
+        let g = mixed_ba_graph(500, 3);
+        let sp = Spreader::new(SpreadConfig::default()).unwrap();
+        let seeds = [Seed::new(9, 1.0)];
+        let want = forced(true, || {
+            sp.spread(&g, &seeds, &mut SpreadScratch::new(500)).unwrap()
+        });
+        let mut scratch = SpreadScratch::new(500);
+        scratch.begin_spread();
+        scratch.dense.active.fill(1);
+        scratch.dense.marks[77] = 1;
+        let got = forced(true, || sp.spread(&g, &seeds, &mut scratch).unwrap());
+        assert_eq!(got.nodes, want.nodes);
+        assert_eq!(got.work, want.work);
     }
 
     #[test]

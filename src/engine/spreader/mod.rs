@@ -20,6 +20,7 @@
 
 mod collect;
 mod dense;
+mod dense_avx512;
 mod parallel;
 mod policy;
 mod serial;
