@@ -302,10 +302,9 @@ pub(super) mod tests {
         }
     }
 
-    /// What a spread stopped inside the AVX-512 filter leaves (activity bytes set) does not
-    /// keep a rejected target.
-    #[test]
-    fn a_spread_after_an_unfinished_dense_filter_starts_from_zero_activity() {
+    /// A spread after one stopped inside its dense hop, which left `leave` behind, gives
+    /// the result of a spread on a fresh scratch.
+    fn after_an_unfinished_dense_hop(leave: impl FnOnce(&mut SpreadScratch)) {
         let g = mixed_ba_graph(500, 3);
         let sp = Spreader::new(SpreadConfig::default()).unwrap();
         let seeds = [Seed::new(9, 1.0)];
@@ -314,29 +313,29 @@ pub(super) mod tests {
         });
         let mut scratch = SpreadScratch::new(500);
         scratch.begin_spread();
-        scratch.dense.active.fill(1);
-        scratch.dense.marks[77] = 1;
+        leave(&mut scratch);
         let got = forced(true, || sp.spread(&g, &seeds, &mut scratch).unwrap());
         assert_eq!(got.nodes, want.nodes);
         assert_eq!(got.work, want.work);
     }
 
+    /// Activity bytes left set (a spread stopped inside the AVX-512 filter) do not keep a
+    /// rejected target.
+    #[test]
+    fn a_spread_after_an_unfinished_dense_filter_starts_from_zero_activity() {
+        after_an_unfinished_dense_hop(|s| {
+            s.dense.active.fill(1);
+            s.dense.marks[77] = 1;
+        });
+    }
+
     #[test]
     fn a_spread_after_an_unfinished_dense_hop_starts_from_zero_sums() {
-        let g = mixed_ba_graph(500, 3);
-        let sp = Spreader::new(SpreadConfig::default()).unwrap();
-        let seeds = [Seed::new(9, 1.0)];
-        let want = forced(true, || {
-            sp.spread(&g, &seeds, &mut SpreadScratch::new(500)).unwrap()
-        });
-        let mut scratch = SpreadScratch::new(500);
         // What a spread stopped inside its dense hop leaves: marks and sums set.
-        scratch.begin_spread();
-        scratch.dense.marks[40] = 1;
-        scratch.dense.sums[40] = 1 << 31;
-        scratch.dense.sums[41] = -5;
-        let got = forced(true, || sp.spread(&g, &seeds, &mut scratch).unwrap());
-        assert_eq!(got.nodes, want.nodes);
-        assert_eq!(got.work, want.work);
+        after_an_unfinished_dense_hop(|s| {
+            s.dense.marks[40] = 1;
+            s.dense.sums[40] = 1 << 31;
+            s.dense.sums[41] = -5;
+        });
     }
 }
