@@ -377,10 +377,12 @@ impl SpreadScratch {
     }
 }
 
-/// What a last hop on dense sums works in: a hop sum and a mark per node, both zero between
-/// uses (the apply zeroes what it reads; [`SpreadScratch::begin_spread`] zeroes both after a
-/// spread that did not finish), and the sums of the targets it keeps. Zeroed on allocation,
-/// so the pages of a graph whose spreads never take that path are never committed.
+/// What a last hop on dense sums works in: a hop sum, a mark and an activity byte per node,
+/// all zero between uses (the apply zeroes what it reads; [`SpreadScratch::begin_spread`]
+/// zeroes them after a spread that did not finish), the storage tiers of the bound graph, and
+/// the sums of the targets it keeps. Zeroed on allocation, so the pages of a graph whose
+/// spreads never take that path are never committed — but for the tiers' byte per node,
+/// written when a graph is bound.
 #[derive(Debug, Clone)]
 pub(crate) struct DenseSums {
     /// One per node, rounded up to whole blocks of the scan as the marks are.
