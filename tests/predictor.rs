@@ -112,6 +112,44 @@ fn an_empty_or_poisoned_model_predicts_nothing_harmful() {
     assert_eq!(m.n(), 0);
 }
 
+/// Reproducer: a fit extrapolated out of its training span went below 0, and a trained
+/// predictor then predicted 0 ns, so that `spread --budget 1ns --train 100` ran a spread of a
+/// hundred microseconds instead of falling back (the CI failure of 2026-12-03). A latency is
+/// now never predicted below half the fastest observation the fit learned from.
+#[test]
+fn a_fit_extrapolated_past_zero_predicts_half_its_fastest_observation() {
+    let mut m = OnlineRidge::new(&["x"], 1e-6, true);
+    assert_eq!(m.predict_latency(&[5.0]), 0.0, "unfitted: no opinion");
+    for i in 1..=50 {
+        m.add(&[i as f64], 100.0 - i as f64);
+    }
+    m.fit();
+    assert!(close(m.predict(&[200.0]), -100.0, 1e-5), "the line itself");
+    assert_eq!(
+        m.predict_latency(&[200.0]),
+        25.0,
+        "half the fastest of 99 … 50"
+    );
+    assert!(
+        close(m.predict_latency(&[10.0]), 90.0, 1e-6),
+        "inside: the line"
+    );
+
+    // The same through the request model: latency falls with the edges in training.
+    let mut p = LatencyPredictor::new();
+    for i in 0..64 {
+        let edges = 100.0 + 300.0 * i as f64;
+        p.observe_request(&request(edges, 2), 50_000.0 - 2.0 * edges);
+    }
+    let fastest = 50_000.0 - 2.0 * (100.0 + 300.0 * 63.0);
+    assert_eq!(p.request_model().n_fitted(), 64);
+    let got = p.predict_latency(&request(40_000.0, 2));
+    assert!(
+        close(got, 0.5 * fastest * p.drift().0.factor(), 1e-9),
+        "{got}"
+    );
+}
+
 fn request(edges: f64, seeds: u32) -> RequestFeatures {
     RequestFeatures {
         edges,

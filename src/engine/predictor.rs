@@ -38,6 +38,10 @@ pub struct OnlineRidge {
     w: f64,
     mean: Vec<f64>,
     y_mean: f64,
+    /// The smallest `y` added so far (+∞ before any).
+    y_min: f64,
+    /// What [`OnlineRidge::predict_latency`] never goes below: half of `y_min` at the last fit.
+    floor: f64,
     /// Weighted co-moments Σ w (x − x̄)(x − x̄)ᵀ, row-major k×k.
     cxx: Vec<f64>,
     /// Σ w (x − x̄)(y − ȳ).
@@ -61,6 +65,8 @@ impl OnlineRidge {
             w: 0.0,
             mean: vec![0.0; k],
             y_mean: 0.0,
+            y_min: f64::INFINITY,
+            floor: 0.0,
             cxx: vec![0.0; k * k],
             cxy: vec![0.0; k],
             coef: vec![0.0; k],
@@ -104,6 +110,7 @@ impl OnlineRidge {
         }
         let dy = y - self.y_mean;
         self.y_mean += r * dy;
+        self.y_min = self.y_min.min(y);
         let y_new = y - self.y_mean;
         for i in 0..k {
             let wdi = wt * dx[i];
@@ -164,6 +171,7 @@ impl OnlineRidge {
             intercept -= self.coef[j] * self.mean[j];
         }
         self.intercept = intercept;
+        self.floor = 0.5 * self.y_min;
     }
 
     /// The prediction for `x`: intercept + coefficients · x. 0 before anything was fitted.
@@ -174,6 +182,20 @@ impl OnlineRidge {
             y += c * v;
         }
         y
+    }
+
+    /// The prediction as a latency: [`predict`](Self::predict), but never below half the
+    /// fastest observation the fit learned from (0 before a fit). A linear model extrapolated
+    /// out of its training span goes anywhere: trained on seed lists at full activation, where
+    /// the weighted and plain edge counts are one feature split between two coefficients, it
+    /// put a list with a half-activated seed at or below 0 ns in a quarter of debug-build
+    /// fits, and a budget then took a request of a hundred microseconds for free. Half, not
+    /// all of it: a request smaller than every one trained on is rightly predicted faster
+    /// than all of them, and a factor of 2 is also as far as the drift tracker lets one
+    /// observation disagree with the model.
+    #[inline]
+    pub fn predict_latency(&self, x: &[f64]) -> f64 {
+        self.predict(x).max(self.floor)
     }
 
     /// Coefficients in raw (unstandardised) units, one per feature name.
@@ -468,13 +490,13 @@ impl LatencyPredictor {
     /// a few ns.
     #[inline]
     pub fn predict_latency(&self, features: &RequestFeatures) -> f64 {
-        self.request.predict(&features.vector()).max(0.0) * self.request_drift.factor()
+        self.request.predict_latency(&features.vector()) * self.request_drift.factor()
     }
 
     /// Predicted latency of a hop in ns; 0 before the first fit.
     #[inline]
     pub fn predict_hop_latency(&self, features: &HopFeatures) -> f64 {
-        self.hop.predict(&features.vector()).max(0.0) * self.hop_drift.factor()
+        self.hop.predict_latency(&features.vector()) * self.hop_drift.factor()
     }
 
     /// Trains the request model on one observed latency (ns), and tracks drift with it.

@@ -231,7 +231,7 @@ impl RecallPredictor {
 
     /// [`predict_before`](Self::predict_before) without the drift factor.
     fn model_before(&self) -> f64 {
-        (self.phases.seed.predict(&self.scan) + self.phases.rest.predict(&self.scan)).max(0.0)
+        self.phases.seed.predict_latency(&self.scan) + self.phases.rest.predict_latency(&self.scan)
     }
 
     /// Lets the drift factors follow one whole recall without training a model: the
@@ -287,7 +287,7 @@ impl RecallModel for RecallPredictor {
         let f = self.features(graph, seeds);
         RestPrediction {
             spread_ns: self.spread.predict_latency(&f),
-            rank_ns: self.phases.rank.predict(&Self::rank_x(&f)).max(0.0),
+            rank_ns: self.phases.rank.predict_latency(&Self::rank_x(&f)),
         }
     }
 
