@@ -138,6 +138,9 @@ pub(crate) struct ParticipantBuf {
     pub(crate) accepted: NodeList,
     pub(crate) next: Vec<(u32, i64)>,
     pub(crate) activated: NodeList,
+    /// A dense last hop's scan of this participant's marks, and the sums it keeps.
+    pub(crate) marked: Vec<u32>,
+    pub(crate) kept_sums: Vec<i64>,
     /// Those of its targets that passed their visit budget in this hop: their cycle penalty
     /// is deferred (see [`SpreadScratch::penalized`]).
     pub(crate) penalized: NodeList,
@@ -157,6 +160,9 @@ impl ParticipantBuf {
             accepted: NodeList::for_nodes(nodes),
             next: Vec::with_capacity(nodes),
             activated: NodeList::for_nodes(nodes),
+            // Zeroed on allocation: committed only by a dense last hop's portable scans.
+            marked: vec![0; marks::list_capacity(nodes.next_multiple_of(marks::MARK_BLOCK))],
+            kept_sums: Vec::with_capacity(nodes),
             penalized: NodeList::for_nodes(nodes),
             keys: Vec::with_capacity(nodes + 1),
             key_buf: Vec::with_capacity(nodes + 1),
@@ -212,6 +218,19 @@ impl OwnerMap {
         // SAFETY: `target < node_count`, and the map has `node_count >> shift` blocks
         // rounded up.
         usize::from(unsafe { *self.owner.get_unchecked((target >> self.shift) as usize) })
+    }
+
+    /// The ids participant `p` of `parts` owns, `lo..hi`, in arrays of `len` entries (at
+    /// least the node count): whole blocks, the last participant's running to `len`.
+    pub(crate) fn range(&self, p: usize, parts: usize, len: usize) -> (usize, usize) {
+        let start = |q: usize| {
+            if q >= parts {
+                len
+            } else {
+                (self.owner.partition_point(|&o| usize::from(o) < q) << self.shift).min(len)
+            }
+        };
+        (start(p), start(p + 1))
     }
 }
 

@@ -14,7 +14,7 @@
 //!
 //! [`TierPolicy::Storage`]: crate::engine::model::TierPolicy::Storage
 
-use crate::engine::scratch::DenseSums;
+use super::dense::DenseRange;
 
 /// What [`filter`] counted.
 pub(super) struct Filtered {
@@ -24,23 +24,23 @@ pub(super) struct Filtered {
     pub(super) kept: usize,
 }
 
-/// Keeps every marked node whose activation is nonzero (`dense.active`) or whose sum reaches
-/// `threshold[storage tier]`: its id to `keep_ids`, its sum to `keep_sums`, ascending. Zeroes
-/// the marks, the activity bytes and the sums it reads.
+/// Keeps every marked node of the range whose activation is nonzero (`range.active`) or whose
+/// sum reaches `threshold[storage tier]`: its id to `keep_ids`, its sum to `keep_sums`,
+/// ascending. Zeroes the marks, the activity bytes and the sums it reads.
 ///
 /// # Safety
 /// The CPU has AVX-512F and the compiler built the kernel ([`crate::simd::avx512f`]);
-/// `dense`'s byte arrays and its sums have the same length, a multiple of 16 and below 2³²;
-/// `keep_ids` and `keep_sums` have room for every marked node.
+/// `range`'s byte arrays and its sums have the same length, a multiple of 16, and its ids
+/// stay below 2³²; `keep_ids` and `keep_sums` have room for every marked node.
 #[cfg(target_arch = "x86_64")]
 pub(super) unsafe fn filter(
-    dense: &mut DenseSums,
+    range: DenseRange<'_>,
     threshold: [i64; 4],
     keep_ids: *mut u32,
     keep_sums: *mut i64,
 ) -> Filtered {
     // SAFETY: the caller's contract.
-    unsafe { x86::filter(dense, threshold, keep_ids, keep_sums) }
+    unsafe { x86::filter(range, threshold, keep_ids, keep_sums) }
 }
 
 /// Stands in for the kernel off x86-64; never called, since [`MarkScan::Avx512`] (which
@@ -48,17 +48,16 @@ pub(super) unsafe fn filter(
 ///
 /// [`MarkScan::Avx512`]: crate::engine::marks::MarkScan::Avx512
 #[cfg(not(target_arch = "x86_64"))]
-pub(super) unsafe fn filter(_: &mut DenseSums, _: [i64; 4], _: *mut u32, _: *mut i64) -> Filtered {
+pub(super) unsafe fn filter(_: DenseRange<'_>, _: [i64; 4], _: *mut u32, _: *mut i64) -> Filtered {
     unreachable!("the AVX-512 filter exists only on x86-64")
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::Filtered;
-    use crate::engine::scratch::DenseSums;
+    use super::{DenseRange, Filtered};
 
     #[rustversion::before(1.89)]
-    pub unsafe fn filter(_: &mut DenseSums, _: [i64; 4], _: *mut u32, _: *mut i64) -> Filtered {
+    pub unsafe fn filter(_: DenseRange<'_>, _: [i64; 4], _: *mut u32, _: *mut i64) -> Filtered {
         unreachable!("the AVX-512 kernel is not built with this compiler")
     }
 
@@ -68,22 +67,30 @@ mod x86 {
     #[allow(clippy::incompatible_msrv)]
     #[target_feature(enable = "avx512f")]
     pub unsafe fn filter(
-        dense: &mut DenseSums,
+        range: DenseRange<'_>,
         threshold: [i64; 4],
         keep_ids: *mut u32,
         keep_sums: *mut i64,
     ) -> Filtered {
         use std::arch::x86_64::*;
-        let n = dense.marks.len();
-        assert!(dense.active.len() == n && dense.tiers.len() == n && dense.sums.len() == n);
+        let DenseRange {
+            base,
+            sums,
+            marks,
+            active,
+            tiers,
+        } = range;
+        let n = marks.len();
+        assert!(active.len() == n && tiers.len() == n && sums.len() == n);
         debug_assert!(n.is_multiple_of(16));
-        let (marks, active) = (dense.marks.as_mut_ptr(), dense.active.as_mut_ptr());
-        let (tiers, sums) = (dense.tiers.as_ptr(), dense.sums.as_mut_ptr());
+        let (marks, active) = (marks.as_mut_ptr(), active.as_mut_ptr());
+        let (tiers, sums) = (tiers.as_ptr(), sums.as_mut_ptr());
         // `permutexvar` picks by the low 3 bits of a lane: tiers 0..=3 take entries 0..=3.
         let [t0, t1, t2, t3] = threshold;
         let thresholds = _mm512_setr_epi64(t0, t1, t2, t3, t0, t1, t2, t3);
         let zero = _mm512_setzero_si512();
-        let mut ids = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        let first = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        let mut ids = _mm512_add_epi32(first, _mm512_set1_epi32(base as i32));
         let step = _mm512_set1_epi32(16);
         let (mut touched, mut kept) = (0usize, 0usize);
         for i in (0..n).step_by(16) {

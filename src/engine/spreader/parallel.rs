@@ -1,28 +1,35 @@
 //! The parallel kernel: one hop's push and apply on the threads of a [`HopExecutor`], for
 //! hops whose frontier has enough out-edges ([`ExecutionPolicy::parallel_hop`]).
 //!
-//! Propagation blocking, in two broadcasts. Each participant owns a contiguous range of
-//! target ids ([`OwnerMap`]) and is the only one to read or write those targets' state in
-//! the hop. First, the participants share the frontier in batches of the batch size (taken
-//! from a [`BatchCursor`], which balances hubs against leaves) and compute every edge's
-//! contribution, appending (target, contribution) to a bin per owner: sequential writes, no
-//! node state touched. Then each participant adds up the bins for its targets with plain adds
-//! (no atomic add per edge: a locked add also stops the core from overlapping the cache
-//! misses around it, which is what a large spread is made of) and applies its targets' sums.
-//! Every frontier node and its edges are read once in all, by one participant.
+//! Propagation blocking, in two broadcasts. The target ids are cut into contiguous chunks
+//! ([`OwnerMap`], eight per participant), and each chunk is taken by one participant, the
+//! only one to read or write its targets' state in the hop. First, the participants share
+//! the frontier in batches of the batch size (taken from a [`BatchCursor`], which balances
+//! hubs against leaves) and compute every edge's contribution, appending (target,
+//! contribution) to a bin per chunk: sequential writes, no node state touched. Then they take
+//! the chunks from a second cursor, add up each one's bins with plain adds (no atomic add per
+//! edge: a locked add also stops the core from overlapping the cache misses around it, which
+//! is what a large spread is made of) and apply its targets' sums; a last hop with many
+//! edges against the graph's nodes does so on dense sums, as the serial one does
+//! ([`dense`]). One fixed range per participant, split by edges, left one of two
+//! participants twice the other's work on scale-free-1m-deep's last hop (its range held
+//! three times the ids). Every frontier node and its edges are read once in all, by one
+//! participant.
 //!
-//! The ranges split the edge array into equal parts by out-degree prefix, which on an
-//! undirected graph is the in-degree prefix, so each participant gets about the same share
-//! of the contributions. The rules are [`ModelTables`]'s and the serial kernels' (the same
+//! The chunks split the edge array into equal parts by out-degree prefix, which on an
+//! undirected graph is the in-degree prefix, so each gets about the same share of the
+//! contributions. The rules are [`ModelTables`]'s and the serial kernels' (the same
 //! contribution, `add_contribution`, `apply_inner` and `apply_last`); only the order of the
 //! integer additions and of the lists differs, which cannot change a sum or the ranked result,
 //! so every thread count and batch size gives the same bits.
 
+use super::dense::{self, SharedDense};
 use super::policy::ExecutionPolicy;
 use super::serial::{add_contribution, apply_touched, Tally};
 use super::tables::{contribution, ModelTables};
-use super::{lock, prefetch_edges_ahead};
+use super::{far_prefetch, lock, prefetch_edges_ahead};
 use crate::engine::executor::{BatchCursor, HopExecutor};
+use crate::engine::marks::MARK_BLOCK;
 use crate::engine::prefetch::prefetch;
 use crate::engine::result::SpreadResult;
 use crate::engine::scratch::{NodeState, OwnerMap, SpreadScratch};
@@ -39,6 +46,13 @@ const MAX_PARTS: usize = 64;
 /// 4.28 ms, side by side; one thread did not care).
 const BIN_AHEAD: usize = 4;
 
+/// Chunks of target ids per participant: the units of the adding up and applying, taken as
+/// batches are, so that a participant whose chunks cost more takes fewer of them.
+const CHUNKS_PER_PART: usize = 8;
+
+/// Chunks an [`OwnerMap`] can name (its owners are bytes).
+const MAX_CHUNKS: usize = 256;
+
 /// The fewest batches per participant a hop's frontier is cut into.
 const MIN_BATCHES_PER_PART: usize = 8;
 
@@ -46,8 +60,12 @@ const MIN_BATCHES_PER_PART: usize = 8;
 /// evenly, small enough to stay in cache beside the hop's data.
 const MAX_BLOCKS_LOG2: u32 = 12;
 
-/// Runs hop `d` on `ex`: the participants bin the contributions by owner, then each adds up
-/// and applies those of the targets it owns; the caller merges the next frontier, the
+/// At least [`MARK_BLOCK`] ids in a block, so that every participant's range of a dense last
+/// hop is whole steps of the mark scans.
+const MIN_BLOCK_LOG2: u32 = MARK_BLOCK.trailing_zeros();
+
+/// Runs hop `d` on `ex`: the participants bin the contributions by chunk, then each adds up
+/// and applies the chunks it takes; the caller merges the next frontier, the
 /// activated nodes and the counts. Returns the number of edges relaxed.
 #[inline(never)]
 pub(super) fn hop(
@@ -60,7 +78,8 @@ pub(super) fn hop(
     ex: &HopExecutor,
 ) -> u64 {
     let parts = ex.threads().min(MAX_PARTS);
-    ensure_owner_map(graph, parts, &mut s.owners);
+    let chunks = (parts * CHUNKS_PER_PART).min(MAX_CHUNKS);
+    ensure_owner_map(graph, chunks, &mut s.owners);
     let pd = policy.prefetch_distance();
     // At most the batch size, and small enough for several batches per participant: a
     // frontier of a few hundred hubs in batches of 256 left one participant most of the work.
@@ -74,6 +93,7 @@ pub(super) fn hop(
     let states: &[NodeState] = &s.states;
     let owners = &s.owners;
     let all_edges = graph.edges();
+    let far = far_prefetch(graph);
 
     // 1. Contributions, binned by the owner of their target.
     let bins = &s.bins;
@@ -84,7 +104,7 @@ pub(super) fn hop(
         }
         let mut mine = lock(&bins[p]);
         let to = &mut mine.to;
-        to.resize_with(parts, Vec::new);
+        to.resize_with(chunks, Vec::new);
         for (bin, &most) in to.iter_mut().zip(&owners.in_edges) {
             bin.clear();
             // Reserved, not touched: pages a hop never reaches are never committed.
@@ -93,19 +113,19 @@ pub(super) fn hop(
         while let Some(k) = cursor.take() {
             let nodes = &frontier[k * batch..((k + 1) * batch).min(frontier.len())];
             for (i, &(u, delta)) in nodes.iter().enumerate() {
-                prefetch_edges_ahead(graph, nodes, i, pd);
+                prefetch_edges_ahead(graph, nodes, i, pd, far);
                 let rec = graph.node(u);
                 let (first, degree) = (rec.first_edge(), rec.degree());
                 let scaled = t.scaled_push(delta, d, degree);
-                // A no-op (each bin has room for all the edges into its owner's range), kept so
-                // that the unchecked writes below hold on their own.
+                // A no-op (each bin has room for all the edges into its chunk), kept so that
+                // the unchecked writes below hold on their own.
                 for bin in to.iter_mut() {
                     bin.reserve(degree);
                 }
                 for e in &all_edges[first..first + degree] {
                     // SAFETY: targets are < node_count, so their block is in the map.
                     let o = unsafe { owners.owner_unchecked(e.target) };
-                    // SAFETY: `o < parts == to.len()` (the map's owners are < parts), and
+                    // SAFETY: `o < chunks == to.len()` (the map's owners are < chunks), and
                     // every bin has room for `degree` more entries (reserved above).
                     unsafe {
                         let bin = to.get_unchecked_mut(o);
@@ -120,8 +140,9 @@ pub(super) fn hop(
         }
     });
 
-    // 2. Each owner adds up its bins and applies its targets. The bins are only read now,
-    // so they are borrowed, not locked (the scratch is borrowed mutably: no one runs).
+    // 2. The participants take the chunks, largest first, and add up and apply the targets
+    // of each. The bins are only read now, so they are borrowed, not locked (the scratch is
+    // borrowed mutably: no one runs).
     let mut views: [&[Vec<(u32, i64)>]; MAX_PARTS] = [&[]; MAX_PARTS];
     for (view, m) in views.iter_mut().zip(s.bins.iter_mut()).take(parts) {
         *view = &m.get_mut().unwrap_or_else(|p| p.into_inner()).to;
@@ -129,34 +150,86 @@ pub(super) fn hop(
     let views = &views[..parts];
     let c = t.hop_ctx(graph, states, d, s.spread_epoch);
     let participants = &s.participants;
-    ex.broadcast(&|p| {
-        if p >= parts {
-            return;
-        }
-        let mut buf = lock(&participants[p]);
-        let buf = &mut *buf;
-        buf.clear();
-        let mut touched = buf.touched.appender();
-        for from in views {
-            // SAFETY: binned targets are < node_count == states.len() and owned by `p`,
-            // the only participant touching them in this stage; `touched` is sized for the
-            // graph.
-            unsafe { add_bin(&from[p], states, hop_epoch, &mut touched, pd * BIN_AHEAD) };
-        }
-        drop(touched);
-        let tally = apply_touched(
-            t,
-            c,
-            last,
-            buf.touched.as_slice(),
-            &mut buf.accepted,
-            &mut buf.activated,
-            &mut buf.next,
-            &mut buf.penalized,
-        );
-        buf.rejected = tally.rejected;
-        buf.next_edges = tally.next_edges;
-    });
+    let taken = BatchCursor::new(chunks);
+    // The chunks split the edges evenly, so the last ones hold the most ids, and a chunk's
+    // cost grows with its ids as well as its edges: taken from the last, the cheapest come
+    // at the end, where they even out the participants' finishing times.
+    let next_chunk = || taken.take().map(|k| chunks - 1 - k);
+    if last && dense::worth_it(s.frontier_edges, graph.node_count()) {
+        // The serial dense last hop's plain adds, scan and filter, chunk by chunk.
+        let shared = SharedDense::new(&mut s.dense);
+        let (scan, activated) = (s.dense.scan, s.activated.as_slice());
+        ex.broadcast(&|p| {
+            if p >= parts {
+                return;
+            }
+            let mut buf = lock(&participants[p]);
+            let buf = &mut *buf;
+            buf.clear();
+            while let Some(k) = next_chunk() {
+                let (lo, hi) = owners.range(k, chunks, shared.len);
+                for from in views {
+                    // SAFETY: binned targets are < node_count <= shared.len and in chunk
+                    // `k`, which only this participant took.
+                    unsafe { add_bin_dense(&from[k], shared, pd * BIN_AHEAD) };
+                }
+                // SAFETY: chunks are disjoint ranges of whole blocks of at least MARK_BLOCK
+                // ids (the last one ends at the padded length), each taken once, and the
+                // scratch's dense arrays are not otherwise used until the broadcast returns.
+                let range = unsafe { shared.range(lo, hi) };
+                let touched = dense::filter_range(
+                    t,
+                    &c,
+                    range,
+                    scan,
+                    activated,
+                    &mut buf.marked,
+                    &mut buf.accepted,
+                    &mut buf.kept_sums,
+                );
+                buf.rejected += (touched - buf.accepted.len()) as u64;
+                dense::apply_kept(
+                    t,
+                    c,
+                    buf.accepted.as_slice(),
+                    &buf.kept_sums,
+                    &mut buf.activated,
+                    far,
+                );
+            }
+        });
+    } else {
+        ex.broadcast(&|p| {
+            if p >= parts {
+                return;
+            }
+            let mut buf = lock(&participants[p]);
+            let buf = &mut *buf;
+            buf.clear();
+            let mut touched = buf.touched.appender();
+            while let Some(k) = next_chunk() {
+                for from in views {
+                    // SAFETY: binned targets are < node_count == states.len() and in chunk
+                    // `k`, which only this participant took, so no other participant
+                    // touches them in this stage; `touched` is sized for the graph.
+                    unsafe { add_bin(&from[k], states, hop_epoch, &mut touched, pd * BIN_AHEAD) };
+                }
+            }
+            drop(touched);
+            let tally = apply_touched(
+                t,
+                c,
+                last,
+                buf.touched.as_slice(),
+                &mut buf.accepted,
+                &mut buf.activated,
+                &mut buf.next,
+                &mut buf.penalized,
+            );
+            buf.rejected = tally.rejected;
+            buf.next_edges = tally.next_edges;
+        });
+    }
     let mut tally = Tally::default();
     for part in &s.participants[..parts] {
         let buf = lock(part);
@@ -196,8 +269,30 @@ unsafe fn add_bin(
     }
 }
 
+/// Adds the binned contributions `bin` to the dense sums and marks their targets,
+/// prefetching the sum of the target `pd` entries ahead.
+///
+/// # Safety
+/// Every target of `bin` is below `dense.len`, and no other thread touches those targets'
+/// sums and marks during the call.
+#[inline(always)]
+unsafe fn add_bin_dense(bin: &[(u32, i64)], dense: SharedDense, pd: usize) {
+    for (i, &(target, c)) in bin.iter().enumerate() {
+        if pd > 0 {
+            if let Some(&(ahead, _)) = bin.get(i + pd) {
+                prefetch(dense.sums.wrapping_add(ahead as usize));
+            }
+        }
+        // SAFETY: the caller's contract.
+        unsafe {
+            *dense.sums.add(target as usize) += c;
+            dense.marks.add(target as usize).write(1);
+        }
+    }
+}
+
 /// Makes `map` the owner map of `graph` for `parts` participants, unless it is already: the
-/// target ids in blocks of a power of two (at most 2^12 blocks), block `b` owned by the
+/// target ids in blocks of a power of two (at most 2^12 blocks, at least 16 ids), block `b` owned by the
 /// participant in whose `p`-th of `parts` equal slices of the edge array the out-edges of
 /// the block's first node start.
 fn ensure_owner_map(graph: &Graph, parts: usize, map: &mut OwnerMap) {
@@ -207,7 +302,7 @@ fn ensure_owner_map(graph: &Graph, parts: usize, map: &mut OwnerMap) {
     }
     let n = graph.node_count();
     let id_bits = u64::BITS - (n.max(2) as u64 - 1).leading_zeros();
-    let shift = id_bits.saturating_sub(MAX_BLOCKS_LOG2);
+    let shift = id_bits.saturating_sub(MAX_BLOCKS_LOG2).max(MIN_BLOCK_LOG2);
     let edges = graph.edges().len().max(1) as u128;
     map.owner.clear();
     map.owner.extend((0..n.div_ceil(1 << shift)).map(|b| {

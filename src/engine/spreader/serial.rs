@@ -8,7 +8,7 @@
 
 use super::policy::ExecutionPolicy;
 use super::tables::{contribution, HopCtx, ModelTables};
-use super::{prefetch_edges_ahead, prefetch_target};
+use super::{far_prefetch, prefetch_edges_ahead, prefetch_target};
 use crate::engine::prefetch::prefetch;
 use crate::engine::result::SpreadResult;
 use crate::engine::scratch::{plain, Appender, NodeList, NodeState, SpreadScratch};
@@ -39,8 +39,9 @@ pub(super) fn push_hop(
     let states: &[NodeState] = states;
     // One appender for the whole hop: its length stays in a register from node to node.
     let mut touched = touched.appender();
+    let far = far_prefetch(graph);
     for (i, &(u, delta)) in frontier.iter().enumerate() {
-        prefetch_edges_ahead(graph, frontier, i, pd);
+        prefetch_edges_ahead(graph, frontier, i, pd, far);
         let rec = graph.node(u);
         let (first, degree) = (rec.first_edge(), rec.degree());
         relaxed += degree as u64;
