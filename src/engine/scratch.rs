@@ -220,11 +220,12 @@ impl OwnerMap {
         usize::from(unsafe { *self.owner.get_unchecked((target >> self.shift) as usize) })
     }
 
-    /// The ids participant `p` of `parts` owns, `lo..hi`, in arrays of `len` entries (at
-    /// least the node count): whole blocks, the last participant's running to `len`.
-    pub(crate) fn range(&self, p: usize, parts: usize, len: usize) -> (usize, usize) {
+    /// The ids owner `p` of `owners` (a parallel hop's chunk) holds, `lo..hi`, in arrays of
+    /// `len` entries (at least the node count): whole blocks, the last owner's running to
+    /// `len`.
+    pub(crate) fn range(&self, p: usize, owners: usize, len: usize) -> (usize, usize) {
         let start = |q: usize| {
-            if q >= parts {
+            if q >= owners {
                 len
             } else {
                 (self.owner.partition_point(|&o| usize::from(o) < q) << self.shift).min(len)
