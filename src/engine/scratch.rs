@@ -201,7 +201,7 @@ pub(crate) struct OwnerMap {
     pub(crate) made_for: (u64, usize),
     pub(crate) shift: u32,
     pub(crate) owner: Vec<u8>,
-    /// Per participant, the edges of the graph whose target it owns: the most entries its
+    /// Per owner (chunk), the edges of the graph whose target it owns: the most entries its
     /// bins can receive in one hop (each frontier node, and so each edge, appears once), to
     /// which they are reserved, so that no hop grows them.
     pub(crate) in_edges: Vec<usize>,
