@@ -29,9 +29,12 @@ pub(super) struct Filtered {
 /// ascending. Zeroes the marks, the activity bytes and the sums it reads.
 ///
 /// # Safety
-/// The CPU has AVX-512F and the compiler built the kernel ([`crate::simd::avx512f`]);
+/// The CPU has AVX-512F and POPCNT ([`MarkScan::Avx512`] is available) and the compiler
+/// built the kernel ([`crate::simd::avx512f`]);
 /// `range`'s byte arrays and its sums have the same length, a multiple of 16, and its ids
 /// stay below 2³²; `keep_ids` and `keep_sums` have room for every marked node.
+///
+/// [`MarkScan::Avx512`]: crate::engine::marks::MarkScan::Avx512
 #[cfg(target_arch = "x86_64")]
 pub(super) unsafe fn filter(
     range: DenseRange<'_>,
@@ -65,7 +68,7 @@ mod x86 {
     /// [`super::filter`]'s.
     #[rustversion::since(1.89)]
     #[allow(clippy::incompatible_msrv)]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,popcnt")]
     pub unsafe fn filter(
         range: DenseRange<'_>,
         threshold: [i64; 4],
