@@ -32,9 +32,13 @@ impl MarkScan {
             MarkScan::Portable => true,
             #[cfg(target_arch = "x86_64")]
             // POPCNT too: without it, the count of kept lanes each step was a dozen
-            // instructions of table lookups (the crate is built for baseline x86-64).
+            // instructions of table lookups (the crate is built for baseline x86-64). BW
+            // and VL for the dense filter's byte masks, which this kernel chooses.
             MarkScan::Avx512 => {
-                crate::simd::avx512f() && std::arch::is_x86_feature_detected!("popcnt")
+                crate::simd::avx512f()
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("popcnt")
             }
             #[cfg(target_arch = "x86_64")]
             MarkScan::Avx2 => {

@@ -157,12 +157,13 @@ impl ParticipantBuf {
     pub(crate) fn for_nodes(nodes: usize) -> Self {
         ParticipantBuf {
             touched: NodeList::for_nodes(nodes),
-            accepted: NodeList::for_nodes(nodes),
+            // Room for a whole mark block past the graph: the AVX-512 filter writes vectors.
+            accepted: NodeList::for_nodes(nodes.next_multiple_of(marks::MARK_BLOCK)),
             next: Vec::with_capacity(nodes),
             activated: NodeList::for_nodes(nodes),
             // Zeroed on allocation: committed only by a dense last hop's portable scans.
             marked: vec![0; marks::list_capacity(nodes.next_multiple_of(marks::MARK_BLOCK))],
-            kept_sums: Vec::with_capacity(nodes),
+            kept_sums: Vec::with_capacity(nodes.next_multiple_of(marks::MARK_BLOCK)),
             penalized: NodeList::for_nodes(nodes),
             keys: Vec::with_capacity(nodes + 1),
             key_buf: Vec::with_capacity(nodes + 1),
@@ -295,7 +296,8 @@ impl SpreadScratch {
             frontier_edges: 0,
             next: Vec::with_capacity(node_count),
             touched: NodeList::for_nodes(node_count),
-            accepted: NodeList::for_nodes(node_count),
+            // Room for a whole mark block past the graph: the AVX-512 filter writes vectors.
+            accepted: NodeList::for_nodes(node_count.next_multiple_of(marks::MARK_BLOCK)),
             activated: NodeList::for_nodes(node_count),
             penalized: NodeList::for_nodes(node_count),
             rank_keys: Vec::with_capacity(node_count + 1),
@@ -428,7 +430,7 @@ impl DenseSums {
             sums: vec![0; marks],
             marks: vec![0; marks],
             marked: vec![0; marks::list_capacity(marks)],
-            kept_sums: Vec::with_capacity(node_count),
+            kept_sums: Vec::with_capacity(marks),
             active: vec![0; marks],
             tiers: vec![0; marks],
             scan: MarkScan::best(),

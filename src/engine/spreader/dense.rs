@@ -317,11 +317,11 @@ fn filter_marked_avx512(
     kept_sums.clear();
     let keep_ids = accepted.spare_ptr();
     let keep_sums = kept_sums.as_mut_ptr();
-    debug_assert!(kept_sums.capacity() >= n.min(c.states.len()));
+    // Once per range: the kernel writes whole vectors up to the range's end.
+    assert!(accepted.capacity() >= n && kept_sums.capacity() >= n);
     // SAFETY: chosen only when the scan is AVX-512, which `MarkScan::available` checked; a
     // range's arrays are of one length, a multiple of 16, and a graph's node count fits a
-    // u32 (the filter asserts the lengths); `accepted` has room for every node and
-    // `kept_sums` the capacity of the node count, so of every marked node of the range.
+    // u32 (the filter asserts the lengths); both lists have room for the range's `n`.
     let f = unsafe { dense_avx512::filter(range, c.fresh_threshold, keep_ids, keep_sums) };
     // SAFETY: the filter wrote the first `kept` slots of both.
     unsafe {

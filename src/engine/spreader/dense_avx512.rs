@@ -29,10 +29,11 @@ pub(super) struct Filtered {
 /// ascending. Zeroes the marks, the activity bytes and the sums it reads.
 ///
 /// # Safety
-/// The CPU has AVX-512F and POPCNT ([`MarkScan::Avx512`] is available) and the compiler
-/// built the kernel ([`crate::simd::avx512f`]);
-/// `range`'s byte arrays and its sums have the same length, a multiple of 16, and its ids
-/// stay below 2³²; `keep_ids` and `keep_sums` have room for every marked node.
+/// The CPU has AVX-512F, BW and VL and POPCNT ([`MarkScan::Avx512`] is available) and the
+/// compiler built the kernel ([`crate::simd::avx512f`]); `range`'s byte arrays and its sums
+/// have the same length, a multiple of 16, and its ids stay below 2³²; `keep_ids` and
+/// `keep_sums` have room for as many entries as the range has nodes (the kernel writes whole
+/// vectors past the last one it keeps).
 ///
 /// [`MarkScan::Avx512`]: crate::engine::marks::MarkScan::Avx512
 #[cfg(target_arch = "x86_64")]
@@ -68,7 +69,7 @@ mod x86 {
     /// [`super::filter`]'s.
     #[rustversion::since(1.89)]
     #[allow(clippy::incompatible_msrv)]
-    #[target_feature(enable = "avx512f,popcnt")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
     pub unsafe fn filter(
         range: DenseRange<'_>,
         threshold: [i64; 4],
@@ -97,56 +98,53 @@ mod x86 {
         let step = _mm512_set1_epi32(16);
         let (mut touched, mut kept) = (0usize, 0usize);
         for i in (0..n).step_by(16) {
-            // SAFETY: `i + 16 <= n`, the length of the byte arrays and of the sums; the keep
-            // lists have room for every marked node, and `kept` counts kept ones only, so
-            // the masked stores of `k` lanes at `kept` stay inside.
+            // SAFETY: `i + 16 <= n`, the length of the byte arrays and of the sums. The keep
+            // lists are written whole vectors at a time, past what is kept: at `kept` ≤ `i`
+            // (at most every node before this step was kept), 16 ids and twice 8 sums end at
+            // most at `i + 16` ≤ `n`, within the lists' room for `n` (the caller's
+            // contract); each later store starts where the kept ones end, so what a store
+            // leaves past them is overwritten or past the length.
             unsafe {
                 let m = marks.add(i).cast::<__m128i>();
                 let a = active.add(i).cast::<__m128i>();
-                let marked = _mm512_cvtepu8_epi32(_mm_loadu_si128(m));
-                let act = _mm512_cvtepu8_epi32(_mm_loadu_si128(a));
+                let (mv, av) = (_mm_loadu_si128(m), _mm_loadu_si128(a));
                 _mm_storeu_si128(m, _mm_setzero_si128());
                 _mm_storeu_si128(a, _mm_setzero_si128());
-                let km = _mm512_test_epi32_mask(marked, marked);
-                let ka = _mm512_test_epi32_mask(act, act);
+                // One mask bit per node straight from its byte (AVX-512BW and VL).
+                let km = _mm_test_epi8_mask(mv, mv);
+                let ka = _mm_test_epi8_mask(av, av);
                 let tv = _mm_loadu_si128(tiers.add(i).cast());
+                let (s0, s1) = (sums.add(i), sums.add(i + 8));
+                let (lo, hi) = (_mm512_loadu_si512(s0.cast()), _mm512_loadu_si512(s1.cast()));
+                _mm512_storeu_si512(s0.cast(), zero);
+                _mm512_storeu_si512(s1.cast(), zero);
+                let th0 = _mm512_permutexvar_epi64(_mm512_cvtepu8_epi64(tv), thresholds);
+                let th1 = _mm512_permutexvar_epi64(
+                    _mm512_cvtepu8_epi64(_mm_srli_si128::<8>(tv)),
+                    thresholds,
+                );
+                let reach = u16::from(_mm512_cmpge_epi64_mask(lo, th0))
+                    | u16::from(_mm512_cmpge_epi64_mask(hi, th1)) << 8;
+                let keep = km & (ka | reach);
+                let k_lo = keep as u8;
+                let n_lo = k_lo.count_ones() as usize;
+                _mm512_storeu_si512(
+                    keep_ids.add(kept).cast(),
+                    _mm512_maskz_compress_epi32(keep, ids),
+                );
+                _mm512_storeu_si512(
+                    keep_sums.add(kept).cast(),
+                    _mm512_maskz_compress_epi64(k_lo, lo),
+                );
+                _mm512_storeu_si512(
+                    keep_sums.add(kept + n_lo).cast(),
+                    _mm512_maskz_compress_epi64((keep >> 8) as u8, hi),
+                );
                 touched += km.count_ones() as usize;
-                let mut keep: u16 = 0;
-                let mut kept_sums = [zero; 2];
-                let mut kept_counts = [0usize; 2];
-                for (h, tier_bytes) in [tv, _mm_srli_si128::<8>(tv)].into_iter().enumerate() {
-                    let kh = (km >> (8 * h)) as u8;
-                    let p = sums.add(i + 8 * h);
-                    let s = _mm512_loadu_si512(p.cast());
-                    _mm512_storeu_si512(p.cast(), zero);
-                    let th = _mm512_permutexvar_epi64(_mm512_cvtepu8_epi64(tier_bytes), thresholds);
-                    let kk = kh & (((ka >> (8 * h)) as u8) | _mm512_cmpge_epi64_mask(s, th));
-                    keep |= u16::from(kk) << (8 * h);
-                    kept_sums[h] = _mm512_maskz_compress_epi64(kk, s);
-                    kept_counts[h] = kk.count_ones() as usize;
-                }
-                let k = keep.count_ones() as usize;
-                let idv = _mm512_maskz_compress_epi32(keep, ids);
-                _mm512_mask_storeu_epi32(keep_ids.add(kept).cast(), prefix16(k), idv);
-                let (lo, hi) = (kept_counts[0], kept_counts[1]);
-                _mm512_mask_storeu_epi64(keep_sums.add(kept), prefix8(lo), kept_sums[0]);
-                _mm512_mask_storeu_epi64(keep_sums.add(kept + lo), prefix8(hi), kept_sums[1]);
-                kept += k;
+                kept += keep.count_ones() as usize;
             }
             ids = _mm512_add_epi32(ids, step);
         }
         Filtered { touched, kept }
-    }
-
-    /// The mask of the first `k` of 16 lanes.
-    #[inline(always)]
-    fn prefix16(k: usize) -> u16 {
-        ((1u32 << k) - 1) as u16
-    }
-
-    /// The mask of the first `k` of 8 lanes.
-    #[inline(always)]
-    fn prefix8(k: usize) -> u8 {
-        ((1u32 << k) - 1) as u8
     }
 }
