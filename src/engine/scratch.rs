@@ -138,9 +138,8 @@ pub(crate) struct ParticipantBuf {
     pub(crate) accepted: NodeList,
     pub(crate) next: Vec<(u32, i64)>,
     pub(crate) activated: NodeList,
-    /// A dense last hop's scan of this participant's marks, and the sums it keeps.
+    /// A dense last hop's scan of this participant's marks.
     pub(crate) marked: Vec<u32>,
-    pub(crate) kept_sums: Vec<i64>,
     /// Those of its targets that passed their visit budget in this hop: their cycle penalty
     /// is deferred (see [`SpreadScratch::penalized`]).
     pub(crate) penalized: NodeList,
@@ -163,7 +162,6 @@ impl ParticipantBuf {
             activated: NodeList::for_nodes(nodes),
             // Zeroed on allocation: committed only by a dense last hop's portable scans.
             marked: vec![0; marks::list_capacity(nodes.next_multiple_of(marks::MARK_BLOCK))],
-            kept_sums: Vec::with_capacity(nodes.next_multiple_of(marks::MARK_BLOCK)),
             penalized: NodeList::for_nodes(nodes),
             keys: Vec::with_capacity(nodes + 1),
             key_buf: Vec::with_capacity(nodes + 1),
@@ -401,8 +399,8 @@ impl SpreadScratch {
 
 /// What a last hop on dense sums works in: a hop sum, a mark and an activity byte per node,
 /// all zero between uses (the apply zeroes what it reads; [`SpreadScratch::begin_spread`]
-/// zeroes them after a spread that did not finish), the storage tiers of the bound graph, and
-/// the sums of the targets it keeps. Zeroed on allocation, so the pages of a graph whose
+/// zeroes them after a spread that did not finish), the storage tiers of the bound graph and
+/// the scan's list of marked nodes. Zeroed on allocation, so the pages of a graph whose
 /// spreads never take that path are never committed — but for the tiers' byte per node,
 /// written when a graph is bound.
 #[derive(Debug, Clone)]
@@ -413,7 +411,6 @@ pub(crate) struct DenseSums {
     pub(crate) marks: Vec<u8>,
     /// The marked nodes, listed by the scan ([`marks::list_capacity`] slots).
     pub(crate) marked: Vec<u32>,
-    pub(crate) kept_sums: Vec<i64>,
     /// One byte per node (as many as marks): 1 where the activation is nonzero, written for
     /// the AVX-512 filter just before it runs (which zeroes it).
     pub(crate) active: Vec<u8>,
@@ -430,7 +427,6 @@ impl DenseSums {
             sums: vec![0; marks],
             marks: vec![0; marks],
             marked: vec![0; marks::list_capacity(marks)],
-            kept_sums: Vec::with_capacity(marks),
             active: vec![0; marks],
             tiers: vec![0; marks],
             scan: MarkScan::best(),
@@ -441,7 +437,6 @@ impl DenseSums {
         self.sums.fill(0);
         self.marks.fill(0);
         self.active.fill(0);
-        self.kept_sums.clear();
     }
 }
 

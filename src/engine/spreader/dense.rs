@@ -25,6 +25,7 @@ use crate::engine::prefetch::prefetch;
 use crate::engine::result::SpreadResult;
 use crate::engine::scratch::{plain, DenseSums, NodeList, SpreadScratch};
 use crate::graph::{Edge, Graph};
+use std::hint::select_unpredictable;
 
 /// Whether the last hop, with `frontier_edges` out-edges into a graph of `node_count`
 /// nodes, runs on dense sums: when the scan of one mark per node costs less than what the
@@ -134,12 +135,11 @@ pub(super) fn apply_last(
         sums,
         marks,
         marked,
-        kept_sums,
         active,
         tiers,
         scan,
     } = &mut s.dense;
-    let whole = DenseRange {
+    let mut whole = DenseRange {
         base: 0,
         sums,
         marks,
@@ -149,12 +149,11 @@ pub(super) fn apply_last(
     let touched = filter_range(
         t,
         &c,
-        whole,
+        &mut whole,
         *scan,
         s.activated.as_slice(),
         marked,
         &mut s.accepted,
-        kept_sums,
     );
     out.work.rejected += (touched - s.accepted.len()) as u64;
     let far = far_prefetch(graph);
@@ -162,33 +161,38 @@ pub(super) fn apply_last(
         t,
         c,
         s.accepted.as_slice(),
-        kept_sums,
+        &mut whole,
         &mut s.activated,
         far,
     );
     s.frontier_edges = 0;
 }
 
-/// Applies the last hop's kept targets (`kept`, with their sums `sums`) and appends the newly
-/// activated ones to `activated`. With `far` (a graph larger than the caches) each target's
-/// state is asked for [`KEPT_AHEAD`] targets ahead: ascending but sparse (a ninth of the
-/// states on scale-free-1m-deep), they were a miss each (the apply of that hop 4.1–4.6 →
-/// 2.7–3.0 ms, side by side).
+/// Applies the last hop's kept targets (`kept`, ids of `range`, whose sums the filter left in
+/// it), zeroing their sums, and appends the newly activated ones to `activated`. With `far`
+/// (a graph larger than the caches) each target's state is asked for [`KEPT_AHEAD`] targets
+/// ahead: ascending but sparse (a ninth of the states on scale-free-1m-deep), they were a
+/// miss each (the apply of that hop 4.1–4.6 → 2.7–3.0 ms, side by side). Its sum needs no
+/// hint: the filter has just streamed through the sums (asked for as well, 3 rounds on
+/// scale-free-1m-deep: no difference).
 #[inline(always)]
 pub(super) fn apply_kept(
     t: &ModelTables,
     c: HopCtx<'_>,
     kept: &[u32],
-    sums: &[i64],
+    range: &mut DenseRange<'_>,
     activated: &mut NodeList,
     far: bool,
 ) {
-    for (i, (&v, &sum)) in kept.iter().zip(sums).enumerate() {
+    let (base, sums) = (range.base, &mut *range.sums);
+    for (i, &v) in kept.iter().enumerate() {
         if far {
             if let Some(&ahead) = kept.get(i + KEPT_AHEAD) {
                 prefetch(c.states.as_ptr().wrapping_add(ahead as usize));
             }
         }
+        // A kept id is one of the range's: `v - base` is an index of its sums.
+        let sum = std::mem::take(&mut sums[(v - base) as usize]);
         // SAFETY: `v` is a node of this graph (v < node_count == states.len()), and only
         // this thread touches its state in this hop (the one thread, or the target's owner).
         let newly = t.apply_last_sum(unsafe { &mut *plain(c.states, v) }, sum, c);
@@ -266,8 +270,10 @@ impl SharedDense {
     }
 }
 
-/// Keeps in `accepted` (their sums in `kept_sums`), ids ascending, the range's marked targets
-/// not rejected at first contact, zeroing what it reads; `activated` is the spread's
+/// Keeps in `accepted`, ids ascending, the range's marked targets not rejected at first
+/// contact, and zeroes what it reads but their sums, which [`apply_kept`] reads (and zeroes)
+/// in place: writing them out cost two vector stores per 16 nodes, for a kept node in twenty
+/// on warm-10k's last hop. `activated` is the spread's
 /// activated nodes (the AVX-512 filter's activity bytes are written from those in the range)
 /// and `marked` a list of [`marks::list_capacity`] of the range's length for the scan.
 /// Returns the number of targets marked.
@@ -276,19 +282,18 @@ impl SharedDense {
 pub(super) fn filter_range(
     t: &ModelTables,
     c: &HopCtx<'_>,
-    range: DenseRange<'_>,
+    range: &mut DenseRange<'_>,
     scan: MarkScan,
     activated: &[u32],
     marked: &mut [u32],
     accepted: &mut NodeList,
-    kept_sums: &mut Vec<i64>,
 ) -> usize {
     if t.storage_tiers() && scan == MarkScan::Avx512 {
-        filter_marked_avx512(c, range, activated, accepted, kept_sums)
+        filter_marked_avx512(c, range, activated, accepted)
     } else if t.storage_tiers() {
-        filter_marked::<true>(t, c, range, scan, marked, accepted, kept_sums)
+        filter_marked::<true>(t, c, range, scan, marked, accepted)
     } else {
-        filter_marked::<false>(t, c, range, scan, marked, accepted, kept_sums)
+        filter_marked::<false>(t, c, range, scan, marked, accepted)
     }
 }
 
@@ -298,10 +303,9 @@ pub(super) fn filter_range(
 /// read.
 fn filter_marked_avx512(
     c: &HopCtx<'_>,
-    range: DenseRange<'_>,
+    range: &mut DenseRange<'_>,
     activated: &[u32],
     accepted: &mut NodeList,
-    kept_sums: &mut Vec<i64>,
 ) -> usize {
     let n = range.marks.len();
     for &v in activated {
@@ -314,44 +318,37 @@ fn filter_marked_avx512(
         }
     }
     accepted.clear();
-    kept_sums.clear();
     let keep_ids = accepted.spare_ptr();
-    let keep_sums = kept_sums.as_mut_ptr();
     // Once per range: the kernel writes whole vectors up to the range's end.
-    assert!(accepted.capacity() >= n && kept_sums.capacity() >= n);
+    assert!(accepted.capacity() >= n);
     // SAFETY: chosen only when the scan is AVX-512, which `MarkScan::available` checked; a
     // range's arrays are of one length, a multiple of 16, and a graph's node count fits a
-    // u32 (the filter asserts the lengths); both lists have room for the range's `n`.
-    let f = unsafe { dense_avx512::filter(range, c.fresh_threshold, keep_ids, keep_sums) };
-    // SAFETY: the filter wrote the first `kept` slots of both.
-    unsafe {
-        accepted.set_len(f.kept);
-        kept_sums.set_len(f.kept);
-    }
+    // u32 (the filter asserts the lengths); `accepted` has room for the range's `n`.
+    let f = unsafe { dense_avx512::filter(range, c.fresh_threshold, keep_ids) };
+    // SAFETY: the filter wrote the first `kept` slots.
+    unsafe { accepted.set_len(f.kept) };
     f.touched
 }
 
 /// Lists the range's marked targets ([`marks::list_marked`], which zeroes the marks) and
-/// keeps in `accepted` (their sums in `kept_sums`) those not rejected at first contact;
-/// zeroes every sum it reads. Returns the number of targets marked.
+/// keeps in `accepted` those not rejected at first contact; zeroes the sums of the rest.
+/// Returns the number of targets marked.
 #[inline(never)]
 fn filter_marked<const STORAGE: bool>(
     t: &ModelTables,
     c: &HopCtx<'_>,
-    range: DenseRange<'_>,
+    range: &mut DenseRange<'_>,
     scan: MarkScan,
     marked: &mut [u32],
     accepted: &mut NodeList,
-    kept_sums: &mut Vec<i64>,
 ) -> usize {
     let DenseRange {
         base, sums, marks, ..
     } = range;
+    let base = *base;
     let touched = marks::list_marked(scan, marks, marked);
     accepted.clear();
-    kept_sums.clear();
     let keep = accepted.spare_ptr();
-    let keep_sums = kept_sums.as_mut_ptr();
     let sums = sums.as_mut_ptr();
     let states = c.states;
     let mut kept = 0usize;
@@ -360,21 +357,17 @@ fn filter_marked<const STORAGE: bool>(
         // SAFETY: a marked byte is a target of this graph's edges (v < node_count ==
         // states.len()), at index `i` of the range's sums; in the range, only this thread
         // touches them in this hop.
-        let sum = unsafe { std::mem::take(&mut *sums.add(i as usize)) };
-        let reject = t.reject_sum::<STORAGE>(unsafe { &*plain(states, v) }, sum, c);
+        let slot = unsafe { &mut *sums.add(i as usize) };
+        let reject = t.reject_sum::<STORAGE>(unsafe { &*plain(states, v) }, *slot, c);
+        // A rejected sum is zeroed now, a kept one by `apply_kept`; no branch on which.
+        *slot = select_unpredictable(reject, 0, *slot);
         // SAFETY: each node is listed once, so fewer than the capacity of `accepted` (one
-        // more than the graph's nodes) and of `kept_sums` (the node count) are kept.
-        unsafe {
-            keep.add(kept).write(v);
-            keep_sums.add(kept).write(sum);
-        }
+        // more than the graph's nodes) are kept.
+        unsafe { keep.add(kept).write(v) };
         kept += !reject as usize;
     }
-    // SAFETY: the first `kept` slots of both were written above.
-    unsafe {
-        accepted.set_len(kept);
-        kept_sums.set_len(kept);
-    }
+    // SAFETY: the first `kept` slots were written above.
+    unsafe { accepted.set_len(kept) };
     touched
 }
 

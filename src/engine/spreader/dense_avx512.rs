@@ -25,26 +25,25 @@ pub(super) struct Filtered {
 }
 
 /// Keeps every marked node of the range whose activation is nonzero (`range.active`) or whose
-/// sum reaches `threshold[storage tier]`: its id to `keep_ids`, its sum to `keep_sums`,
-/// ascending. Zeroes the marks, the activity bytes and the sums it reads.
+/// sum reaches `threshold[storage tier]`: its id to `keep_ids`, ascending, and its sum left
+/// in place. Zeroes the marks, the activity bytes and every other sum.
 ///
 /// # Safety
 /// The CPU has AVX-512F, BW and VL and POPCNT ([`MarkScan::Avx512`] is available) and the
 /// compiler built the kernel ([`crate::simd::avx512f`]); `range`'s byte arrays and its sums
-/// have the same length, a multiple of 16, and its ids stay below 2³²; `keep_ids` and
-/// `keep_sums` have room for as many entries as the range has nodes (the kernel writes whole
-/// vectors past the last one it keeps).
+/// have the same length, a multiple of 16, and its ids stay below 2³²; `keep_ids` has room
+/// for as many entries as the range has nodes (the kernel writes whole vectors past the last
+/// one it keeps).
 ///
 /// [`MarkScan::Avx512`]: crate::engine::marks::MarkScan::Avx512
 #[cfg(target_arch = "x86_64")]
 pub(super) unsafe fn filter(
-    range: DenseRange<'_>,
+    range: &mut DenseRange<'_>,
     threshold: [i64; 4],
     keep_ids: *mut u32,
-    keep_sums: *mut i64,
 ) -> Filtered {
     // SAFETY: the caller's contract.
-    unsafe { x86::filter(range, threshold, keep_ids, keep_sums) }
+    unsafe { x86::filter(range, threshold, keep_ids) }
 }
 
 /// Stands in for the kernel off x86-64; never called, since [`MarkScan::Avx512`] (which
@@ -52,7 +51,7 @@ pub(super) unsafe fn filter(
 ///
 /// [`MarkScan::Avx512`]: crate::engine::marks::MarkScan::Avx512
 #[cfg(not(target_arch = "x86_64"))]
-pub(super) unsafe fn filter(_: DenseRange<'_>, _: [i64; 4], _: *mut u32, _: *mut i64) -> Filtered {
+pub(super) unsafe fn filter(_: &mut DenseRange<'_>, _: [i64; 4], _: *mut u32) -> Filtered {
     unreachable!("the AVX-512 filter exists only on x86-64")
 }
 
@@ -61,7 +60,7 @@ mod x86 {
     use super::{DenseRange, Filtered};
 
     #[rustversion::before(1.89)]
-    pub unsafe fn filter(_: DenseRange<'_>, _: [i64; 4], _: *mut u32, _: *mut i64) -> Filtered {
+    pub unsafe fn filter(_: &mut DenseRange<'_>, _: [i64; 4], _: *mut u32) -> Filtered {
         unreachable!("the AVX-512 kernel is not built with this compiler")
     }
 
@@ -71,10 +70,9 @@ mod x86 {
     #[allow(clippy::incompatible_msrv)]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
     pub unsafe fn filter(
-        range: DenseRange<'_>,
+        range: &mut DenseRange<'_>,
         threshold: [i64; 4],
         keep_ids: *mut u32,
-        keep_sums: *mut i64,
     ) -> Filtered {
         use std::arch::x86_64::*;
         let DenseRange {
@@ -84,6 +82,7 @@ mod x86 {
             active,
             tiers,
         } = range;
+        let base = *base;
         let n = marks.len();
         assert!(active.len() == n && tiers.len() == n && sums.len() == n);
         debug_assert!(n.is_multiple_of(16));
@@ -92,18 +91,17 @@ mod x86 {
         // `permutexvar` picks by the low 3 bits of a lane: tiers 0..=3 take entries 0..=3.
         let [t0, t1, t2, t3] = threshold;
         let thresholds = _mm512_setr_epi64(t0, t1, t2, t3, t0, t1, t2, t3);
-        let zero = _mm512_setzero_si512();
         let first = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         let mut ids = _mm512_add_epi32(first, _mm512_set1_epi32(base as i32));
         let step = _mm512_set1_epi32(16);
         let (mut touched, mut kept) = (0usize, 0usize);
         for i in (0..n).step_by(16) {
             // SAFETY: `i + 16 <= n`, the length of the byte arrays and of the sums. The keep
-            // lists are written whole vectors at a time, past what is kept: at `kept` ≤ `i`
-            // (at most every node before this step was kept), 16 ids and twice 8 sums end at
-            // most at `i + 16` ≤ `n`, within the lists' room for `n` (the caller's
-            // contract); each later store starts where the kept ones end, so what a store
-            // leaves past them is overwritten or past the length.
+            // list is written a whole vector at a time, past what is kept: at `kept` ≤ `i`
+            // (at most every node before this step was kept), 16 ids end at most at
+            // `i + 16` ≤ `n`, within its room for `n` (the caller's contract); each later
+            // store starts where the kept ones end, so what a store leaves past them is
+            // overwritten or past the length.
             unsafe {
                 let m = marks.add(i).cast::<__m128i>();
                 let a = active.add(i).cast::<__m128i>();
@@ -116,8 +114,6 @@ mod x86 {
                 let tv = _mm_loadu_si128(tiers.add(i).cast());
                 let (s0, s1) = (sums.add(i), sums.add(i + 8));
                 let (lo, hi) = (_mm512_loadu_si512(s0.cast()), _mm512_loadu_si512(s1.cast()));
-                _mm512_storeu_si512(s0.cast(), zero);
-                _mm512_storeu_si512(s1.cast(), zero);
                 let th0 = _mm512_permutexvar_epi64(_mm512_cvtepu8_epi64(tv), thresholds);
                 let th1 = _mm512_permutexvar_epi64(
                     _mm512_cvtepu8_epi64(_mm_srli_si128::<8>(tv)),
@@ -126,19 +122,13 @@ mod x86 {
                 let reach = u16::from(_mm512_cmpge_epi64_mask(lo, th0))
                     | u16::from(_mm512_cmpge_epi64_mask(hi, th1)) << 8;
                 let keep = km & (ka | reach);
-                let k_lo = keep as u8;
-                let n_lo = k_lo.count_ones() as usize;
+                // The kept sums stay for `apply_kept`; every other one is zeroed (the same
+                // two stores that zeroing all of them took).
+                _mm512_storeu_si512(s0.cast(), _mm512_maskz_mov_epi64(keep as u8, lo));
+                _mm512_storeu_si512(s1.cast(), _mm512_maskz_mov_epi64((keep >> 8) as u8, hi));
                 _mm512_storeu_si512(
                     keep_ids.add(kept).cast(),
                     _mm512_maskz_compress_epi32(keep, ids),
-                );
-                _mm512_storeu_si512(
-                    keep_sums.add(kept).cast(),
-                    _mm512_maskz_compress_epi64(k_lo, lo),
-                );
-                _mm512_storeu_si512(
-                    keep_sums.add(kept + n_lo).cast(),
-                    _mm512_maskz_compress_epi64((keep >> 8) as u8, hi),
                 );
                 touched += km.count_ones() as usize;
                 kept += keep.count_ones() as usize;

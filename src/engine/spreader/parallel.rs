@@ -168,26 +168,19 @@ pub(super) fn hop(
                 // SAFETY: chunks are disjoint ranges of whole blocks of at least MARK_BLOCK
                 // ids (the last one ends at the padded length), each taken once, and the
                 // scratch's dense arrays are not otherwise used until the broadcast returns.
-                let range = unsafe { shared.range(lo, hi) };
+                let mut range = unsafe { shared.range(lo, hi) };
                 let touched = dense::filter_range(
                     t,
                     &c,
-                    range,
+                    &mut range,
                     scan,
                     activated,
                     &mut buf.marked,
                     &mut buf.accepted,
-                    &mut buf.kept_sums,
                 );
                 buf.rejected += (touched - buf.accepted.len()) as u64;
-                dense::apply_kept(
-                    t,
-                    c,
-                    buf.accepted.as_slice(),
-                    &buf.kept_sums,
-                    &mut buf.activated,
-                    far,
-                );
+                let kept = buf.accepted.as_slice();
+                dense::apply_kept(t, c, kept, &mut range, &mut buf.activated, far);
             }
         });
     } else {
