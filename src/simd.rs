@@ -1,5 +1,6 @@
 //! What this build can compile of the x86-64 SIMD kernels: the one switch every AVX-512
-//! kernel (the mark scan, the dense push, the similarity scans) is gated on.
+//! kernel (the mark scan, the dense filter, the similarity scans) is gated on, beside the
+//! CPU features each one checks for itself.
 
 /// AVX-512 intrinsics and `#[target_feature(enable = "avx512f")]` are stable from Rust 1.89,
 /// one release past the crate's MSRV (1.88): older compilers build without the AVX-512

@@ -431,7 +431,28 @@ fn is_run_file_message(s: &str, prefix: &str, suffix: &str) -> bool {
 
 /// Starts `gen` of a graph that takes about a second to write, waits for its temporary file
 /// to appear, and sends `sig` with kill(1). Returns the exit status and stderr.
+///
+/// The signal races the end of the write: on a loaded machine `gen` can finish between the
+/// temporary file's appearance and the signal (CI once saw exit 0 from the SIGKILL case).
+/// Such an attempt tested nothing, so it is made again, up to [`SIGNAL_ATTEMPTS`] times.
 fn gen_signalled_while_writing(dir: &Path, out: &str, sig: &str) -> (Option<i32>, String) {
+    for attempt in 1..=SIGNAL_ATTEMPTS {
+        let (status, err) = gen_signalled_once(dir, out, sig);
+        if !(status == Some(0) && attempt < SIGNAL_ATTEMPTS) {
+            return (status, err);
+        }
+        // Finished before the signal: start again from an empty directory.
+        for name in entries(dir) {
+            std::fs::remove_file(dir.join(name)).unwrap();
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// Attempts of [`gen_signalled_while_writing`] before a finished write counts as a failure.
+const SIGNAL_ATTEMPTS: u32 = 5;
+
+fn gen_signalled_once(dir: &Path, out: &str, sig: &str) -> (Option<i32>, String) {
     let mut child = Command::new(bin())
         .args(["gen", "-w", "mixed-100k", "--out", out])
         .current_dir(dir)

@@ -2,7 +2,7 @@
 //! one-byte-per-node marks back into a list of the nodes it reached.
 //!
 //! A scan reads every node of the graph, so it is written for width: 16 marks per step with
-//! AVX-512F (a compress of their ids by the mask of nonzero marks), 8 with AVX2 (a permute
+//! AVX-512 (a compress of their ids by the mask of nonzero marks), 8 with AVX2 (a permute
 //! from a table of 256 lane orders), 8 per word in portable code; none branches on the marks
 //! (a branch per word on "any mark here" mispredicted at every density between sparse and
 //! full). Every kernel gives the same list, ascending, and zeroes the marks it read. The
@@ -11,9 +11,10 @@
 /// The kernels of [`list_marked`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MarkScan {
-    /// 16 marks per step (x86-64 with AVX-512F, compilers from 1.89 on).
+    /// 16 marks per step (x86-64 with AVX-512F, BW and VL and POPCNT — BW and VL for the
+    /// dense filter this scan chooses —, compilers from 1.89 on).
     Avx512,
-    /// 8 marks per step (x86-64 with AVX2).
+    /// 8 marks per step (x86-64 with AVX2 and POPCNT).
     Avx2,
     /// 8 marks per 64-bit word; runs everywhere.
     Portable,

@@ -445,8 +445,9 @@ impl DenseSums {
 /// is new in this hop is close to a coin flip, so a branch there would mispredict often.
 #[derive(Debug, Clone)]
 pub struct NodeList {
-    /// Capacity n + 1: a list of distinct nodes holds at most n, and `push_if` writes one past
-    /// the end when it does not keep the value.
+    /// Capacity n + 1 (n at least the node count; `accepted` rounds it up to whole mark blocks):
+    /// a list of distinct nodes holds at most n, and `push_if` writes one past the end when it
+    /// does not keep the value.
     buf: Vec<u32>,
     len: usize,
 }

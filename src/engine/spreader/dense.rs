@@ -7,8 +7,8 @@
 //! plain add into a zeroed array of sums and a one-byte mark per target cost less, and the
 //! apply then finds the targets by scanning the marks eight at a time, in id order — which
 //! also walks the node states in address order, where the stamped apply jumped between them.
-//! The scan zeroes what it reads, so both arrays are zero again for the next use
-//! ([`DenseSums`]).
+//! The scan zeroes the marks it reads, the filter the sums it rejects and the apply the ones
+//! it keeps, so both arrays are zero again for the next use ([`DenseSums`]).
 //!
 //! Only the last hop: it builds no frontier, so the order in which its targets are applied
 //! (ids ascending instead of first contact) is not seen; the collect sorts. The sums are the
@@ -273,10 +273,11 @@ impl SharedDense {
 /// Keeps in `accepted`, ids ascending, the range's marked targets not rejected at first
 /// contact, and zeroes what it reads but their sums, which [`apply_kept`] reads (and zeroes)
 /// in place: writing them out cost two vector stores per 16 nodes, for a kept node in twenty
-/// on warm-10k's last hop. `activated` is the spread's
-/// activated nodes (the AVX-512 filter's activity bytes are written from those in the range)
-/// and `marked` a list of [`marks::list_capacity`] of the range's length for the scan.
-/// Returns the number of targets marked.
+/// on warm-10k's last hop. `activated` is the spread's activated nodes (the AVX-512 filter's
+/// activity bytes are written from those in the range) and `marked` a list of
+/// [`marks::list_capacity`] of the range's length for the scan. `accepted` has room for the
+/// range's length (the AVX-512 filter writes whole vectors). Returns the number of targets
+/// marked.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn filter_range(
@@ -361,8 +362,8 @@ fn filter_marked<const STORAGE: bool>(
         let reject = t.reject_sum::<STORAGE>(unsafe { &*plain(states, v) }, *slot, c);
         // A rejected sum is zeroed now, a kept one by `apply_kept`; no branch on which.
         *slot = select_unpredictable(reject, 0, *slot);
-        // SAFETY: each node is listed once, so fewer than the capacity of `accepted` (one
-        // more than the graph's nodes) are kept.
+        // SAFETY: each node is listed once, so fewer than the capacity of `accepted` (at
+        // least one more than the graph's nodes) are kept.
         unsafe { keep.add(kept).write(v) };
         kept += !reject as usize;
     }

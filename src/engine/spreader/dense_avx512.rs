@@ -7,10 +7,14 @@
 //! arrays, 16 nodes a step, with no gather and no branch: the marks, a byte per node saying
 //! "activation ≠ 0" (written beforehand from the spread's few activated nodes, the only ones
 //! whose activation can be nonzero), the storage tiers (copied once per bound graph) and the
-//! sums (zero where unmarked, so read and zeroed whole: masked loads and stores of them made
-//! the hop slower than the portable filter on this project's Zen 4 VM). What it keeps — ids
-//! ascending and their sums — is what the portable filter keeps, and it zeroes the same
-//! arrays.
+//! sums (zero where unmarked, so read and written back whole, kept lanes kept and the rest
+//! zeroed: masked loads and stores of them made the hop slower than the portable filter on
+//! this project's Zen 4 VM). What it keeps — ids ascending, their sums left in place for
+//! [`apply_kept`] — is what the portable filter keeps, and it zeroes the same arrays. The
+//! masks of the mark and activity bytes come straight from the bytes (AVX-512BW/VL), the
+//! counts of kept lanes from POPCNT, and the kept ids go out as whole vectors.
+//!
+//! [`apply_kept`]: super::dense::apply_kept
 //!
 //! [`TierPolicy::Storage`]: crate::engine::model::TierPolicy::Storage
 
@@ -20,7 +24,7 @@ use super::dense::DenseRange;
 pub(super) struct Filtered {
     /// Marked targets (the hop's touched ones).
     pub(super) touched: usize,
-    /// Of those, the ones kept, written to the front of the keep lists.
+    /// Of those, the ones kept, written to the front of the keep list.
     pub(super) kept: usize,
 }
 
@@ -85,7 +89,8 @@ mod x86 {
         let base = *base;
         let n = marks.len();
         assert!(active.len() == n && tiers.len() == n && sums.len() == n);
-        debug_assert!(n.is_multiple_of(16));
+        // Whole steps: the whole-vector stores of kept ids rely on it too.
+        assert!(n.is_multiple_of(16));
         let (marks, active) = (marks.as_mut_ptr(), active.as_mut_ptr());
         let (tiers, sums) = (tiers.as_ptr(), sums.as_mut_ptr());
         // `permutexvar` picks by the low 3 bits of a lane: tiers 0..=3 take entries 0..=3.
