@@ -10,7 +10,7 @@ use std::hint::select_unpredictable;
 /// Below this many keys a comparison sort is cheaper than the radix passes' fixed costs.
 const RADIX_MIN: usize = 64;
 /// From this many keys on, 11-bit digits (fewer passes over more buckets) win over 8-bit ones.
-const WIDE_DIGITS_MIN: usize = 8192;
+pub const WIDE_DIGITS_MIN: usize = 8192;
 
 /// Sorts `keys` ascending by their low `bits` bits, using `buf` as scratch (its contents are
 /// overwritten). Bits above those are a payload carried along, which takes no part in the

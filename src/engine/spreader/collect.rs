@@ -58,10 +58,25 @@ pub(super) fn collect(
 }
 
 /// Sorts rank keys into rank order, `buf` the sort's scratch. Equal activations are rare
-/// (seeds and nodes clamped at 1), so the radix passes skip the id bits below them.
+/// (seeds and nodes clamped at 1), so the radix passes skip the id bits below them. Among
+/// the few hundred keys of a typical spread, activations that agree in their top 24 bits
+/// (within 2⁻²⁴ of each other) are rare too, so the 8-bit passes also skip the lowest
+/// activation digit, and each run of keys that agree above it is sorted whole afterwards:
+/// three passes instead of four (warm-10k, `compare`, 100 rounds: p50 0.970 [0.952, 0.989],
+/// p95 0.955 [0.931, 0.979]). With 11-bit digits (many keys, so many more near ties) the activation
+/// takes three passes either way, so nothing is skipped there.
 fn sort_ranked(keys: &mut Vec<u64>, buf: &mut Vec<u64>, layout: RankKeys) {
-    rank::sort_keys_rarely_tied_below(keys, buf, layout.id_bits(), layout.order_bits());
+    let tie_bits = if keys.len() < rank::WIDE_DIGITS_MIN {
+        NEAR_TIE_BITS
+    } else {
+        0
+    };
+    let low = layout.id_bits() + tie_bits;
+    rank::sort_keys_rarely_tied_below(keys, buf, low, layout.order_bits());
 }
+
+/// The low activation bits that [`sort_ranked`]'s 8-bit radix passes leave to the tied runs.
+const NEAR_TIE_BITS: u32 = 8;
 
 /// Replaces `keys` with the `k` smallest, ascending: a partial selection, then a sort of
 /// only those.
@@ -210,5 +225,52 @@ impl SharedSlots {
     #[inline(always)]
     unsafe fn write(&self, i: usize, node: ActivatedNode) {
         self.0.add(i).write(node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tables::{rank_key, RankKeys};
+    use super::*;
+    use crate::engine::fixed::ONE;
+    use crate::rng::SeededRng;
+
+    /// Keys whose activations crowd into a few values of their top 24 bits — near ties that
+    /// only the lowest activation digit orders, and exact ties that only the id orders —
+    /// come out of `sort_ranked` in the order a comparison sort gives, at sizes on both
+    /// sides of the switch to 11-bit digits.
+    #[test]
+    fn near_and_exact_ties_of_activation_come_out_in_rank_order() {
+        let nodes = 50_000usize;
+        let layout = RankKeys::for_nodes(nodes);
+        let order = rank::order_mask(layout.order_bits());
+        let mut rng = SeededRng::new(7);
+        for n in [64usize, 65, 500, 8191, 8192, 20_000] {
+            let mut ids: Vec<u32> = (0..nodes as u32).collect();
+            for i in 0..n {
+                let j = i + (rng.next_u64() as usize) % (nodes - i);
+                ids.swap(i, j);
+            }
+            let mut keys: Vec<u64> = ids[..n]
+                .iter()
+                .map(|&v| {
+                    let r = rng.next_u64();
+                    // One of four bands 256 units wide (the lowest digit), half of the keys
+                    // on an exact value shared with others.
+                    let band = ONE / 2 + (r % 4) as i64 * (1 << 20);
+                    let a = if r & 8 == 0 {
+                        band
+                    } else {
+                        band + ((r >> 8) % 256) as i64
+                    };
+                    rank_key(a, v, layout.id_bits())
+                })
+                .collect();
+            let mut want = keys.clone();
+            want.sort_unstable_by_key(|&k| k & order);
+            let mut buf = Vec::new();
+            sort_ranked(&mut keys, &mut buf, layout);
+            assert_eq!(keys, want, "{n} keys");
+        }
     }
 }
