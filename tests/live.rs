@@ -143,10 +143,29 @@ struct Watched {
 
 /// Runs spreadbench with `args` plus `--metrics-addr` on a free port, `--json --quiet` and a
 /// linger, scraping every 20 ms until the server goes away; the command must succeed.
+///
+/// The port is free when [`free_port`] lets it go, but another test's connection can take it
+/// before the command binds it (CI once saw "Address already in use"): then the command is
+/// run again on another port, up to [`BIND_ATTEMPTS`] times.
 fn watch(dir: &Path, args: &[&str]) -> Watched {
+    for attempt in 1..=BIND_ATTEMPTS {
+        match watch_once(dir, args) {
+            Ok(w) => return w,
+            Err(err) if err.contains("Address already in use") && attempt < BIND_ATTEMPTS => {}
+            Err(err) => panic!("{err}"),
+        }
+    }
+    unreachable!("the last attempt returns or panics")
+}
+
+/// Attempts of [`watch`] when the port was taken before the command bound it.
+const BIND_ATTEMPTS: u32 = 5;
+
+/// One run of [`watch`]; `Err` with the command's stderr when it failed.
+fn watch_once(dir: &Path, args: &[&str]) -> Result<Watched, String> {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let child = Command::new(assert_cmd::cargo::cargo_bin("spreadbench"))
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("spreadbench"))
         .current_dir(dir)
         .args(args)
         .args([
@@ -190,12 +209,16 @@ fn watch(dir: &Path, args: &[&str]) -> Watched {
                 scrapes.push(s);
             }
             None if !scrapes.is_empty() => break,
+            // Exited before it ever served (it could not listen, say): nothing to wait for.
+            None if child.try_wait().unwrap().is_some() => break,
             None => {}
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    if !out.status.success() {
+        return Err(text(&out.stderr));
+    }
     let snapshot: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(!scrapes.is_empty(), "never scraped");
     assert_eq!(
@@ -203,12 +226,12 @@ fn watch(dir: &Path, args: &[&str]) -> Watched {
         Some(1.0),
         "the last scrape was not after the end"
     );
-    Watched {
+    Ok(Watched {
         scrapes,
         partial_seen,
         final_snapshot,
         snapshot,
-    }
+    })
 }
 
 /// A real run scraped every 20 ms until its server goes away: every scrape parses, the
@@ -692,29 +715,7 @@ fn thread_nice(pid: u32) -> Vec<(String, i32)> {
 #[test]
 fn the_metrics_server_runs_at_the_lowest_priority() {
     let t = tmp();
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("spreadbench"))
-        .current_dir(t.path())
-        .args([
-            "run",
-            "-w",
-            "hot-1k",
-            "--spreads",
-            "2000",
-            "--quiet",
-            "--json",
-        ])
-        .args(["--metrics-addr", &addr, "--metrics-linger", "3"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while get(port, "/metrics").is_none() {
-        assert!(start.elapsed() < Duration::from_secs(30), "never served");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = serving_child(t.path());
     let threads = thread_nice(child.id());
     let _ = child.kill();
     let _ = child.wait();
@@ -726,4 +727,47 @@ fn the_metrics_server_runs_at_the_lowest_priority() {
     assert!(servers.iter().all(|(_, n)| *n == 19), "{threads:?}");
     let main = threads.iter().find(|(n, _)| n == "spreadbench");
     assert_eq!(main.map(|(_, n)| *n), Some(0), "{threads:?}");
+}
+
+/// A hot-1k run with a metrics server, once it serves: on another port when the one
+/// [`free_port`] gave was taken before the run bound it (see [`watch`]).
+#[cfg(target_os = "linux")]
+fn serving_child(dir: &Path) -> std::process::Child {
+    for attempt in 1..=BIND_ATTEMPTS {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("spreadbench"))
+            .current_dir(dir)
+            .args([
+                "run",
+                "-w",
+                "hot-1k",
+                "--spreads",
+                "2000",
+                "--quiet",
+                "--json",
+            ])
+            .args(["--metrics-addr", &addr, "--metrics-linger", "3"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        loop {
+            if get(port, "/metrics").is_some() {
+                return child;
+            }
+            if child.try_wait().unwrap().is_some() {
+                let err = text(&child.wait_with_output().unwrap().stderr);
+                assert!(
+                    err.contains("Address already in use") && attempt < BIND_ATTEMPTS,
+                    "exited before serving: {err}"
+                );
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "never served");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    unreachable!("the last attempt returns or fails")
 }

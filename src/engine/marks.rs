@@ -11,8 +11,8 @@
 /// The kernels of [`list_marked`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MarkScan {
-    /// 16 marks per step (x86-64 with AVX-512F, BW and VL and POPCNT — BW and VL for the
-    /// dense filter this scan chooses —, compilers from 1.89 on).
+    /// 16 marks per step (x86-64 with AVX-512F and POPCNT, compilers from 1.89 on). Also
+    /// asks for AVX-512BW and VL, which the dense filter that comes with this scan uses.
     Avx512,
     /// 8 marks per step (x86-64 with AVX2 and POPCNT).
     Avx2,

@@ -279,7 +279,6 @@ impl SharedDense {
 /// range's length (the AVX-512 filter writes whole vectors). Returns the number of targets
 /// marked.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 pub(super) fn filter_range(
     t: &ModelTables,
     c: &HopCtx<'_>,
