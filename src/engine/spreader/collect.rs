@@ -63,8 +63,8 @@ pub(super) fn collect(
 /// (within 2⁻²⁴ of each other) are rare too, so the 8-bit passes also skip the lowest
 /// activation digit, and each run of keys that agree above it is sorted whole afterwards:
 /// three passes instead of four (warm-10k, `compare`, 100 rounds: p50 0.970 [0.952, 0.989],
-/// p95 0.955 [0.931, 0.979]). With 11-bit digits (many keys, so many more near ties) the activation
-/// takes three passes either way, so nothing is skipped there.
+/// p95 0.955 [0.931, 0.979]). With 11-bit digits (many keys, so many more near ties) the
+/// activation takes three passes either way, so nothing is skipped there.
 fn sort_ranked(keys: &mut Vec<u64>, buf: &mut Vec<u64>, layout: RankKeys) {
     let tie_bits = if keys.len() < rank::WIDE_DIGITS_MIN {
         NEAR_TIE_BITS

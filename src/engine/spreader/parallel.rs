@@ -276,10 +276,10 @@ unsafe fn add_bin_dense(bin: &[(u32, i64)], dense: SharedDense, pd: usize) {
     }
 }
 
-/// Makes `map` the owner map of `graph` for `parts` participants, unless it is already: the
-/// target ids in blocks of a power of two (at most 2^12 blocks, at least 16 ids), block `b` owned by the
-/// participant in whose `p`-th of `parts` equal slices of the edge array the out-edges of
-/// the block's first node start.
+/// Makes `map` the owner map of `graph` for `parts` owners (a hop's chunks), unless it is
+/// already: the target ids in blocks of a power of two (at most 2^12 blocks, at least 16
+/// ids), block `b` owned by the chunk in whose `p`-th of `parts` equal slices of the edge
+/// array the out-edges of the block's first node start.
 fn ensure_owner_map(graph: &Graph, parts: usize, map: &mut OwnerMap) {
     let key = (graph.instance(), parts);
     if map.made_for == key {
