@@ -240,7 +240,7 @@ impl Spreader {
                 serial::apply_penalties(t, scratch, out);
                 break;
             }
-            let parallel = policy.parallel_hop(scratch.frontier_edges);
+            let parallel = policy.parallel_hop(scratch.frontier_edges, far_prefetch(graph));
             let features = HopFeatures {
                 hop: d,
                 frontier_size: scratch.frontier.len() as u32,
