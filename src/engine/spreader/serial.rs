@@ -214,8 +214,9 @@ pub(super) fn apply_touched(
 }
 
 /// The apply of a hop before the last, over `touched`, in two passes: [`filter`], then
-/// [`ModelTables::apply_one`] for the accepted targets; the targets due the cycle penalty go
-/// to `penalized`. Shared with a parallel participant's apply of its targets.
+/// [`ModelTables::apply_inner_one`] for the accepted targets, appending without branches;
+/// the targets due the cycle penalty go to `penalized`. Shared with a parallel participant's
+/// apply of its targets.
 #[inline(always)]
 pub(super) fn apply_inner(
     t: &ModelTables,
@@ -232,6 +233,9 @@ pub(super) fn apply_inner(
     };
     let accepted = accepted.as_slice();
     let records = c.graph.nodes().as_ptr();
+    // Room for every accepted target, so that the appends below need no capacity check.
+    next.reserve(accepted.len());
+    let (next_buf, mut next_len) = (next.as_mut_ptr(), next.len());
     for (i, &v) in accepted.iter().enumerate() {
         // A node joining the next frontier adds its out-degree to the next hop's work: on a
         // large graph its record is a cache miss, so it is asked for a few nodes ahead.
@@ -239,18 +243,22 @@ pub(super) fn apply_inner(
             prefetch(records.wrapping_add(ahead as usize));
         }
         // SAFETY: as in `filter`.
-        let (delta, newly, penalty) = t.apply_one(unsafe { &mut *plain(c.states, v) }, c);
-        if newly {
-            activated.push(v);
-        }
-        if let Some(delta) = delta {
-            next.push((v, delta));
-            tally.next_edges += c.graph.out_degree(v) as u64;
-        }
+        let (delta, newly, joins, penalty) =
+            t.apply_inner_one(unsafe { &mut *plain(c.states, v) }, c);
+        // SAFETY: `activated` holds distinct nodes (each is stamped once per spread), fewer
+        // than its capacity of one more than the graph's nodes.
+        unsafe { activated.push_if_unchecked(v, newly) };
+        // SAFETY: `next_len` grows by at most one per accepted target from `next.len()`,
+        // and `next` has room for `accepted.len()` more.
+        unsafe { next_buf.add(next_len).write((v, delta)) };
+        next_len += joins as usize;
+        tally.next_edges += c.graph.out_degree(v) as u64 & (joins as u64).wrapping_neg();
         // SAFETY: each target is applied once per hop and `penalized` is cleared before
         // every hop, so it keeps fewer values than the graph has nodes.
         unsafe { penalized.push_if_unchecked(v, penalty) };
     }
+    // SAFETY: the first `next_len` entries are the old ones and those written above.
+    unsafe { next.set_len(next_len) };
     tally
 }
 

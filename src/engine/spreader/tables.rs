@@ -145,37 +145,35 @@ impl ModelTables {
         (st.activation == 0) & (sum < threshold)
     }
 
-    /// Applies one accepted target's sum (DESIGN §2): activation on first contact, clamp,
-    /// visit count, then the next frontier or — past the visit budget — the cycle penalty,
-    /// which the caller defers to [`Self::penalize`] when the next hop is admitted. Returns
-    /// (joins next frontier with Δ, newly activated, is due the penalty).
+    /// Applies one accepted target's sum at a hop before the last (d < H, DESIGN §2):
+    /// activation on first contact, clamp, visit count, then the next frontier or — past the
+    /// visit budget — the cycle penalty, which the caller defers to [`Self::penalize`] when
+    /// the next hop is admitted. No branch on data: on first contact the stamp, first hop,
+    /// tier, visits and activation are selected, not reset in a branch (whether an accepted
+    /// target is new is close to a coin flip), and the outcome comes back as flags for
+    /// branch-free appends. Returns (Δ, newly activated, joins the next frontier with Δ, is
+    /// due the penalty); Δ means something only when the node joins.
     #[inline(always)]
-    pub(super) fn apply_one(
+    pub(super) fn apply_inner_one(
         &self,
         st: &mut PlainState,
         c: HopCtx<'_>,
-    ) -> (Option<i64>, bool, bool) {
-        let mut newly = false;
-        if st.spread_epoch != c.spread_epoch {
-            st.spread_epoch = c.spread_epoch;
-            st.activation = 0;
-            st.visits = 0;
-            st.first_hop = c.d as u8;
-            st.tier = c.fresh_tier[(st.storage_tier & 3) as usize];
-            newly = true;
-        }
-        let old = st.activation;
+    ) -> (i64, bool, bool, bool) {
+        debug_assert!(c.d < self.config.max_depth);
+        let newly = st.spread_epoch != c.spread_epoch;
+        st.spread_epoch = c.spread_epoch;
+        st.first_hop = select_unpredictable(newly, c.d as u8, st.first_hop);
+        st.tier =
+            select_unpredictable(newly, c.fresh_tier[(st.storage_tier & 3) as usize], st.tier);
+        let old = select_unpredictable(newly, 0, st.activation);
+        let visits = select_unpredictable(newly, 0, st.visits).saturating_add(1);
         let new = (old + st.pending).clamp(0, ONE);
         let delta = new - old;
         st.activation = new;
-        st.visits = st.visits.saturating_add(1);
-        if delta > 0 && c.d < self.config.max_depth {
-            if u32::from(st.visits) <= self.visit_budget[(st.tier & 3) as usize] {
-                return (Some(delta), newly, false);
-            }
-            return (None, newly, true);
-        }
-        (None, newly, false)
+        st.visits = visits;
+        let within = u32::from(visits) <= self.visit_budget[(st.tier & 3) as usize];
+        let up = delta > 0;
+        (delta, newly, up & within, up & !within)
     }
 
     /// The cycle penalty (activation × penalty, rounded once to fixed point) of a node that
@@ -185,7 +183,7 @@ impl ModelTables {
         st.activation = fixed::round_scaled(st.activation as f64 * self.config.cycle_penalty);
     }
 
-    /// [`Self::apply_one`] of the last hop (d = H): no next frontier and no cycle penalty
+    /// [`Self::apply_inner_one`] of the last hop (d = H): no next frontier and no cycle penalty
     /// follow, so an accepted sum only sets the activation (and, on first contact, the
     /// node's stamp, first hop and tier). The visit count is not kept: nothing reads it after
     /// the last hop, and the next spread resets it on first contact. Returns whether the node
