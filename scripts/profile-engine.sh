@@ -17,6 +17,8 @@
 # bit-identical while it is profiled.
 #
 # Usage: scripts/profile-engine.sh [WORKLOAD] [N] [W]   (default warm-10k 2000 200)
+# PROFILE_ENGINE_BIN=<path> counts another build's profile_engine (a base commit's, built in
+# a worktree) with this script's parsing.
 # Exit codes: 0 ok, 3 valgrind is not installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +33,7 @@ if ! command -v valgrind >/dev/null 2>&1; then
 fi
 
 cargo build --release --quiet --example profile_engine
-bin=target/release/examples/profile_engine
+bin=${PROFILE_ENGINE_BIN:-target/release/examples/profile_engine}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -192,8 +192,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "1", value_parser = clap::value_parser!(u64).range(1..=options::MAX_CONCURRENCY))]
     pub concurrency: Vec<u64>,
 
-    /// A hop runs on all threads only when its frontier has at least this many out-edges
-    /// (with `--batch-size auto`: where a cold-started batcher begins).
+    /// A hop runs on all threads only when its frontier has at least this many out-edges,
+    /// counted four times on a graph of 2^20 edges or more (with `--batch-size auto`: where a
+    /// cold-started batcher begins).
     #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PARALLEL_MIN_EDGES)]
     pub parallel_min_edges: u64,
 
@@ -616,8 +617,9 @@ pub struct SpreadArgs {
     #[arg(long, value_enum, default_value = "on")]
     pub batcher: Switch,
 
-    /// A hop runs on all threads only when its frontier has at least this many out-edges
-    /// (0: every hop, which is how tests compare thread counts on small spreads).
+    /// A hop runs on all threads only when its frontier has at least this many out-edges,
+    /// counted four times on a graph of 2^20 edges or more (0: every hop, which is how tests
+    /// compare thread counts on small spreads).
     #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PARALLEL_MIN_EDGES)]
     pub parallel_min_edges: u64,
 
@@ -694,7 +696,8 @@ pub struct RecallArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=options::MAX_THREADS))]
     pub threads: u64,
 
-    /// A hop runs on all threads only when its frontier has at least this many out-edges.
+    /// A hop runs on all threads only when its frontier has at least this many out-edges,
+    /// counted four times on a graph of 2^20 edges or more.
     #[arg(long, value_name = "N", default_value_t = crate::engine::spreader::DEFAULT_PARALLEL_MIN_EDGES)]
     pub parallel_min_edges: u64,
 

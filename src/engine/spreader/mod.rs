@@ -112,7 +112,8 @@ impl Spreader {
         self
     }
 
-    /// Out-edges a hop's frontier needs before the hop goes parallel.
+    /// Out-edges a hop's frontier needs before the hop goes parallel (on a graph larger than
+    /// the caches, from 2²⁰ edges, each edge counts four times: an edge there is a miss).
     pub fn with_parallel_min_edges(mut self, edges: u64) -> Self {
         self.exec.set_parallel_min_edges(edges);
         self
