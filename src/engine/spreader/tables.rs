@@ -160,12 +160,7 @@ impl ModelTables {
         c: HopCtx<'_>,
     ) -> (i64, bool, bool, bool) {
         debug_assert!(c.d < self.config.max_depth);
-        let newly = st.spread_epoch != c.spread_epoch;
-        st.spread_epoch = c.spread_epoch;
-        st.first_hop = select_unpredictable(newly, c.d as u8, st.first_hop);
-        st.tier =
-            select_unpredictable(newly, c.fresh_tier[(st.storage_tier & 3) as usize], st.tier);
-        let old = select_unpredictable(newly, 0, st.activation);
+        let (newly, old) = Self::contact(st, c);
         let visits = select_unpredictable(newly, 0, st.visits).saturating_add(1);
         let new = (old + st.pending).clamp(0, ONE);
         let delta = new - old;
@@ -183,9 +178,9 @@ impl ModelTables {
         st.activation = fixed::round_scaled(st.activation as f64 * self.config.cycle_penalty);
     }
 
-    /// [`Self::apply_inner_one`] of the last hop (d = H): no next frontier and no cycle penalty
-    /// follow, so an accepted sum only sets the activation (and, on first contact, the
-    /// node's stamp, first hop and tier). The visit count is not kept: nothing reads it after
+    /// [`Self::apply_inner_one`] of the last hop (d = H): no next frontier and no cycle
+    /// penalty follow, so an accepted sum only sets the activation (and, on first contact,
+    /// the node's stamp, first hop and tier). The visit count is not kept: nothing reads it after
     /// the last hop, and the next spread resets it on first contact. Returns whether the node
     /// was newly activated.
     ///
@@ -199,14 +194,22 @@ impl ModelTables {
     /// [`Self::apply_last`] of a target whose hop sum is `sum` (held apart from its state).
     #[inline(always)]
     pub(super) fn apply_last_sum(&self, st: &mut PlainState, sum: i64, c: HopCtx<'_>) -> bool {
+        let (newly, old) = Self::contact(st, c);
+        st.activation = (old + sum).clamp(0, ONE);
+        newly
+    }
+
+    /// An accepted target's contact in hop `c.d`, without a branch: on the first of the
+    /// spread its stamp, first hop and tier are set. Returns (newly activated, the activation
+    /// the hop's sum adds to: 0 when new).
+    #[inline(always)]
+    fn contact(st: &mut PlainState, c: HopCtx<'_>) -> (bool, i64) {
         let newly = st.spread_epoch != c.spread_epoch;
         st.spread_epoch = c.spread_epoch;
         st.first_hop = select_unpredictable(newly, c.d as u8, st.first_hop);
         st.tier =
             select_unpredictable(newly, c.fresh_tier[(st.storage_tier & 3) as usize], st.tier);
-        let old = select_unpredictable(newly, 0, st.activation);
-        st.activation = (old + sum).clamp(0, ONE);
-        newly
+        (newly, select_unpredictable(newly, 0, st.activation))
     }
 
     /// The result record of node `id` with activation `a`, tier `tier` and first hop
