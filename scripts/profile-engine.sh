@@ -19,7 +19,7 @@
 # Usage: scripts/profile-engine.sh [WORKLOAD] [N] [W]   (default warm-10k 2000 200)
 # PROFILE_ENGINE_BIN=<path> counts another build's profile_engine (a base commit's, built in
 # a worktree) with this script's parsing.
-# Exit codes: 0 ok, 3 valgrind is not installed.
+# Exit codes: 0 ok, 2 PROFILE_ENGINE_BIN is not an executable, 3 valgrind is not installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +34,10 @@ fi
 
 cargo build --release --quiet --example profile_engine
 bin=${PROFILE_ENGINE_BIN:-target/release/examples/profile_engine}
+if [ ! -x "$bin" ]; then
+  echo "profile-engine: PROFILE_ENGINE_BIN=$bin is not an executable file" >&2
+  exit 2
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

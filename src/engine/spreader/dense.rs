@@ -80,26 +80,17 @@ fn push_last_with<const FAR: bool>(
     debug_assert!(dense.sums.len() >= graph.node_count());
     let (sums, marks) = (dense.sums.as_mut_ptr(), dense.marks.as_mut_ptr());
     let mut relaxed = 0u64;
+    let sums_ahead = if FAR { pd } else { 0 };
     for (i, &(u, delta)) in frontier.iter().enumerate() {
         prefetch_edges_ahead(graph, frontier, i, pd, FAR);
         let rec = graph.node(u);
         let (first, degree) = (rec.first_edge(), rec.degree());
         relaxed += degree as u64;
         let scaled = t.scaled_push(delta, d, degree);
-        let sums_ahead = if FAR { pd } else { 0 };
+        let (from, to) = (first, first + degree);
         // SAFETY: a node record's edges are a range of `all_edges`; every target is below
         // `node_count`, the length of `sums` and (at least) of `marks`.
-        unsafe {
-            add_edges(
-                all_edges,
-                first,
-                first + degree,
-                scaled,
-                sums,
-                marks,
-                sums_ahead,
-            )
-        };
+        unsafe { add_edges(all_edges, from, to, scaled, sums, marks, sums_ahead) };
     }
     relaxed
 }

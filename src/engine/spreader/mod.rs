@@ -235,13 +235,14 @@ impl Spreader {
         let policy = self.exec.policy(setting);
         let (t, policy) = (&self.tables, &policy);
         let mut truncated = false;
+        let far = far_prefetch(graph);
         for d in 1..=t.config().max_depth {
             if scratch.frontier.is_empty() {
                 // The model applies the last hop's cycle penalties when the spread ends here.
                 serial::apply_penalties(t, scratch, out);
                 break;
             }
-            let parallel = policy.parallel_hop(scratch.frontier_edges, far_prefetch(graph));
+            let parallel = policy.parallel_hop(scratch.frontier_edges, far);
             let features = HopFeatures {
                 hop: d,
                 frontier_size: scratch.frontier.len() as u32,
