@@ -110,6 +110,12 @@ pub(super) fn hop(
             // Reserved, not touched: pages a hop never reaches are never committed.
             bin.reserve_exact(most);
         }
+        // Each bin's write position, kept on the stack rather than in its `Vec`: a push
+        // loaded, compared and stored the bin's length and capacity at every edge.
+        let mut ends: [*mut (u32, i64); MAX_CHUNKS] = [std::ptr::null_mut(); MAX_CHUNKS];
+        for (end, bin) in ends.iter_mut().zip(to.iter_mut()) {
+            *end = bin.as_mut_ptr();
+        }
         while let Some(k) = cursor.take() {
             let nodes = &frontier[k * batch..((k + 1) * batch).min(frontier.len())];
             for (i, &(u, delta)) in nodes.iter().enumerate() {
@@ -120,15 +126,24 @@ pub(super) fn hop(
                 for e in &all_edges[first..first + degree] {
                     // SAFETY: targets are < node_count, so their block is in the map.
                     let o = unsafe { owners.owner_unchecked(e.target) };
-                    // SAFETY: `o < chunks == to.len()` (the map's owners are < chunks).
-                    let bin = unsafe { to.get_unchecked_mut(o) };
-                    // Never grows: the frontier's nodes are distinct, so a bin receives at
-                    // most the edges into its chunk, to which it is reserved. A check per
-                    // edge rather than a reserve of every bin per node: a chunk can have
-                    // fewer in-edges than a hub has out-edges, and such a reserve grew it.
-                    bin.push((e.target, contribution(scaled, e.weight)));
+                    // SAFETY: `o < chunks` (the map's owners are < chunks), and bin `o` has
+                    // room: the frontier's nodes are distinct, so a bin receives at most the
+                    // edges into its chunk, to which it is reserved.
+                    unsafe {
+                        let end = ends.get_unchecked_mut(o);
+                        end.write((e.target, contribution(scaled, e.weight)));
+                        *end = end.add(1);
+                    }
                 }
             }
+        }
+        for (end, bin) in ends.iter().zip(to.iter_mut()) {
+            // SAFETY: `end` points into (or one past) the bin's buffer, and the entries
+            // before it were written above, within its reserve.
+            let len = unsafe { end.offset_from(bin.as_ptr()) } as usize;
+            debug_assert!(len <= bin.capacity());
+            // SAFETY: as above.
+            unsafe { bin.set_len(len) };
         }
     });
 
