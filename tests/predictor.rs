@@ -363,6 +363,28 @@ fn chain() -> Graph {
     Graph::from_edges(&[Tier::Warm; 5], edges).unwrap()
 }
 
+/// A stop flag set before the profile is complete gives no profile and caches none; one
+/// never set gives the profile `compute` gives.
+#[test]
+fn a_cost_profile_given_up_on_a_stop_flag_is_neither_returned_nor_cached() {
+    use std::sync::atomic::AtomicBool;
+    let g = chain();
+    let sp = Spreader::new(SpreadConfig::default()).unwrap();
+    assert_eq!(
+        CostProfile::compute_until(&g, &sp, &AtomicBool::new(true)),
+        None
+    );
+    assert_eq!(
+        CostProfile::compute_until(&g, &sp, &AtomicBool::new(false)),
+        Some(CostProfile::compute(&g, &sp))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(CostProfile::file_name(&g, sp.config()));
+    let stopped = CostProfile::load_or_compute_until(&path, &g, &sp, &AtomicBool::new(true));
+    assert!(stopped.unwrap().is_none());
+    assert!(!path.exists(), "a profile given up on was cached");
+}
+
 #[test]
 fn cost_profile_of_a_chain_by_hand() {
     // Depth 3, decay e^(−0.5·d), warm θ = 0.05. From node 0: hop 1 gives node 1 e^−0.5 =

@@ -1699,6 +1699,99 @@ fn run_answers_sigint_promptly_with_many_spreads() {
     );
 }
 
+/// The seeds' cost profiles (one spread per node, before anything is measured) did not look
+/// at the stop flag: a first SIGINT while they were computed was answered only once they were
+/// done, which on scale-free-1m-deep is more than half an hour. A deep spread over mixed-100k
+/// makes the profile take minutes here, in a debug build or not; the command must stop at
+/// once, with exit 130, no results directory and no cached profile.
+#[test]
+fn sigint_while_the_cost_profile_is_computed_stops_at_once_and_leaves_nothing() {
+    let t = tmp();
+    let toml = t.path().join("deep-100k.toml");
+    let workload = fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/workloads/mixed-100k.toml"
+    ))
+    .expect("read mixed-100k.toml")
+    .replace("max_depth = 3", "max_depth = 6");
+    assert!(workload.contains("max_depth = 6"));
+    fs::write(&toml, workload).unwrap();
+    let w = toml.to_str().unwrap();
+    let commands: [&[&str]; 3] = [
+        &[
+            "run",
+            "-w",
+            w,
+            "--spreads",
+            "10",
+            "--warmup",
+            "0",
+            "--quiet",
+        ],
+        &[
+            "soak",
+            "-w",
+            w,
+            "--spreads",
+            "10",
+            "--warmup",
+            "0",
+            "--quiet",
+        ],
+        &[
+            "predict", "-w", w, "--train", "10", "--test", "10", "--warmup", "0", "--quiet",
+        ],
+    ];
+    for args in commands {
+        let root = t.path().join("results");
+        let mut child = Spawned::start(t.path(), args);
+        // The temporary results directory is made just before the profile is.
+        child.wait_until(
+            "temporary results directory",
+            Duration::from_secs(60),
+            || {
+                fs::read_dir(&root).is_ok_and(|mut d| {
+                    d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().contains(".tmp-")))
+                })
+            },
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            child.exited().is_none(),
+            "{}: done before the signal",
+            args[0]
+        );
+        child.signal("INT");
+        let st = child.wait_for(Duration::from_secs(10));
+        assert!(st.is_some(), "{}: still running 10 s after SIGINT", args[0]);
+        let out = child.finish(Duration::from_secs(1));
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(130),
+            "{}: stderr:\n{stderr}",
+            args[0]
+        );
+        let last = stderr.lines().last().unwrap_or("");
+        assert!(
+            last.contains("SIGINT")
+                && last.contains("cost profiles")
+                && last.contains("no results"),
+            "{}: {stderr}",
+            args[0]
+        );
+        let left: Vec<String> = fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{}: left in the results root: {left:?}",
+            args[0]
+        );
+    }
+}
+
 /// An interrupted warm-up must report the warm-up requests that ran, not those asked for:
 /// SIGINT during `--warmup 100000000` gives a snapshot with `"warmup": 100000000` (and 0
 /// spreads), in `soak` and in `run`.

@@ -154,13 +154,16 @@ pub fn execute(args: &PredictArgs) -> Result<Outcome> {
     }
     let results = ResultsWriter::new(&args.out);
     let measuring = session.begin(&results)?;
-    session.attach_models(
+    if !session.attach_models(
         std::slice::from_mut(&mut setting),
         &[true],
+        &measuring,
         &args.out,
         None,
         quiet,
-    )?;
+    )? {
+        return Ok(measuring.interrupted_before_measuring());
+    }
     let (Some(model), Some(pool)) = (&setting.model, &setting.pool) else {
         anyhow::bail!("internal error: the predict setting has no model or no pool");
     };

@@ -109,7 +109,16 @@ pub fn execute(args: &RunArgs) -> Result<Outcome> {
     let results = ResultsWriter::new(&args.out);
     let measuring = session.begin(&results)?;
     let predict: Vec<bool> = specs.iter().map(|s| s.predictor).collect();
-    session.attach_models(&mut settings, &predict, &args.out, budget, args.quiet)?;
+    if !session.attach_models(
+        &mut settings,
+        &predict,
+        &measuring,
+        &args.out,
+        budget,
+        args.quiet,
+    )? {
+        return Ok(measuring.interrupted_before_measuring());
+    }
     let loaded = &session.loaded;
     let mut requests = match &recall {
         Some(plan) => plan.request_source(),

@@ -59,6 +59,22 @@ pub struct Measuring<'r> {
     pub overhead_ns: u64,
 }
 
+impl Measuring<'_> {
+    /// The outcome of a command that a signal stopped before it measured anything (while the
+    /// cost profiles were computed): exit 130, and no results directory: the pending one is
+    /// removed when `self` is dropped.
+    pub fn interrupted_before_measuring(&self) -> Outcome {
+        Outcome::with(
+            Exit::Interrupted,
+            format!(
+                "interrupted by {} while computing the seeds' cost profiles; nothing was \
+                 measured, no results written",
+                self.interrupt.reason().unwrap_or("a signal")
+            ),
+        )
+    }
+}
+
 /// How the outcome is shown.
 #[derive(Debug, Clone, Copy)]
 pub struct Presentation {
@@ -196,24 +212,35 @@ impl MeasuringSession {
     /// `root` when cached there for this graph and spread configuration, else computed (it
     /// says how long that took) and cached for the next run. Called once the results
     /// directory is begun, so an unusable root has already been refused.
+    ///
+    /// Returns false, attaching nothing and caching nothing, when a signal (`measuring`'s)
+    /// stopped the computation: one spread per node takes minutes on a graph of a million
+    /// nodes, and the signal asks the command to stop now, not after it (see
+    /// [`Measuring::interrupted_before_measuring`]).
     pub fn attach_models(
         &self,
         settings: &mut [SettingUnderTest],
         predict: &[bool],
+        measuring: &Measuring<'_>,
         root: &Path,
         budget_ns: Option<u64>,
         quiet: bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let Some(first) = settings
             .iter()
             .zip(predict)
             .find_map(|(s, &p)| p.then_some(s))
         else {
-            return Ok(());
+            return Ok(true);
         };
         let graph = &self.loaded.graph;
         let path = root.join(CostProfile::file_name(graph, first.spreader.config()));
-        let (profile, source) = CostProfile::load_or_compute(&path, graph, &first.spreader)?;
+        let stop = measuring.interrupt.flag();
+        let Some((profile, source)) =
+            CostProfile::load_or_compute_until(&path, graph, &first.spreader, stop)?
+        else {
+            return Ok(false);
+        };
         if !quiet {
             match source {
                 ProfileSource::Loaded => {
@@ -236,7 +263,7 @@ impl MeasuringSession {
                 budget_ns,
             ));
         }
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -107,13 +107,16 @@ pub fn execute(args: &SoakArgs) -> Result<Outcome> {
     let results = ResultsWriter::new(&args.out);
     let measuring = session.begin(&results)?;
     let predict = spec.predictor;
-    session.attach_models(
+    if !session.attach_models(
         std::slice::from_mut(&mut setting),
         &[predict],
+        &measuring,
         &args.out,
         budget,
         args.quiet,
-    )?;
+    )? {
+        return Ok(measuring.interrupted_before_measuring());
+    }
     let outcome = measure(
         &mut session,
         &measuring,

@@ -22,6 +22,7 @@ use crate::InputError;
 use anyhow::Context;
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const MAGIC: &[u8; 8] = b"SBCPROF1";
 const HEADER_BYTES: usize = 8 + 3 * 8;
@@ -61,6 +62,27 @@ impl CostProfile {
     }
 
     pub fn compute_with_threads(graph: &Graph, spreader: &Spreader, threads: usize) -> CostProfile {
+        let never = AtomicBool::new(false);
+        match Self::compute_on(graph, spreader, threads, &never) {
+            Some(p) => p,
+            None => unreachable!("nothing sets the stop flag"),
+        }
+    }
+
+    /// [`CostProfile::compute`], given up as soon as `stop` is set (each thread looks before
+    /// every spread): `None` then. On a graph of a million nodes the profile takes minutes,
+    /// and a signal that asks a measuring command to stop must not wait for it.
+    pub fn compute_until(graph: &Graph, spreader: &Spreader, stop: &AtomicBool) -> Option<Self> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::compute_on(graph, spreader, threads, stop)
+    }
+
+    fn compute_on(
+        graph: &Graph,
+        spreader: &Spreader,
+        threads: usize,
+        stop: &AtomicBool,
+    ) -> Option<CostProfile> {
         let n = graph.node_count();
         let config = spreader.config().clone();
         let mut p = CostProfile {
@@ -81,7 +103,8 @@ impl CostProfile {
             // The spreader was built from this config, so it is valid.
             Err(e) => unreachable!("a spreader's own config is valid: {e}"),
         };
-        std::thread::scope(|s| {
+        let finished = std::thread::scope(|s| {
+            let mut workers = Vec::with_capacity(threads);
             let parts = p
                 .edges
                 .chunks_mut(chunk)
@@ -92,10 +115,13 @@ impl CostProfile {
                 .enumerate();
             for (i, ((((e, a), x), r), h)) in parts {
                 let serial = &serial;
-                s.spawn(move || {
+                workers.push(s.spawn(move || {
                     let mut scratch = SpreadScratch::new(n);
                     let mut out = super::SpreadResult::with_capacity(n);
                     for j in 0..e.len() {
+                        if stop.load(Ordering::Relaxed) {
+                            return false;
+                        }
                         let node = (i * chunk + j) as u32;
                         let seed = [Seed::new(node, 1.0)];
                         if serial
@@ -111,10 +137,17 @@ impl CostProfile {
                         r[j] = sat(w.rejected);
                         h[j] = w.hops.min(255) as u8;
                     }
-                });
+                    true
+                }));
             }
+            // Every worker joined, and a panic in one raised again here, as the scope would.
+            let mut finished = true;
+            for w in workers {
+                finished &= w.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            }
+            finished
         });
-        p
+        finished.then_some(p)
     }
 
     pub fn node_count(&self) -> usize {
@@ -259,17 +292,36 @@ impl CostProfile {
         graph: &Graph,
         spreader: &Spreader,
     ) -> anyhow::Result<(CostProfile, ProfileSource)> {
+        let never = AtomicBool::new(false);
+        match Self::load_or_compute_until(path, graph, spreader, &never)? {
+            Some(found) => Ok(found),
+            None => unreachable!("nothing sets the stop flag"),
+        }
+    }
+
+    /// [`CostProfile::load_or_compute`], computing as [`CostProfile::compute_until`] does:
+    /// `None` when `stop` was set before the profile was complete, and nothing is saved.
+    pub fn load_or_compute_until(
+        path: &Path,
+        graph: &Graph,
+        spreader: &Spreader,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<Option<(CostProfile, ProfileSource)>> {
         let stale = match Self::load(path) {
-            Ok(p) if p.matches(graph, spreader.config()) => return Ok((p, ProfileSource::Loaded)),
+            Ok(p) if p.matches(graph, spreader.config()) => {
+                return Ok(Some((p, ProfileSource::Loaded)))
+            }
             Ok(_) => Some("made for another graph or spread configuration".to_string()),
             Err(e) if path.exists() => Some(format!("{e:#}")),
             Err(_) => None,
         };
         let t = std::time::Instant::now();
-        let p = Self::compute(graph, spreader);
+        let Some(p) = Self::compute_until(graph, spreader, stop) else {
+            return Ok(None);
+        };
         let took = t.elapsed();
         p.save(path)?;
-        Ok((p, ProfileSource::Computed { took, stale }))
+        Ok(Some((p, ProfileSource::Computed { took, stale })))
     }
 }
 
