@@ -491,6 +491,54 @@ fn compare_runs_two_builds_alternately() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// `compare --predictor off` runs both builds with `run --predictor off` (so that a large
+/// workload's first round does not compute a cost profile per node first); by default it
+/// passes no `--predictor` at all, so a build from before the flag can still be the base.
+#[test]
+fn compare_passes_predictor_off_to_both_builds_only_when_asked() {
+    use std::os::unix::fs::PermissionsExt;
+    let me = assert_cmd::cargo::cargo_bin("spreadbench");
+    let t = tempfile::tempdir().unwrap();
+    let log = t.path().join("args.log");
+    // A base build that writes down how it was run, then runs.
+    let base = t.path().join("base.sh");
+    std::fs::write(
+        &base,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            me.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (extra, want_off) in [(&[][..], false), (&["--predictor", "off"][..], true)] {
+        let _ = std::fs::remove_file(&log);
+        let out = bin()
+            .args(["compare", "--base-bin"])
+            .arg(&base)
+            .args(["-w", "hot-1k", "--min-rounds", "2", "--max-rounds", "2"])
+            .args(["--spreads-per-round", "1000", "--warmup", "10", "-q"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let code = out.status.code();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(code == Some(0) || code == Some(5), "{code:?}: {err}");
+        let runs = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(runs.lines().count(), 2, "one run a round: {runs}");
+        for line in runs.lines() {
+            assert!(line.starts_with("run "), "{line}");
+            assert_eq!(
+                line.contains("--predictor off"),
+                want_off,
+                "{extra:?}: {line}"
+            );
+            assert_eq!(line.contains("--predictor"), want_off, "{extra:?}: {line}");
+        }
+    }
+}
+
 /// SIGINT during `compare` reaches its child runs as well; compare must outlive them, remove
 /// its scratch directory and exit 130 (it used to die at once, leaving
 /// `/tmp/spreadbench-compare-PID` with the interrupted child's partial results in it).

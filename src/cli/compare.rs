@@ -13,7 +13,7 @@ use super::diff::{parse_snapshot, print_report};
 use super::exit::{Exit, Outcome};
 use super::interrupt::Interrupt;
 use super::options::compare_options;
-use super::CompareArgs;
+use super::{CompareArgs, Switch};
 use crate::bad_input;
 use crate::report::diff::{self, DiffOptions, RoundPlan};
 use crate::report::Snapshot;
@@ -242,6 +242,11 @@ fn run_once(bin: &Path, args: &CompareArgs, tmp: &Path) -> Result<Snapshot> {
         })
         .args(["--spreads", &args.spreads_per_round.to_string()])
         .args(["--warmup", &args.warmup.to_string()])
+        .args(if args.predictor == Switch::Off {
+            &["--predictor", "off"][..]
+        } else {
+            &[][..]
+        })
         .arg("--out")
         .arg(tmp)
         .output()

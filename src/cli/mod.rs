@@ -521,6 +521,13 @@ pub struct CompareArgs {
     #[arg(long, value_name = "N", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=options::MAX_REQUESTS))]
     pub warmup: u64,
 
+    /// `off` runs both builds with `--predictor off`: no latency prediction per request, and
+    /// no cost profiles to compute first (one spread per node, over half an hour for the
+    /// first round on scale-free-1m-deep). Both builds' `run` must have `--predictor`; `on`
+    /// passes nothing, so any build can be the base.
+    #[arg(long, value_enum, default_value = "on")]
+    pub predictor: Switch,
+
     #[command(flatten)]
     pub judge: JudgeArgs,
 
