@@ -1717,32 +1717,13 @@ fn sigint_while_the_cost_profile_is_computed_stops_at_once_and_leaves_nothing() 
     assert!(workload.contains("max_depth = 6"));
     fs::write(&toml, workload).unwrap();
     let w = toml.to_str().unwrap();
-    let commands: [&[&str]; 3] = [
-        &[
-            "run",
-            "-w",
-            w,
-            "--spreads",
-            "10",
-            "--warmup",
-            "0",
-            "--quiet",
-        ],
-        &[
-            "soak",
-            "-w",
-            w,
-            "--spreads",
-            "10",
-            "--warmup",
-            "0",
-            "--quiet",
-        ],
-        &[
-            "predict", "-w", w, "--train", "10", "--test", "10", "--warmup", "0", "--quiet",
-        ],
+    let counts: [&[&str]; 3] = [
+        &["run", "--spreads", "10"],
+        &["soak", "--spreads", "10"],
+        &["predict", "--train", "10", "--test", "10"],
     ];
-    for args in commands {
+    let commands = counts.map(|c| [c, &["-w", w, "--warmup", "0", "--quiet"]].concat());
+    for args in &commands {
         let root = t.path().join("results");
         let mut child = Spawned::start(t.path(), args);
         // The temporary results directory is made just before the profile is.
