@@ -48,6 +48,11 @@ pub fn config_identity(config: &SpreadConfig) -> u64 {
     fnv1a64(json.as_bytes())
 }
 
+/// The threads a profile is computed on: as many as the machine runs at once.
+fn machine_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn sat(v: u64) -> u32 {
     v.min(u32::MAX as u64) as u32
 }
@@ -57,8 +62,7 @@ impl CostProfile {
     /// scratch; the work counters do not depend on how a spread executes, so the spreader's
     /// executor is not used).
     pub fn compute(graph: &Graph, spreader: &Spreader) -> CostProfile {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::compute_with_threads(graph, spreader, threads)
+        Self::compute_with_threads(graph, spreader, machine_threads())
     }
 
     pub fn compute_with_threads(graph: &Graph, spreader: &Spreader, threads: usize) -> CostProfile {
@@ -73,8 +77,7 @@ impl CostProfile {
     /// every spread): `None` then. On a graph of a million nodes the profile takes minutes,
     /// and a signal that asks a measuring command to stop must not wait for it.
     pub fn compute_until(graph: &Graph, spreader: &Spreader, stop: &AtomicBool) -> Option<Self> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::compute_on(graph, spreader, threads, stop)
+        Self::compute_on(graph, spreader, machine_threads(), stop)
     }
 
     fn compute_on(

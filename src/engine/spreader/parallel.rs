@@ -127,8 +127,10 @@ pub(super) fn hop(
                     // SAFETY: targets are < node_count, so their block is in the map.
                     let o = unsafe { owners.owner_unchecked(e.target) };
                     // SAFETY: `o < chunks` (the map's owners are < chunks), and bin `o` has
-                    // room: the frontier's nodes are distinct, so a bin receives at most the
-                    // edges into its chunk, to which it is reserved.
+                    // room: a frontier's nodes are distinct (the seeds are merged per node,
+                    // and a hop lets each target into the next frontier once), so each edge
+                    // is binned at most once per hop and a bin receives at most the edges
+                    // into its chunk, to which it is reserved.
                     unsafe {
                         let end = ends.get_unchecked_mut(o);
                         end.write((e.target, contribution(scaled, e.weight)));
